@@ -1,0 +1,153 @@
+"""`mlops-assets`: set-up and day-to-day commands around the Dagster code location.
+
+  prepare   build the dbt manifest (dbt parse); the code location loads it
+  simulate  write days of the demo use case into its landing folder
+  demo      prepare, simulate if the landing folder is empty, run the main job, say where to look
+  ui        prepare, then start `dagster dev` with the embedded defaults
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mlops_assets import settings
+
+
+def _log(msg: str) -> None:
+    print(f"[mlops-assets] {msg}", flush=True)
+
+
+def prepare() -> Path:
+    """Run `dbt parse` so the manifest matches the SQL on disk."""
+    from mlops_assets.resources import dbt_executable
+
+    settings.ensure_local_env()
+    os.environ.setdefault("MLOPS_DUCKDB_PATH", str(settings.duckdb_path()))
+    manifest = settings.DBT_PROJECT_DIR / "target" / "manifest.json"
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [dbt_executable(), "parse", "--project-dir", str(settings.DBT_PROJECT_DIR),
+         "--profiles-dir", str(settings.DBT_PROJECT_DIR), "--quiet"],
+        capture_output=True, text=True,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"dbt parse failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    _log(f"dbt manifest ready at {manifest} ({time.perf_counter() - started:.1f}s)")
+    return manifest
+
+
+def _date(s: str) -> dt.date:
+    return dt.date.fromisoformat(s)
+
+
+def simulate(days: int, rows_per_day: int, start: dt.date | None, seed: int,
+             covariate_drift_from: dt.date | None, concept_drift_from: dt.date | None,
+             fmt: str = "csv", folder: Path | None = None) -> list[Path]:
+    """Write `days` days of the demo use case. Without a start date, continue after the last
+    day already in the landing folder (or start on the simulator's default date)."""
+    from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
+    from mlops_assets.use_cases.config import load_use_cases
+
+    settings.ensure_local_env()
+    if folder is None:
+        folder = next(uc for uc in load_use_cases() if uc.name == "churn").landing.path()
+    base = SimulationConfig()
+    if start is None:
+        existing = sorted(folder.glob("churn_*.*")) if folder.is_dir() else []
+        start = (_date(existing[-1].stem.removeprefix("churn_")) + dt.timedelta(days=1)) if existing else base.start_date
+    cfg = SimulationConfig(start_date=base.start_date, rows_per_day=rows_per_day, seed=seed,
+                           covariate_drift_from=covariate_drift_from, concept_drift_from=concept_drift_from)
+    written = write_days(folder, day_range(start, days), cfg, fmt=fmt)
+    _log(f"wrote {len(written)} day(s) x {rows_per_day} rows to {folder} "
+         f"({written[0].name} .. {written[-1].name})")
+    return written
+
+
+def run_main_job(job_name: str = "mlops_pipeline") -> bool:
+    import dagster as dg
+
+    from mlops_assets.definitions import defs
+
+    instance = dg.DagsterInstance.get()
+    started = time.perf_counter()
+    result = defs.resolve_job_def(job_name).execute_in_process(instance=instance, raise_on_error=False)
+    _log(f"job {job_name}: {'succeeded' if result.success else 'FAILED'} in {time.perf_counter() - started:.0f}s "
+         f"(run {result.run_id})")
+    for event in result.all_events:
+        if event.is_step_failure:
+            _log(f"  step {event.step_key} failed: {event.event_specific_data.error.message.strip()}")
+    return result.success
+
+
+def where_to_look() -> None:
+    from mlops_assets.use_cases.config import load_use_cases
+
+    _log("where to look next:")
+    print(f"  warehouse (DuckDB):   {settings.duckdb_path()}")
+    print(f"  MLflow store:         {os.environ['MLFLOW_TRACKING_URI']}")
+    print(f"     browse it with:    uv run mlflow ui --backend-store-uri {os.environ['MLFLOW_TRACKING_URI']}")
+    for uc in load_use_cases():
+        print(f"  drift report ({uc.name}): {settings.drift_report_path(uc.name)}")
+    print(f"  Dagster home:         {os.environ['DAGSTER_HOME']}")
+    print("  lineage and history:  uv run mlops-assets ui   (then open http://127.0.0.1:3000)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mlops-assets", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("prepare", help="build the dbt manifest")
+
+    def sim_args(p, days, rows):
+        p.add_argument("--days", type=int, default=days, help="number of days to write")
+        p.add_argument("--rows-per-day", type=int, default=rows)
+        p.add_argument("--start", type=_date, default=None, help="first day (YYYY-MM-DD); default: after the last one")
+        p.add_argument("--seed", type=int, default=42)
+        p.add_argument("--covariate-drift-from", type=_date, default=None, help="feature distributions move from this day")
+        p.add_argument("--concept-drift-from", type=_date, default=None, help="the feature->target relation changes from this day")
+        p.add_argument("--format", choices=["csv", "parquet"], default="csv")
+
+    sim_args(sub.add_parser("simulate", help="write days of demo data into the landing folder"), 7, 500)
+    demo = sub.add_parser("demo", help="prepare, simulate if empty, run the main job")
+    sim_args(demo, 45, 400)
+    ui = sub.add_parser("ui", help="prepare, then run `dagster dev` with the embedded defaults")
+    ui.add_argument("dagster_args", nargs=argparse.REMAINDER, help="passed on to `dagster dev`")
+    args = parser.parse_args(argv)
+
+    applied = settings.ensure_local_env()
+    for k, v in applied.items():
+        _log(f"{k}={v} (embedded default)")
+    if args.command == "prepare":
+        prepare()
+    elif args.command == "simulate":
+        simulate(args.days, args.rows_per_day, args.start, args.seed, args.covariate_drift_from,
+                 args.concept_drift_from, args.format)
+    elif args.command == "demo":
+        prepare()
+        from mlops_assets.use_cases.config import load_use_cases
+
+        demo_uc = next(uc for uc in load_use_cases() if uc.name == "churn")
+        if not any(demo_uc.landing.path().glob(demo_uc.landing.pattern)):
+            simulate(args.days, args.rows_per_day, args.start, args.seed, args.covariate_drift_from,
+                     args.concept_drift_from, args.format)
+        else:
+            _log(f"landing folder {demo_uc.landing.path()} already has data; not simulating")
+        ok = run_main_job()
+        where_to_look()
+        return 0 if ok else 1
+    elif args.command == "ui":
+        prepare()
+        cmd = [str(Path(sys.executable).parent / "dagster"), "dev", "-m", "mlops_assets.definitions",
+               *(args.dagster_args or [])]
+        _log("starting " + " ".join(cmd))
+        os.execv(cmd[0], cmd)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

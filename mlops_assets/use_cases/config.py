@@ -1,0 +1,147 @@
+"""Typed description of a use case, loaded from YAML.
+
+A use case names its landing folder, key columns, the dbt model that holds its features (or
+none, when the raw table already is the feature table), the model family and its
+hyper-parameters, and the quality thresholds its gates use. The platform builds the same chain
+of assets for each one under its own key prefix and group.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mlops_assets import settings
+
+USE_CASE_DIRS_ENV = "MLOPS_USE_CASE_DIRS"
+BUILTIN_DIR = Path(__file__).resolve().parent
+
+ModelFamily = Literal["logistic_regression", "random_forest", "hist_gradient_boosting"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LandingConfig(_Strict):
+    folder: str = Field(description="Folder with batch files; relative paths are under the data folder's landing/.")
+    pattern: str = Field(default="*.csv", description="Glob for batch files (.csv or .parquet).")
+
+    def path(self) -> Path:
+        p = Path(self.folder)
+        return p if p.is_absolute() else settings.landing_root() / p
+
+
+class FeaturesConfig(_Strict):
+    dbt_model: str | None = Field(default=None, description="dbt model with one row per example; None: use the raw table.")
+    numeric: list[str]
+    categorical: list[str] = Field(default_factory=list)
+
+    @property
+    def all(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+
+class ModelConfig(_Strict):
+    family: ModelFamily = "hist_gradient_boosting"
+    params: dict[str, Any] = Field(default_factory=dict)
+    registered_name: str | None = None
+
+
+class SplitConfig(_Strict):
+    holdout_days: int = Field(default=7, ge=1, description="The most recent days are held out for evaluation.")
+    training_window_days: int | None = Field(default=None, ge=1, description="Train on at most this many days before the holdout.")
+
+
+class Thresholds(_Strict):
+    min_roc_auc: float = Field(default=0.6, ge=0.0, le=1.0)
+    max_log_loss: float | None = None
+    min_lift_over_baseline: float = Field(default=0.02, description="ROC AUC the model must gain over the trivial baseline.")
+    drift_share: float = Field(default=0.3, gt=0.0, le=1.0, description="Share of drifted columns above which drift is flagged.")
+
+
+class UseCase(_Strict):
+    name: str
+    description: str = ""
+    landing: LandingConfig
+    entity_column: str
+    timestamp_column: str
+    target_column: str
+    features: FeaturesConfig
+    slice_columns: list[str] = Field(default_factory=list)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    source_file: str | None = Field(default=None, exclude=True)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_identifier(cls, v: str) -> str:
+        # The name becomes a DuckDB table name, an asset key prefix and a group name.
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", v):
+            raise ValueError(f"use case name {v!r} must be lower-case letters, digits and '_' (start with a letter)")
+        return v
+
+    @model_validator(mode="after")
+    def _columns_are_distinct(self) -> "UseCase":
+        keys = {self.entity_column, self.timestamp_column, self.target_column}
+        clash = keys & set(self.features.all)
+        if clash:
+            raise ValueError(f"columns {sorted(clash)} are listed both as key/target columns and as features")
+        unknown = set(self.slice_columns) - set(self.features.categorical)
+        if unknown:
+            raise ValueError(f"slice_columns {sorted(unknown)} must be categorical features")
+        return self
+
+    @property
+    def raw_table(self) -> str:
+        return f"raw.{self.name}"
+
+    @property
+    def features_table(self) -> str:
+        """The table that training and monitoring read: the dbt model, or the raw table."""
+        return f"main.{self.features.dbt_model}" if self.features.dbt_model else self.raw_table
+
+    @property
+    def registered_model_name(self) -> str:
+        return self.model.registered_name or f"{self.name}_model"
+
+
+class UseCaseError(ValueError):
+    pass
+
+
+def load_use_case(path: Path) -> UseCase:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise UseCaseError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise UseCaseError(f"{path}: expected a mapping of use case fields, got {type(raw).__name__}")
+    try:
+        return UseCase(**raw, source_file=str(path))
+    except ValidationError as exc:
+        raise UseCaseError(f"{path}: invalid use case: {exc}") from exc
+
+
+def use_case_dirs() -> list[Path]:
+    extra = [Path(p) for p in os.environ.get(USE_CASE_DIRS_ENV, "").split(os.pathsep) if p]
+    return [BUILTIN_DIR, *extra]
+
+
+def load_use_cases(dirs: list[Path] | None = None) -> list[UseCase]:
+    """All use cases, sorted by name. Names must be unique across folders."""
+    found: dict[str, UseCase] = {}
+    for folder in dirs if dirs is not None else use_case_dirs():
+        if not folder.is_dir():
+            raise UseCaseError(f"use case folder {folder} does not exist (from {USE_CASE_DIRS_ENV})")
+        for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+            uc = load_use_case(path)
+            if uc.name in found:
+                raise UseCaseError(f"{path}: use case name {uc.name!r} is already defined in {found[uc.name].source_file}")
+            found[uc.name] = uc
+    return [found[k] for k in sorted(found)]
