@@ -7,6 +7,7 @@ of assets for each one under its own key prefix and group.
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from pathlib import Path
@@ -68,6 +69,7 @@ class UseCase(_Strict):
     name: str
     description: str = ""
     landing: LandingConfig
+    first_day: dt.date = Field(description="First day of data; daily partitions start here.")
     entity_column: str
     timestamp_column: str
     target_column: str
