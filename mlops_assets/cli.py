@@ -26,14 +26,13 @@ def prepare() -> Path:
     """Run `dbt parse` so the manifest matches the SQL on disk."""
     from mlops_assets.resources import dbt_executable
 
-    settings.ensure_local_env()
-    os.environ.setdefault("MLOPS_DUCKDB_PATH", str(settings.duckdb_path()))
     manifest = settings.DBT_PROJECT_DIR / "target" / "manifest.json"
+    env = {**os.environ, "MLOPS_DUCKDB_PATH": str(settings.duckdb_path()), "DO_NOT_TRACK": "1"}
     started = time.perf_counter()
     proc = subprocess.run(
         [dbt_executable(), "parse", "--project-dir", str(settings.DBT_PROJECT_DIR),
          "--profiles-dir", str(settings.DBT_PROJECT_DIR), "--quiet"],
-        capture_output=True, text=True,
+        capture_output=True, text=True, env=env,
     )
     if proc.returncode != 0:
         raise SystemExit(f"dbt parse failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")

@@ -22,7 +22,13 @@ def _jobs() -> list[dg.UnresolvedAssetJobDefinition]:
     return jobs
 
 
-defs = dg.Definitions.merge(
-    dg.components.load_defs(defs_root),
-    dg.Definitions(resources=shared_resources(), jobs=_jobs(), executor=dg.in_process_executor),
-)
+def build_defs() -> dg.Definitions:
+    """Build the code location from the current environment (use case folders, data folder,
+    MLflow URI). Tests call this after pointing the environment at a temporary folder."""
+    return dg.Definitions.merge(
+        dg.components.load_defs(defs_root),
+        dg.Definitions(resources=shared_resources(), jobs=_jobs(), executor=dg.in_process_executor),
+    )
+
+
+defs = build_defs()

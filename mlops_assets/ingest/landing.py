@@ -91,7 +91,7 @@ def _reader_sql(path: Path) -> str:
     quoted = str(path).replace("'", "''")
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return f"read_csv('{quoted}', header = true, auto_detect = true, sample_size = -1)"
+        return f"read_csv('{quoted}', header = true, delim = ',', quote = '\"', auto_detect = true, sample_size = -1)"
     if suffix == ".parquet":
         return f"read_parquet('{quoted}')"
     raise LandingFileError(f"{path}: unsupported file type {suffix!r}; expected .csv or .parquet")
@@ -121,10 +121,10 @@ def stage_file(con: duckdb.DuckDBPyConnection, uc: UseCase, f: LandingFile, stag
             f"{f.path}: column {ts!r} must hold timestamps; {bad_ts} value(s) do not parse "
             f"(e.g. {first_bad_ts!r}) and {null_ts} are empty"
         )
+    # Through VARCHAR so that booleans ("yes", "true") and fractions are not quietly coerced.
     bad_target = con.execute(
         f"""SELECT count(*), min(CAST("{target}" AS VARCHAR)) FROM {staging}
-            WHERE "{target}" IS NULL OR TRY_CAST("{target}" AS INTEGER) IS NULL
-               OR TRY_CAST("{target}" AS INTEGER) NOT IN (0, 1)"""
+            WHERE coalesce(TRY_CAST(CAST("{target}" AS VARCHAR) AS DOUBLE) NOT IN (0, 1), true)"""
     ).fetchone()
     if bad_target[0]:
         raise LandingFileError(
