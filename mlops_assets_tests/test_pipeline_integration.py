@@ -1,0 +1,113 @@
+"""The whole demo graph on small data in a temporary folder: real DuckDB, real dbt, real MLflow
+store, real Evidently, materialized by Dagster against a real (SQLite) instance."""
+import datetime as dt
+
+import dagster as dg
+import duckdb
+import pytest
+
+from mlops_assets import settings
+from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
+
+pytestmark = pytest.mark.integration
+D0 = dt.date(2026, 1, 1)
+
+
+def _metadata(instance, *key):
+    event = instance.get_latest_materialization_event(dg.AssetKey(list(key)))
+    assert event is not None, f"{key} was not materialized"
+    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+
+def _check(result, asset, name):
+    (evaluation,) = [e.asset_check_evaluation_data for e in result.all_events
+                     if e.event_type_value == "ASSET_CHECK_EVALUATION"
+                     and e.asset_check_evaluation_data.asset_check_key.name == name
+                     and e.asset_check_evaluation_data.asset_check_key.asset_key == dg.AssetKey(asset)]
+    return evaluation
+
+
+def test_demo_graph_end_to_end_then_drift(data_dir, dbt_manifest):
+    import mlflow
+
+    from mlops_assets.definitions import build_defs
+
+    folder = data_dir / "landing" / "churn"
+    write_days(folder, day_range(D0, 20), SimulationConfig(rows_per_day=300))
+    defs = build_defs()
+    instance = dg.DagsterInstance.get()
+    assert str(data_dir) in instance.root_directory
+
+    result = defs.resolve_job_def("mlops_pipeline").execute_in_process(instance=instance)
+    assert result.success
+
+    # rows in DuckDB, through every layer
+    with duckdb.connect(str(settings.duckdb_path()), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM raw.churn").fetchone()[0] == 6000
+        assert con.execute("SELECT count(*) FROM main.features_churn").fetchone()[0] == 6000
+        splits = dict(con.execute("SELECT _split, count(*) FROM ml.churn_training_set GROUP BY 1").fetchall())
+    assert splits == {"train": 13 * 300, "holdout": 7 * 300}
+    split_md = _metadata(instance, "churn", "training_set")
+    assert (split_md["holdout_start"], split_md["holdout_end"]) == ("2026-01-14", "2026-01-20")
+
+    # an MLflow run with params, metrics, Dagster's run id and a loadable model
+    model_md = _metadata(instance, "churn", "candidate_model")
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri())
+    run = mlflow.MlflowClient().get_run(model_md["mlflow_run_id"])
+    assert run.data.tags["dagster_run_id"] == result.run_id
+    assert run.data.params["model_family"] == "hist_gradient_boosting"
+    assert run.data.metrics["holdout_roc_auc"] > 0.7
+    assert run.data.metrics["holdout_roc_auc"] > run.data.metrics["baseline_roc_auc"] + 0.1
+    model = mlflow.sklearn.load_model(model_md["model_uri"])
+    with duckdb.connect(str(settings.duckdb_path()), read_only=True) as con:
+        sample = con.execute("SELECT * FROM main.features_churn LIMIT 5").df()
+    probs = model.predict_proba(sample)[:, 1]
+    assert ((probs >= 0) & (probs <= 1)).all()
+    report = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/evaluation/report.json")
+    assert set(report["slices"]) == {"plan_type", "contract"}
+
+    eval_md = _metadata(instance, "churn", "model_evaluation")
+    for metric in ("roc_auc", "f1", "log_loss", "ece"):
+        assert f"holdout_{metric}" in eval_md and f"baseline_{metric}" in eval_md
+    assert _check(result, ["churn", "model_evaluation"], "meets_minimum_quality").passed
+
+    # no drift injected: the latest day looks like the training data
+    drift_md = _metadata(instance, "churn", "drift_report")
+    assert drift_md["drift_share"] < 0.3, drift_md["drifted_columns"]
+    assert drift_md["current_day"] == "2026-01-20"
+    html = settings.drift_report_path("churn")
+    assert html.exists() and html.stat().st_size > 10_000
+
+    # two more days with covariate drift: only the new files load, and drift is flagged
+    write_days(folder, day_range(D0 + dt.timedelta(days=20), 2),
+               SimulationConfig(rows_per_day=300, covariate_drift_from=D0 + dt.timedelta(days=20)))
+    monitored = [dg.AssetKey(["churn", k]) for k in ("raw", "stg_churn", "features_churn", "drift_report")]
+    result2 = defs.resolve_job_def("mlops_pipeline").execute_in_process(instance=instance, asset_selection=monitored)
+    assert result2.success
+    assert _metadata(instance, "churn", "raw")["files_loaded"] == 2
+    drift_md = _metadata(instance, "churn", "drift_report")
+    assert drift_md["current_day"] == "2026-01-22"
+    assert drift_md["drift_share"] > 0.5
+    assert {"num_support_calls", "monthly_charges", "plan_type"} <= set(drift_md["drifted_columns"])
+    assert not _check(result2, ["churn", "drift_report"], "drift_below_threshold").passed
+
+
+def test_bad_landing_file_fails_raw_and_keeps_loaded_rows(data_dir, dbt_manifest):
+    from mlops_assets.definitions import build_defs
+
+    folder = data_dir / "landing" / "churn"
+    write_days(folder, day_range(D0, 2), SimulationConfig(rows_per_day=50))
+    defs = build_defs()
+    instance = dg.DagsterInstance.get()
+    raw_only = [dg.AssetKey(["churn", "raw"])]
+    assert defs.resolve_job_def("mlops_pipeline").execute_in_process(instance=instance, asset_selection=raw_only).success
+
+    (folder / "churn_2026-01-03.csv").write_text("customer_id,event_ts\nC1,2026-01-03 08:00:00\n")
+    result = defs.resolve_job_def("mlops_pipeline").execute_in_process(
+        instance=instance, asset_selection=raw_only, raise_on_error=False)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    message = failure.event_specific_data.error.message
+    assert "churn_2026-01-03.csv" in message and "churned" in message
+    with duckdb.connect(str(settings.duckdb_path()), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM raw.churn").fetchone()[0] == 100
