@@ -1,0 +1,85 @@
+"""Foundation benchmarks; prints figures, asserts nothing.
+
+1. Code-location load cost: `dagster definitions validate` for mlops_assets.definitions against
+   a bare `python -c "import dagster, dagster_dbt"`, alternated in the same run, as a ratio.
+2. Wall time of materializing the whole demo graph at N rows (default 100k) next to a small
+   baseline run (10k rows) in the same process, with per-step times.
+
+Run from the project root:  uv run python mlops_assets_tests/benchmarks/bench_foundation.py [--rows 100000]
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def timed(cmd: list[str], env: dict) -> float:
+    started = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def load_cost(repeats: int) -> None:
+    env = {**os.environ, "DAGSTER_HOME": tempfile.mkdtemp(prefix="bench_home_"), "DO_NOT_TRACK": "1"}
+    bare = [sys.executable, "-c", "import dagster, dagster_dbt"]
+    validate = [str(BIN / "dagster"), "definitions", "validate", "-m", "mlops_assets.definitions"]
+    timed(bare, env)  # warm the file cache once for both
+    bare_t, validate_t = [], []
+    for _ in range(repeats):
+        bare_t.append(timed(bare, env))
+        validate_t.append(timed(validate, env))
+    b, v = statistics.median(bare_t), statistics.median(validate_t)
+    print(f"import dagster, dagster_dbt          median {b:6.2f}s  ({', '.join(f'{t:.2f}' for t in bare_t)})")
+    print(f"dagster definitions validate         median {v:6.2f}s  ({', '.join(f'{t:.2f}' for t in validate_t)})")
+    print(f"ratio validate / bare import         {v / b:6.2f}x")
+
+
+def materialize(rows: int, days: int) -> tuple[float, dict[str, float]]:
+    """Simulate `rows` rows over `days` days into a fresh data folder and run the main job in a
+    child process (a clean interpreter, as a user would); return wall time and step times."""
+    data = tempfile.mkdtemp(prefix=f"bench_{rows}_")
+    env = {**os.environ, "MLOPS_DATA_DIR": data, "DAGSTER_HOME": f"{data}/dagster_home", "DO_NOT_TRACK": "1"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    subprocess.run([sys.executable, "-m", "mlops_assets.cli", "simulate", "--days", str(days),
+                    "--rows-per-day", str(rows // days)], cwd=ROOT, env=env, check=True, capture_output=True)
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "mlops_assets.cli", "demo"], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"demo run failed at {rows} rows:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    code = ("import dagster as dg, json; i = dg.DagsterInstance.get(); r = i.get_runs(limit=1)[0];"
+            "print(json.dumps({s.step_key: s.end_time - s.start_time for s in i.get_run_step_stats(r.run_id)}))")
+    steps = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    import json
+    return wall, json.loads(steps.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--baseline-rows", type=int, default=10_000)
+    parser.add_argument("--days", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    print(f"== code location load ({args.repeats} alternating repeats) ==")
+    load_cost(args.repeats)
+    print(f"\n== materialize the demo graph: {args.baseline_rows} vs {args.rows} rows over {args.days} days ==")
+    results = {n: materialize(n, args.days) for n in (args.baseline_rows, args.rows)}
+    steps = sorted(set().union(*(s for _, s in results.values())))
+    print(f"{'step':28s} " + " ".join(f"{n:>10d} rows" for n in results))
+    for step in steps:
+        print(f"{step:28s} " + " ".join(f"{results[n][1].get(step, float('nan')):14.1f}s" for n in results))
+    (bw, _), (w, _) = results[args.baseline_rows], results[args.rows]
+    print(f"{'wall (whole demo command)':28s} {bw:14.1f}s {w:14.1f}s   ratio {w / bw:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
