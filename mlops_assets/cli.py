@@ -4,6 +4,8 @@
   simulate  write days of the demo use case into its landing folder
   demo      prepare, simulate if the landing folder is empty, run the main job, say where to look
   ui        prepare, then start `dagster dev` with the embedded defaults
+  serve     serve a use case's champion model over HTTP on 127.0.0.1, following promotions
+  rollback  point a use case's champion alias back at a previously promoted version
 """
 from __future__ import annotations
 
@@ -116,6 +118,13 @@ def main(argv: list[str] | None = None) -> int:
     sim_args(demo, 45, 400)
     ui = sub.add_parser("ui", help="prepare, then run `dagster dev` with the embedded defaults")
     ui.add_argument("dagster_args", nargs=argparse.REMAINDER, help="passed on to `dagster dev`")
+    serve = sub.add_parser("serve", help="serve a use case's champion over HTTP (POST /predict, GET /version)")
+    serve.add_argument("use_case")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--poll-seconds", type=float, default=5.0, help="how often to look for a new champion")
+    rollback = sub.add_parser("rollback", help="move the champion alias back to a previously promoted version")
+    rollback.add_argument("use_case")
+    rollback.add_argument("--to-version", default=None, help="default: the previous champion recorded on the current one")
     args = parser.parse_args(argv)
 
     applied = settings.ensure_local_env()
@@ -145,6 +154,29 @@ def main(argv: list[str] | None = None) -> int:
                *(args.dagster_args or [])]
         _log("starting " + " ".join(cmd))
         os.execv(cmd[0], cmd)
+    elif args.command == "serve":
+        from mlops_assets.serving.app import serve as serve_http
+
+        serve_http(args.use_case, args.port, poll_seconds=args.poll_seconds)
+    elif args.command == "rollback":
+        return rollback_champion(args.use_case, args.to_version)
+    return 0
+
+
+def rollback_champion(use_case: str, to_version: str | None) -> int:
+    from mlops_assets.governance import registry
+    from mlops_assets.use_cases.config import load_use_cases
+
+    ucs = {uc.name: uc for uc in load_use_cases()}
+    if use_case not in ucs:
+        raise SystemExit(f"unknown use case {use_case!r}; known: {sorted(ucs)}")
+    name = ucs[use_case].registered_model_name
+    try:
+        previous, current = registry.rollback(registry.client(), name, to_version)
+    except registry.RegistryError as exc:
+        raise SystemExit(f"rollback refused: {exc}") from exc
+    _log(f"{name}: champion moved from v{previous} back to v{current} "
+         f"({registry.model_version_url(name, current)}); servers pick it up at their next poll")
     return 0
 
 

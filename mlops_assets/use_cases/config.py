@@ -63,6 +63,16 @@ class Thresholds(_Strict):
     max_log_loss: float | None = None
     min_lift_over_baseline: float = Field(default=0.02, description="ROC AUC the model must gain over the trivial baseline.")
     drift_share: float = Field(default=0.3, gt=0.0, le=1.0, description="Share of drifted columns above which drift is flagged.")
+    # Champion/challenger gates. Both models are scored on the same holdout, so the tolerances
+    # only absorb the noise of a finite holdout; a candidate may not be worse by more than that.
+    max_roc_auc_drop: float = Field(default=0.01, ge=0.0, description="ROC AUC the candidate may lose vs the champion.")
+    max_log_loss_increase: float = Field(default=0.01, ge=0.0, description="Log loss the candidate may gain vs the champion.")
+    max_slice_roc_auc_drop: float = Field(default=0.03, ge=0.0, description="ROC AUC a slice may lose vs the champion.")
+    min_slice_rows: int = Field(default=30, ge=1, description="Slices with fewer holdout rows are not compared.")
+    # Serving budget of one batch prediction and of the logged model.
+    latency_batch_rows: int = Field(default=1000, ge=1, description="Rows in the batch whose prediction latency is timed.")
+    max_batch_latency_ms: float = Field(default=500.0, gt=0.0, description="Median latency budget for that batch.")
+    max_model_size_mb: float = Field(default=50.0, gt=0.0, description="Size budget of the logged model's files.")
 
 
 class UseCase(_Strict):

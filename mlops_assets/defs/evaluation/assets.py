@@ -1,19 +1,31 @@
-"""model_evaluation: holdout metrics of the candidate vs a trivial baseline, with blocking
-quality gates as asset checks."""
+"""model_evaluation: the candidate and the current champion scored on the same, most recent
+holdout, next to a trivial baseline; blocking gates as asset checks (minimum quality, lift over
+the baseline, no regression against the champion overall and per slice, serving budget)."""
 
 import dagster as dg
 
 from mlops_assets.evaluation import gates
+from mlops_assets.governance import rules
 from mlops_assets.lineage import CANDIDATE, EVALUATION, TRAINING_SET, key, latest_metadata
 from mlops_assets.resources import DuckDBWarehouse
 from mlops_assets.training import data
 from mlops_assets.use_cases.config import UseCase, load_use_cases
 
-GATES = ("meets_minimum_quality", "beats_baseline")
+GATES = rules.ALL_GATES
+GATE_DESCRIPTIONS = {
+    rules.MINIMUM_QUALITY: "Holdout ROC AUC (and log loss, if set) meet the use case's absolute thresholds.",
+    rules.BEATS_BASELINE: "ROC AUC lift over a prior-only baseline, and a lower log loss.",
+    rules.NO_REGRESSION: "No ROC AUC loss / log loss gain vs the champion beyond the tolerances (passes without a champion).",
+    rules.NO_SLICE_REGRESSION: "No slice of slice_columns loses ROC AUC vs the champion beyond the tolerance.",
+    rules.LATENCY_BUDGET: "Median prediction latency of a batch within budget.",
+    rules.SIZE_BUDGET: "Logged model files within the size budget.",
+}
+LATENCY_REPEATS = 5
 
 
 def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
     asset_key = key(uc, EVALUATION)
+    t = uc.thresholds
 
     @dg.asset(
         key=asset_key,
@@ -21,18 +33,22 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
         group_name=uc.name,
         kinds={"mlflow", "scikitlearn"},
         required_resource_keys={"mlflow", "warehouse"},
-        check_specs=[dg.AssetCheckSpec(name, asset=asset_key, blocking=True) for name in GATES],
-        description="Holdout ROC AUC, F1, log loss, Brier and calibration error of the candidate, next to a "
-                    "prior-only baseline, per slice too; logged as MLflow metrics and a JSON artifact.",
+        check_specs=[dg.AssetCheckSpec(name, asset=asset_key, blocking=True, description=GATE_DESCRIPTIONS[name])
+                     for name in GATES],
+        description=f"Candidate vs the `champion` of {uc.registered_model_name} on the same holdout: ROC AUC, F1, "
+                    "log loss, Brier, calibration error, per slice too, plus a prior-only baseline, batch latency "
+                    "and model size. Logged as MLflow metrics and JSON artifacts on the candidate's run.",
     )
     def model_evaluation(context: dg.AssetExecutionContext):
         warehouse: DuckDBWarehouse = context.resources.warehouse
         import mlflow
         from sklearn.dummy import DummyClassifier
 
-        from mlops_assets.evaluation.report import evaluation_report, markdown_table
+        from mlops_assets.evaluation.report import evaluation_report, markdown_table, slice_metrics
+        from mlops_assets.governance import registry
 
-        candidate = latest_metadata(context, key(uc, CANDIDATE), "model_uri", "mlflow_run_id")
+        candidate = latest_metadata(context, key(uc, CANDIDATE), "model_uri", "mlflow_run_id", "registered_version")
+        candidate_version = str(candidate["registered_version"])
         with warehouse.connect(read_only=True) as con:
             train = data.read_split(con, uc, "train")
             holdout = data.read_split(con, uc, "holdout")
@@ -42,30 +58,76 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
         baseline = DummyClassifier(strategy="prior").fit(train[uc.features.all], train[uc.target_column].astype(int))
         report = evaluation_report(y, prob, baseline.predict_proba(X)[:, 1],
                                    {c: holdout[c].to_numpy() for c in uc.slice_columns})
-        report["candidate"] = {"model_uri": candidate["model_uri"], "mlflow_run_id": candidate["mlflow_run_id"]}
+        report["candidate"] = {"model_uri": candidate["model_uri"], "mlflow_run_id": candidate["mlflow_run_id"],
+                               "version": candidate_version}
 
-        client = mlflow.MlflowClient()
+        # The champion is scored on exactly the same rows. A champion that cannot be loaded or
+        # scored fails the comparison gates (with the error) rather than waving the candidate through.
+        client = mlflow.MlflowClient()  # the tracking URI the mlflow resource set for this run
+        champion_version = registry.champion_version(client, uc.registered_model_name)
+        champion_metrics = champion_slices = champion_error = None
+        if champion_version is not None:
+            try:
+                champ = mlflow.sklearn.load_model(f"models:/{uc.registered_model_name}/{champion_version}")
+                champ_prob = champ.predict_proba(X)[:, 1]
+                champion_metrics = evaluation_report(y, champ_prob, baseline.predict_proba(X)[:, 1], {})["model"]
+                champion_slices = {c: slice_metrics(y, champ_prob, holdout[c].to_numpy(), t.min_slice_rows)
+                                   for c in uc.slice_columns}
+            except Exception as exc:  # noqa: BLE001 - reported through the gates, see above
+                champion_error = f"champion v{champion_version} could not be scored on the holdout: {exc!r}"
+                context.log.error(champion_error)
+        candidate_slices = {c: slice_metrics(y, prob, holdout[c].to_numpy(), t.min_slice_rows) for c in uc.slice_columns}
+        metric_rows = rules.compare_metrics(report["model"], champion_metrics)
+        slice_rows = rules.compare_slices(candidate_slices, champion_slices, t.min_slice_rows)
+
+        latency_ms, latency_rows = _batch_latency_ms(model, X, t.latency_batch_rows)
+        size_mb = registry.model_size_mb(candidate["model_uri"])
+
+        m = report["model"]
+        results = [gates.minimum_quality(m, t), gates.beats_baseline(m, report["baseline"], t)]
+        if champion_error:
+            results += [gates.GateResult(rules.NO_REGRESSION, False, champion_error),
+                        gates.GateResult(rules.NO_SLICE_REGRESSION, False, champion_error)]
+        else:
+            results += [rules.no_regression(m, champion_metrics, champion_version, t),
+                        rules.no_slice_regression(slice_rows, champion_version is not None, t)]
+        results += [rules.latency_within_budget(latency_ms, latency_rows, t), rules.size_within_budget(size_mb, t)]
+        verdicts = {g.name: {"passed": g.passed, "description": g.description} for g in results}
+
         run_id = candidate["mlflow_run_id"]
-        for name, value in report["model"].items():
+        for name, value in m.items():
             client.log_metric(run_id, f"holdout_{name}", value)
         for name, value in report["baseline"].items():
             client.log_metric(run_id, f"baseline_{name}", value)
+        client.log_metric(run_id, "batch_latency_ms", latency_ms)
+        client.log_metric(run_id, "model_size_mb", size_mb)
         client.log_dict(run_id, report, "evaluation/report.json")
+        client.log_dict(run_id, {"candidate_version": candidate_version, "champion_version": champion_version,
+                                 "champion_error": champion_error, "metrics": metric_rows, "slices": slice_rows,
+                                 "gates": verdicts}, "evaluation/champion_challenger.json")
 
-        m = report["model"]
-        context.log.info(f"holdout ROC AUC {m['roc_auc']:.4f} (baseline {report['baseline']['roc_auc']:.4f}), "
-                         f"F1 {m['f1']:.4f}, log loss {m['log_loss']:.4f}, ECE {m['ece']:.4f}")
-        results = [gates.minimum_quality(m, uc.thresholds), gates.beats_baseline(m, report["baseline"], uc.thresholds)]
+        context.log.info(f"candidate v{candidate_version}: holdout ROC AUC {m['roc_auc']:.4f} "
+                         f"(champion {_fmt(champion_metrics, 'roc_auc')}, baseline {report['baseline']['roc_auc']:.4f}); "
+                         f"gates failed: {[g.name for g in results if not g.passed] or 'none'}")
         yield dg.MaterializeResult(
             metadata={
                 **{f"holdout_{k}": round(v, 5) for k, v in m.items()},
                 **{f"baseline_{k}": round(v, 5) for k, v in report["baseline"].items()},
                 "roc_auc_lift": round(report["lift"]["roc_auc"], 5),
+                "candidate_version": candidate_version,
+                # "none" rather than None: metadata values must be concrete, and the promotion
+                # step compares this with the champion it finds.
+                "champion_version": champion_version or "none",
+                "vs_champion": dg.MetadataValue.md(markdown_table(metric_rows)),
+                "slices_vs_champion": dg.MetadataValue.md(markdown_table(slice_rows)),
+                "gate_verdicts": dg.MetadataValue.json(verdicts),
+                "batch_latency_ms": round(latency_ms, 2),
+                "model_size_mb": round(size_mb, 3),
                 "calibration": dg.MetadataValue.md(markdown_table(report["calibration"])),
-                **{f"slice_{c}": dg.MetadataValue.md(markdown_table(rows)) for c, rows in report["slices"].items()},
                 "mlflow_run_id": run_id,
                 "model_uri": candidate["model_uri"],
                 "report_artifact": f"{run_id}/evaluation/report.json",
+                "comparison_artifact": f"{run_id}/evaluation/champion_challenger.json",
             },
             check_results=[
                 dg.AssetCheckResult(check_name=g.name, passed=g.passed, description=g.description,
@@ -75,6 +137,27 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
         )
 
     return model_evaluation
+
+
+def _batch_latency_ms(model, X, rows: int) -> tuple[float, int]:
+    """Median wall time of predict_proba on ``rows`` holdout rows (resampled when the holdout
+    is smaller), after one warm-up call."""
+    import time
+
+    import numpy as np
+
+    batch = X.sample(rows, replace=len(X) < rows, random_state=0)
+    model.predict_proba(batch)
+    timings = []
+    for _ in range(LATENCY_REPEATS):
+        started = time.perf_counter()
+        model.predict_proba(batch)
+        timings.append((time.perf_counter() - started) * 1000)
+    return float(np.median(timings)), rows
+
+
+def _fmt(metrics: dict | None, name: str) -> str:
+    return "none" if metrics is None else f"{metrics[name]:.4f}"
 
 
 @dg.definitions

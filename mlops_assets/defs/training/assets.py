@@ -51,6 +51,13 @@ def build_training_set(uc: UseCase) -> dg.AssetsDefinition:
     return training_set
 
 
+class CandidateConfig(dg.Config):
+    """Run config of candidate_model. ``shuffle_labels`` trains on permuted labels, giving a
+    model no better than chance: tests use it to prove the gates refuse a degraded candidate."""
+
+    shuffle_labels: bool = False
+
+
 def build_candidate_model(uc: UseCase) -> dg.AssetsDefinition:
     @dg.asset(
         key=key(uc, CANDIDATE),
@@ -59,27 +66,33 @@ def build_candidate_model(uc: UseCase) -> dg.AssetsDefinition:
         kinds={"scikitlearn", "mlflow"},
         required_resource_keys={"mlflow", "warehouse"},
         description=f"A {uc.model.family} scikit-learn Pipeline trained on the training rows, logged to MLflow "
-                    "(params, metrics, signature, input example, model).",
+                    f"(params, metrics, signature, input example, model) and registered as a new version of "
+                    f"{uc.registered_model_name}.",
     )
-    def candidate_model(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    def candidate_model(context: dg.AssetExecutionContext, config: CandidateConfig) -> dg.MaterializeResult:
         warehouse: DuckDBWarehouse = context.resources.warehouse
         import mlflow
         from mlflow.models import infer_signature
 
         from mlops_assets.evaluation.metrics import classification_metrics
+        from mlops_assets.governance import registry
         from mlops_assets.training.pipeline import build_pipeline, skops_trusted_types
 
         with warehouse.connect(read_only=True) as con:
             train = data.read_split(con, uc, "train")
         X, y = train[uc.features.all], train[uc.target_column].astype(int)
+        if config.shuffle_labels:
+            context.log.warning("shuffle_labels=True: training on permuted labels (a deliberately useless model)")
+            y = y.sample(frac=1.0, random_state=0).set_axis(y.index)
         pipeline = build_pipeline(uc.model.family, uc.model.params, uc.features.numeric, uc.features.categorical)
-        split_meta = context.instance.get_latest_materialization_event(key(uc, TRAINING_SET))
-        digest = split_meta.asset_materialization.metadata["digest"].value if split_meta else data.frame_digest(train)
+        split_event = context.instance.get_latest_materialization_event(key(uc, TRAINING_SET))
+        split_meta = {k: v.value for k, v in split_event.asset_materialization.metadata.items()} if split_event else {}
+        digest = split_meta.get("digest") or data.frame_digest(train)
 
         with mlflow.start_run(run_name=f"{uc.name}-candidate", nested=True) as run:
             mlflow.set_tags({"dagster_run_id": context.run_id, "use_case": uc.name,
                              "dagster_asset": key(uc, CANDIDATE).to_user_string(), "mlops.role": "candidate",
-                             "training_set_digest": digest})
+                             "training_set_digest": digest, "shuffle_labels": str(config.shuffle_labels)})
             mlflow.log_params({"model_family": uc.model.family, **uc.model.params, "train_rows": len(train),
                                "n_features": len(uc.features.all)})
             started = time.perf_counter()
@@ -92,9 +105,26 @@ def build_candidate_model(uc: UseCase) -> dg.AssetsDefinition:
             info = mlflow.sklearn.log_model(pipeline, name="model", signature=signature, input_example=example,
                                             pyfunc_predict_fn="predict_proba",
                                             skops_trusted_types=skops_trusted_types(pipeline))
+        # Every candidate becomes a registry version; only the promotion asset moves the champion alias.
+        window_start = split_meta.get("train_start") or str(train[uc.timestamp_column].min().date())
+        window_end = split_meta.get("train_end") or str(train[uc.timestamp_column].max().date())
+        version = registry.register_candidate(info.model_uri, uc.registered_model_name, {
+            registry.TAG_DAGSTER_RUN: context.run_id,
+            registry.TAG_WINDOW_START: window_start,
+            registry.TAG_WINDOW_END: window_end,
+            registry.TAG_CODE_VERSION: registry.code_version(),
+            registry.TAG_MANIFEST_HASH: registry.dbt_manifest_hash(),
+            registry.TAG_TRAINING_DIGEST: digest,
+        }).version
+        url = registry.model_version_url(uc.registered_model_name, version)
         context.log.info(f"trained {uc.model.family} on {len(train)} rows in {fit_seconds:.1f}s; "
-                         f"MLflow run {run.info.run_id}, model {info.model_uri}")
+                         f"MLflow run {run.info.run_id}; registered {uc.registered_model_name} v{version} ({url})")
         return dg.MaterializeResult(metadata={
+            "registered_model": uc.registered_model_name,
+            "registered_version": str(version),
+            "mlflow_model_version_url": dg.MetadataValue.url(url),
+            "data_window": f"{window_start}..{window_end}",
+            "shuffle_labels": config.shuffle_labels,
             "mlflow_run_id": run.info.run_id,
             "mlflow_experiment_id": run.info.experiment_id,
             "model_uri": info.model_uri,

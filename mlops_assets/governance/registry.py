@@ -1,0 +1,161 @@
+"""The MLflow model registry as the project uses it: one registered model per use case, one
+version per candidate, the ``champion`` alias marking what serves users.
+
+Tags written on a version (names under ``mlops.``) carry its provenance and its promotion
+history, so a rollback needs nothing but the registry. mlflow is imported inside functions.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from mlops_assets import settings
+
+CHAMPION_ALIAS = "champion"
+UI_URL_ENV = "MLOPS_MLFLOW_UI_URL"
+DEFAULT_UI_URL = "http://127.0.0.1:5000"
+
+TAG_DAGSTER_RUN = "mlops.dagster_run_id"
+TAG_WINDOW_START = "mlops.data_window_start"
+TAG_WINDOW_END = "mlops.data_window_end"
+TAG_CODE_VERSION = "mlops.code_version"
+TAG_MANIFEST_HASH = "mlops.dbt_manifest_hash"
+TAG_TRAINING_DIGEST = "mlops.training_set_digest"
+TAG_PREVIOUS_CHAMPION = "mlops.previous_champion"
+TAG_PROMOTED_AT = "mlops.promoted_at"
+TAG_PROMOTED_BY = "mlops.promoted_by_dagster_run"
+TAG_ROLLED_BACK_FROM = "mlops.rolled_back_from"
+
+
+class RegistryError(RuntimeError):
+    pass
+
+
+def ui_base_url() -> str:
+    return (os.environ.get(UI_URL_ENV) or DEFAULT_UI_URL).rstrip("/")
+
+
+def model_version_url(name: str, version: str | int, base: str | None = None) -> str:
+    """Link that opens a model version in the MLflow UI."""
+    return f"{(base or ui_base_url()).rstrip('/')}/#/models/{name}/versions/{version}"
+
+
+def code_version(project_root: Path = settings.PROJECT_ROOT) -> str:
+    """Package version, plus the git commit (and '-dirty' with uncommitted changes) when the
+    project is a git checkout; an installed package or missing git just gives the version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        pkg = version("mlops-assets")
+    except PackageNotFoundError:
+        pkg = "unknown"
+    try:
+        commit = subprocess.run(["git", "-C", str(project_root), "rev-parse", "--short=12", "HEAD"],
+                                capture_output=True, text=True, timeout=5)
+        if commit.returncode != 0:
+            return pkg
+        dirty = subprocess.run(["git", "-C", str(project_root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5)
+        suffix = "-dirty" if dirty.returncode == 0 and dirty.stdout.strip() else ""
+        return f"{pkg}+g{commit.stdout.strip()}{suffix}"
+    except (OSError, subprocess.SubprocessError):
+        return pkg
+
+
+def dbt_manifest_hash(manifest_path: Path | None = None) -> str:
+    """Hash of the dbt project as the manifest describes it: each node's id and file checksum.
+    The whole file is not hashed because every `dbt parse` rewrites timestamps and invocation
+    ids in it; this hash changes exactly when a model, test or seed changes."""
+    path = manifest_path or settings.DBT_PROJECT_DIR / "target" / "manifest.json"
+    if not path.exists():
+        return "unavailable"
+    manifest = json.loads(path.read_text())
+    nodes = {uid: n.get("checksum", {}).get("checksum") for uid, n in manifest.get("nodes", {}).items()}
+    sources = sorted(manifest.get("sources", {}))
+    payload = json.dumps({"nodes": nodes, "sources": sources}, sort_keys=True).encode()
+    return hashlib.sha256(payload).hexdigest()[:16]
+
+
+def client():
+    import mlflow
+
+    return mlflow.MlflowClient(tracking_uri=settings.mlflow_tracking_uri())
+
+
+def register_candidate(model_uri: str, name: str, tags: dict[str, str]):
+    """Register a logged model as a new version of ``name`` (created on first use). Returns the
+    ModelVersion once it is READY."""
+    import mlflow
+
+    mv = mlflow.register_model(model_uri, name, tags={k: str(v) for k, v in tags.items()}, await_registration_for=60)
+    return mv
+
+
+def champion_version(c, name: str) -> str | None:
+    """Version the ``champion`` alias points at; None when the model or the alias does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        version = c.get_registered_model(name).aliases.get(CHAMPION_ALIAS)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+    # The registry hands versions back as int or str depending on the call; the project uses str.
+    return None if version is None else str(version)
+
+
+def promote(c, name: str, version: str, previous: str | None, dagster_run_id: str) -> None:
+    """Record the provenance of the promotion on the new champion's version, then move the alias
+    in one registry call. The tags come first: if the alias move fails, nothing serves the new
+    version and the tags only say a promotion was attempted."""
+    c.set_model_version_tag(name, version, TAG_PREVIOUS_CHAMPION, previous or "")
+    c.set_model_version_tag(name, version, TAG_PROMOTED_AT, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    c.set_model_version_tag(name, version, TAG_PROMOTED_BY, dagster_run_id)
+    c.set_registered_model_alias(name, CHAMPION_ALIAS, version)
+
+
+def rollback(c, name: str, to_version: str | None = None) -> tuple[str, str]:
+    """Move the champion alias back to ``to_version``, by default the previous champion recorded
+    on the current champion. Only versions that were champion once (they carry a promotion tag)
+    are accepted: a rollback must not put an unproven candidate in front of users.
+    Returns (from_version, to_version)."""
+    from mlflow.exceptions import MlflowException
+
+    current = champion_version(c, name)
+    if current is None:
+        raise RegistryError(f"model {name!r} has no {CHAMPION_ALIAS!r} alias: nothing to roll back")
+    if to_version is None:
+        to_version = c.get_model_version(name, current).tags.get(TAG_PREVIOUS_CHAMPION) or None
+        if to_version is None:
+            raise RegistryError(f"{name} v{current} records no previous champion (it was the first); "
+                                "pass --to-version N to choose one")
+    to_version = str(to_version)
+    if to_version == current:
+        raise RegistryError(f"{name} v{current} is already the champion")
+    try:
+        target = c.get_model_version(name, to_version)
+    except MlflowException as exc:
+        raise RegistryError(f"{name} has no version {to_version}: {exc.message}") from exc
+    if TAG_PROMOTED_AT not in target.tags:
+        raise RegistryError(f"{name} v{to_version} was never champion (no {TAG_PROMOTED_AT} tag): "
+                            "a rollback may only return to a previously promoted version")
+    c.set_model_version_tag(name, to_version, TAG_ROLLED_BACK_FROM, current)
+    c.set_registered_model_alias(name, CHAMPION_ALIAS, to_version)
+    return current, to_version
+
+
+def model_size_mb(model_uri: str) -> float:
+    """Size of the files a server must load for this model."""
+    import tempfile
+
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp))
+        total = sum(p.stat().st_size for p in local.rglob("*") if p.is_file())
+    return total / 1e6

@@ -1,0 +1,91 @@
+"""Online scoring of a use case's champion over HTTP (starlette, run by uvicorn).
+
+  POST /predict   {"rows": [{feature: value, ...}, ...]}  ->  {"model_version", "scores", ...}
+  GET  /version   the version served and when it was loaded
+  GET  /health    200 while a model is loaded, with the poller's last error if any
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from mlops_assets.serving.holder import ChampionHolder, frame_from_columns
+from mlops_assets.serving.validation import MAX_ROWS_DEFAULT, FeatureSpec, PayloadError, parse_rows
+
+
+def create_app(holder: ChampionHolder, max_rows: int = MAX_ROWS_DEFAULT, poll: bool = True) -> Starlette:
+    spec = holder.spec
+
+    async def predict(request: Request) -> JSONResponse:
+        body = await request.body()
+        try:
+            columns = parse_rows(body, spec, max_rows)
+        except PayloadError as exc:
+            return JSONResponse({"error": exc.message}, status_code=exc.status)
+        served = holder.current  # read once: the version reported is the model that scored
+        started = time.perf_counter()
+        # predict_proba is CPU-bound: keep it off the event loop so /health stays responsive.
+        scores = await run_in_threadpool(lambda: served.model.predict_proba(frame_from_columns(columns, spec))[:, 1])
+        return JSONResponse({
+            "model_name": served.name,
+            "model_version": served.version,
+            "scores": [float(s) for s in scores],
+            "rows": len(scores),
+            "predict_ms": round((time.perf_counter() - started) * 1000, 3),
+        })
+
+    async def version(_: Request) -> JSONResponse:
+        served = holder.current
+        return JSONResponse({"model_name": served.name, "model_version": served.version,
+                             "loaded_at": served.loaded_at, "load_seconds": round(served.load_seconds, 3),
+                             "swaps": holder.swaps})
+
+    async def health(_: Request) -> JSONResponse:
+        served = holder.current
+        return JSONResponse({"status": "ok", "model_name": served.name, "model_version": served.version,
+                             "last_checked": holder.last_checked, "last_refresh_error": holder.last_error,
+                             "features": list(spec.columns)})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        if poll:
+            holder.start_polling()
+        try:
+            yield
+        finally:
+            holder.stop_polling()
+
+    return Starlette(routes=[Route("/predict", predict, methods=["POST"]), Route("/version", version),
+                             Route("/health", health)], lifespan=lifespan)
+
+
+def serve(use_case: str, port: int, host: str = "127.0.0.1", poll_seconds: float = 5.0,
+          max_rows: int = MAX_ROWS_DEFAULT) -> None:
+    """Load the champion of ``use_case`` and serve it until interrupted."""
+    import uvicorn
+
+    from mlops_assets import settings
+    from mlops_assets.governance.registry import RegistryError
+    from mlops_assets.use_cases.config import load_use_cases
+
+    ucs = {uc.name: uc for uc in load_use_cases()}
+    if use_case not in ucs:
+        raise SystemExit(f"unknown use case {use_case!r}; known: {sorted(ucs)}")
+    uc = ucs[use_case]
+    holder = ChampionHolder(uc.registered_model_name,
+                            FeatureSpec(tuple(uc.features.numeric), tuple(uc.features.categorical)),
+                            settings.mlflow_tracking_uri(), poll_seconds)
+    try:
+        holder.refresh()
+    except RegistryError as exc:
+        raise SystemExit(f"cannot serve {use_case}: {exc}. Promote a model first (materialize "
+                         f"{use_case}/champion_model).") from exc
+    print(f"[mlops-assets] serving {uc.registered_model_name} v{holder.current.version} on http://{host}:{port} "
+          f"(polling the champion alias every {poll_seconds:g}s)", flush=True)
+    uvicorn.run(create_app(holder, max_rows), host=host, port=port, log_level="warning")

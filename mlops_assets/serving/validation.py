@@ -1,0 +1,87 @@
+"""Validation of a prediction request body: pure, so every rejection is unit-tested.
+
+Accepted bodies: ``{"rows": [{...}, ...]}`` or a bare list ``[{...}, ...]``; each row maps
+every feature of the use case to a JSON number (numeric features) or string (categorical
+features); ``null`` means missing and is imputed like in training. Other keys are ignored.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+MAX_ROWS_DEFAULT = 10_000
+
+
+class PayloadError(ValueError):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (*self.numeric, *self.categorical)
+
+
+def _reject_constant(name: str):
+    raise PayloadError(400, f"body is not valid JSON: {name} is not a JSON number")
+
+
+def parse_rows(body: bytes, spec: FeatureSpec, max_rows: int = MAX_ROWS_DEFAULT) -> dict[str, list]:
+    """Columns (feature -> list of values, in spec order) of a valid body; raises PayloadError
+    with a 4xx status and a message naming the problem otherwise."""
+    if not body.strip():
+        raise PayloadError(400, 'empty body: send JSON {"rows": [{feature: value, ...}, ...]}')
+    try:
+        payload = json.loads(body, parse_constant=_reject_constant)
+    except UnicodeDecodeError as exc:
+        raise PayloadError(400, f"body is not UTF-8 JSON: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise PayloadError(400, f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    if isinstance(payload, dict):
+        if "rows" not in payload:
+            raise PayloadError(422, f'expected an object with a "rows" list, got keys {sorted(payload)[:10]}')
+        rows = payload["rows"]
+    else:
+        rows = payload
+    if not isinstance(rows, list):
+        raise PayloadError(422, f'"rows" must be a list of objects, got {_json_type(rows)}')
+    if not rows:
+        raise PayloadError(422, '"rows" is empty: send at least one row')
+    if len(rows) > max_rows:
+        raise PayloadError(413, f"{len(rows)} rows exceed the limit of {max_rows} per request")
+
+    columns: dict[str, list] = {c: [] for c in spec.columns}
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise PayloadError(422, f"row {i} must be an object of feature values, got {_json_type(row)}")
+        missing = [c for c in spec.columns if c not in row]
+        if missing:
+            raise PayloadError(422, f"row {i} is missing column(s) {missing}")
+        for c in spec.numeric:
+            v = row[c]
+            # bool is an int in Python but not a number a client means to send.
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise PayloadError(422, f"row {i} column {c!r} must be a number or null, got {_json_type(v)} {v!r}")
+            if isinstance(v, float) and not math.isfinite(v):
+                raise PayloadError(422, f"row {i} column {c!r} must be finite, got {v!r}")
+            columns[c].append(None if v is None else float(v))
+        for c in spec.categorical:
+            v = row[c]
+            if v is not None and not isinstance(v, str):
+                raise PayloadError(422, f"row {i} column {c!r} must be a string or null, got {_json_type(v)} {v!r}")
+            columns[c].append(v)
+    return columns
+
+
+def _json_type(v) -> str:
+    if v is None:
+        return "null"
+    return {bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object"}.get(type(v), type(v).__name__)
