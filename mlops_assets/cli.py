@@ -69,22 +69,6 @@ def simulate(days: int, rows_per_day: int, start: dt.date | None, seed: int,
     return written
 
 
-def run_main_job(job_name: str = "mlops_pipeline") -> bool:
-    import dagster as dg
-
-    from mlops_assets.definitions import defs
-
-    instance = dg.DagsterInstance.get()
-    started = time.perf_counter()
-    result = defs.resolve_job_def(job_name).execute_in_process(instance=instance, raise_on_error=False)
-    _log(f"job {job_name}: {'succeeded' if result.success else 'FAILED'} in {time.perf_counter() - started:.0f}s "
-         f"(run {result.run_id})")
-    for event in result.all_events:
-        if event.is_step_failure:
-            _log(f"  step {event.step_key} failed: {event.event_specific_data.error.message.strip()}")
-    return result.success
-
-
 def where_to_look() -> None:
     from mlops_assets.use_cases.config import load_use_cases
 
@@ -145,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
                      args.concept_drift_from, args.format)
         else:
             _log(f"landing folder {demo_uc.landing.path()} already has data; not simulating")
-        ok = run_main_job()
+        from mlops_assets.main_job import run_main_job
+
+        ok = run_main_job(log=_log)
         where_to_look()
         return 0 if ok else 1
     elif args.command == "ui":

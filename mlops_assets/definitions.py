@@ -9,16 +9,26 @@ from __future__ import annotations
 import dagster as dg
 
 from mlops_assets import defs as defs_root
+from mlops_assets.partitions import daily_partitions
 from mlops_assets.resources import shared_resources
 from mlops_assets.use_cases.config import load_use_cases
 
 
 def _jobs() -> list[dg.UnresolvedAssetJobDefinition]:
-    jobs = [dg.define_asset_job("mlops_pipeline", selection=dg.AssetSelection.all(),
-                                description="Every use case, raw data to drift report: the main job.")]
-    jobs += [dg.define_asset_job(f"{uc.name}_pipeline", selection=dg.AssetSelection.groups(uc.name),
-                                 description=f"The {uc.name} use case, raw data to drift report.")
-             for uc in load_use_cases()]
+    """Per use case: the daily chain (partitioned by day) and the training chain. A job holds
+    one partitioning, so the two are separate; `mlops-assets demo` runs them in order."""
+    from mlops_assets.defs.training.sensors import training_chain
+
+    jobs = []
+    for uc in load_use_cases():
+        training = dg.AssetSelection.assets(*training_chain(uc))
+        jobs.append(dg.define_asset_job(
+            f"{uc.name}_daily", selection=dg.AssetSelection.groups(uc.name) - training,
+            partitions_def=daily_partitions(uc),
+            description=f"{uc.name}: raw data, dbt features, predictions and drift report for day partitions."))
+        jobs.append(dg.define_asset_job(
+            f"{uc.name}_training", selection=training,
+            description=f"{uc.name}: training set, candidate model, evaluation and promotion."))
     return jobs
 
 

@@ -53,6 +53,16 @@ def dagster_home() -> Path:
     return Path(os.environ.get("DAGSTER_HOME") or data_dir() / "dagster_home").resolve()
 
 
+DAGSTER_YAML = """\
+# Written by mlops-assets for the embedded default (DuckDB: one writing process at a time).
+concurrency:
+  runs:
+    max_concurrent_runs: 1
+telemetry:
+  enabled: false
+"""
+
+
 def ensure_local_env() -> dict[str, str]:
     """Fill in the standard variables with the embedded defaults (used by the CLI before it
     starts Dagster). Values already set by the user are left alone. Returns what was set."""
@@ -67,6 +77,10 @@ def ensure_local_env() -> dict[str, str]:
         if not os.environ.get(key):
             os.environ[key] = value
             applied[key] = value
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    home = Path(os.environ["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        # DuckDB admits one writing process: run one Dagster run at a time on the embedded default.
+        (home / "dagster.yaml").write_text(DAGSTER_YAML)
     mlflow_dir().mkdir(parents=True, exist_ok=True)
     return applied

@@ -1,6 +1,7 @@
 """The whole demo graph on small data in a temporary folder: real DuckDB, real dbt, real MLflow
 store, real Evidently, materialized by Dagster against a real (SQLite) instance."""
 import datetime as dt
+import types
 
 import dagster as dg
 import duckdb
@@ -19,6 +20,18 @@ def _metadata(instance, *key):
     return {k: v.value for k, v in event.asset_materialization.metadata.items()}
 
 
+def _keys(*names):
+    return [dg.AssetKey(["churn", n]) for n in names]
+
+
+def _latest_run(instance, job_name):
+    run = instance.get_runs(filters=dg.RunsFilter(job_name=job_name), limit=1)[0]
+    assert run.is_success, run.status
+
+    events = [r.dagster_event for r in instance.all_logs(run.run_id) if r.dagster_event]
+    return types.SimpleNamespace(run_id=run.run_id, all_events=events)
+
+
 def _check(result, asset, name):
     (evaluation,) = [e.asset_check_evaluation_data for e in result.all_events
                      if e.event_type_value == "ASSET_CHECK_EVALUATION"
@@ -31,15 +44,15 @@ def test_demo_graph_end_to_end_then_drift(data_dir, dbt_manifest):
     import mlflow
 
     from mlops_assets.definitions import build_defs
+    from mlops_assets.main_job import execute, run_main_job
 
     folder = data_dir / "landing" / "churn"
     write_days(folder, day_range(D0, 20), SimulationConfig(rows_per_day=300))
-    defs = build_defs()
     instance = dg.DagsterInstance.get()
     assert str(data_dir) in instance.root_directory
 
-    result = defs.resolve_job_def("mlops_pipeline").execute_in_process(instance=instance)
-    assert result.success
+    assert run_main_job(only=["churn"])
+    result = _latest_run(instance, "churn_training")
 
     # rows in DuckDB, through every layer
     with duckdb.connect(str(settings.duckdb_path()), read_only=True) as con:
@@ -81,10 +94,13 @@ def test_demo_graph_end_to_end_then_drift(data_dir, dbt_manifest):
     # two more days with covariate drift: only the new files load, and drift is flagged
     write_days(folder, day_range(D0 + dt.timedelta(days=20), 2),
                SimulationConfig(rows_per_day=300, covariate_drift_from=D0 + dt.timedelta(days=20)))
-    monitored = [dg.AssetKey(["churn", k]) for k in ("raw", "stg_churn", "features_churn", "drift_report")]
-    result2 = defs.resolve_job_def("mlops_pipeline").execute_in_process(instance=instance, asset_selection=monitored)
+    defs = build_defs()
+    new_days = {"dagster/asset_partition_range_start": "2026-01-21", "dagster/asset_partition_range_end": "2026-01-22"}
+    assert execute(defs, instance, "churn_daily", _keys("raw", "stg_churn", "features_churn"), tags=new_days)
+    result2 = defs.resolve_job_def("churn_daily").execute_in_process(
+        instance=instance, asset_selection=_keys("drift_report"), partition_key="2026-01-22")
     assert result2.success
-    assert _metadata(instance, "churn", "raw")["files_loaded"] == 2
+    assert _metadata(instance, "churn", "raw")["rows_per_day"] == {"2026-01-21": 300, "2026-01-22": 300}
     drift_md = _metadata(instance, "churn", "drift_report")
     assert drift_md["current_day"] == "2026-01-22"
     assert drift_md["drift_share"] > 0.5
@@ -100,14 +116,31 @@ def test_bad_landing_file_fails_raw_and_keeps_loaded_rows(data_dir, dbt_manifest
     defs = build_defs()
     instance = dg.DagsterInstance.get()
     raw_only = [dg.AssetKey(["churn", "raw"])]
-    assert defs.resolve_job_def("mlops_pipeline").execute_in_process(instance=instance, asset_selection=raw_only).success
+    job = defs.resolve_job_def("churn_daily")
+    two_days = {"dagster/asset_partition_range_start": "2026-01-01", "dagster/asset_partition_range_end": "2026-01-02"}
+    assert job.execute_in_process(instance=instance, asset_selection=raw_only, tags=two_days).success
 
-    (folder / "churn_2026-01-03.csv").write_text("customer_id,event_ts\nC1,2026-01-03 08:00:00\n")
-    result = defs.resolve_job_def("mlops_pipeline").execute_in_process(
-        instance=instance, asset_selection=raw_only, raise_on_error=False)
+    # a re-delivered file for day 2 that lacks the target: the day is not touched
+    (folder / "churn_2026-01-02_fix.csv").write_text(
+        "customer_id,event_ts\nC1,2026-01-02 08:00:00\n")
+    result = job.execute_in_process(instance=instance, asset_selection=raw_only, partition_key="2026-01-02",
+                                    raise_on_error=False)
     assert not result.success
     (failure,) = [e for e in result.all_events if e.is_step_failure]
     message = failure.event_specific_data.error.message
-    assert "churn_2026-01-03.csv" in message and "churned" in message
+    assert "churn_2026-01-02_fix.csv" in message and "churned" in message
+    with duckdb.connect(str(settings.duckdb_path()), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM raw.churn").fetchone()[0] == 100
+
+    # a file that does not parse at all fails every load until it is fixed, naming it
+    (folder / "churn_2026-01-02_fix.csv").write_text('customer_id,event_ts,churned\n"C1,2026-01-02 08:00:00,1\n')
+    result = job.execute_in_process(instance=instance, asset_selection=raw_only, partition_key="2026-01-01",
+                                    raise_on_error=False)
+    assert not result.success
+    assert "churn_2026-01-02_fix.csv" in [e for e in result.all_events if e.is_step_failure][0].event_specific_data.error.message
+
+    # re-loading a day replaces it: no duplicates
+    (folder / "churn_2026-01-02_fix.csv").unlink()
+    assert job.execute_in_process(instance=instance, asset_selection=raw_only, partition_key="2026-01-02").success
     with duckdb.connect(str(settings.duckdb_path()), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM raw.churn").fetchone()[0] == 100

@@ -67,8 +67,9 @@ def test_yaml_only_use_case_gets_its_own_chain(data_dir, tmp_path, monkeypatch, 
     assert groups == {"tumours"}
 
     instance = dg.DagsterInstance.get()
-    result = defs.resolve_job_def("tumours_pipeline").execute_in_process(instance=instance)
-    assert result.success
+    from mlops_assets.main_job import run_main_job
+
+    assert run_main_job(only=["tumours"])
     raw = instance.get_latest_materialization_event(dg.AssetKey(["tumours", "raw"])).asset_materialization.metadata
     assert raw["dagster/row_count"].value == n_rows
     evaluation = instance.get_latest_materialization_event(

@@ -1,14 +1,17 @@
-"""Loading landing-zone batch files into DuckDB, with validation and a ledger.
+"""Loading landing-zone batch files into DuckDB, one time window (day partition) at a time.
 
-Every file is checked before anything is written: it must parse, carry the use case's
-timestamp, target and entity columns, have timestamps that parse and a binary target. The
-whole batch is then written in one transaction, so a bad file leaves the warehouse exactly as
-it was. The ledger (raw._ingested_files) remembers each file's fingerprint: an unchanged file is
-skipped, a changed one has its old rows replaced.
+A partition holds the rows whose own timestamp falls on that day, whichever file brought them.
+The file index (raw._file_days) records, per file fingerprint, how many rows it holds for each
+day, so loading a day reads only the files that hold that day: the cost of a new day does not
+grow with the history. Only files that are new or changed since they were indexed are read.
+
+Before anything is written, the window's rows are validated (timestamp parses, binary target,
+required columns). The window is then replaced in one transaction: re-loading a day replaces
+it, never duplicates it, and a bad file leaves the warehouse exactly as it was.
 """
 from __future__ import annotations
 
-import hashlib
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,8 +19,9 @@ import duckdb
 
 from mlops_assets.use_cases.config import UseCase
 
-LEDGER = "raw._ingested_files"
+INDEX = "raw._file_days"
 TMP_PREFIXES = (".", "_", "~")
+TMP_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
 
 
 class LandingFileError(ValueError):
@@ -30,107 +34,112 @@ class LandingFile:
     size: int
     mtime_ns: int
 
-    @property
-    def fingerprint(self) -> str:
-        return f"{self.size}:{self.mtime_ns}"
-
 
 @dataclass(frozen=True)
-class LoadedFile:
-    path: str
+class WindowLoad:
     rows: int
-    min_ts: str | None
-    max_ts: str | None
     replaced_rows: int
+    files: tuple[str, ...]
+    rows_per_day: dict[str, int]
+
+
+def is_candidate_name(name: str) -> bool:
+    """Hidden and temporary names are skipped: writers are expected to write under such a name
+    and rename the file when it is complete."""
+    return not name.startswith(TMP_PREFIXES) and not name.endswith(TMP_SUFFIXES)
 
 
 def list_landing_files(folder: Path, pattern: str) -> list[LandingFile]:
-    """Batch files in the folder, oldest name first. Hidden and temporary files are ignored:
-    writers are expected to write under such a name and rename when complete."""
     if not folder.is_dir():
         return []
     files = []
     for p in sorted(folder.glob(pattern)):
-        if p.is_file() and not p.name.startswith(TMP_PREFIXES) and not p.name.endswith((".tmp", ".part")):
+        if p.is_file() and is_candidate_name(p.name):
             st = p.stat()
             files.append(LandingFile(p.resolve(), st.st_size, st.st_mtime_ns))
     return files
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def ensure_ledger(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("CREATE SCHEMA IF NOT EXISTS raw")
-    con.execute(
-        f"""CREATE TABLE IF NOT EXISTS {LEDGER} (
-            use_case VARCHAR, path VARCHAR, sha256 VARCHAR, size BIGINT, mtime_ns BIGINT,
-            rows BIGINT, min_ts TIMESTAMP, max_ts TIMESTAMP, loaded_at TIMESTAMP,
-            PRIMARY KEY (use_case, path))"""
-    )
-
-
-def pending_files(con: duckdb.DuckDBPyConnection, uc: UseCase, files: list[LandingFile]) -> list[tuple[LandingFile, str]]:
-    """Files that are new, or whose content changed since they were loaded (with their hash)."""
-    ensure_ledger(con)
-    known = dict(con.execute(f"SELECT path, sha256 FROM {LEDGER} WHERE use_case = ?", [uc.name]).fetchall())
-    out = []
-    for f in files:
-        digest = file_sha256(f.path)
-        if known.get(str(f.path)) != digest:
-            out.append((f, digest))
-    return out
-
-
-def _reader_sql(path: Path) -> str:
+def reader_sql(path: Path) -> str:
     quoted = str(path).replace("'", "''")
     suffix = path.suffix.lower()
     if suffix == ".csv":
+        # Explicit delimiter and quote: auto-detection would "succeed" on a broken file by
+        # guessing another dialect and reading one wide column.
         return f"read_csv('{quoted}', header = true, delim = ',', quote = '\"', auto_detect = true, sample_size = -1)"
     if suffix == ".parquet":
         return f"read_parquet('{quoted}')"
     raise LandingFileError(f"{path}: unsupported file type {suffix!r}; expected .csv or .parquet")
 
 
-def stage_file(con: duckdb.DuckDBPyConnection, uc: UseCase, f: LandingFile, staging: str) -> int:
-    """Parse and validate one file into a temporary table. Raises LandingFileError naming the
-    file and what is wrong; writes nothing outside the temp table."""
+def file_days(con: duckdb.DuckDBPyConnection, path: Path, ts_col: str) -> dict[dt.date, int]:
+    """Rows per calendar day of the file's timestamp column. Raises LandingFileError when the
+    file does not parse, lacks the column, or has timestamps that are empty or do not parse:
+    such rows could not be placed in any day and would otherwise be lost silently."""
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {staging} AS SELECT * FROM {_reader_sql(f.path)}")
+        cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {reader_sql(path)}").fetchall()]
     except duckdb.Error as exc:
-        raise LandingFileError(f"{f.path}: could not be parsed: {str(exc).splitlines()[0]}") from exc
-    cols = [r[0] for r in con.execute(f"DESCRIBE {staging}").fetchall()]
-    missing = [c for c in required_raw_columns(uc) if c not in cols]
-    if missing:
-        raise LandingFileError(f"{f.path}: missing required column(s) {missing}; the file has {cols}")
-    ts, target = uc.timestamp_column, uc.target_column
-    n_rows, bad_ts, first_bad_ts, null_ts = con.execute(
-        f"""SELECT count(*),
-                   count(*) FILTER (WHERE "{ts}" IS NOT NULL AND TRY_CAST("{ts}" AS TIMESTAMP) IS NULL),
-                   min(CASE WHEN "{ts}" IS NOT NULL AND TRY_CAST("{ts}" AS TIMESTAMP) IS NULL THEN CAST("{ts}" AS VARCHAR) END),
-                   count(*) FILTER (WHERE "{ts}" IS NULL)
-            FROM {staging}"""
-    ).fetchone()
-    if bad_ts or null_ts:
-        raise LandingFileError(
-            f"{f.path}: column {ts!r} must hold timestamps; {bad_ts} value(s) do not parse "
-            f"(e.g. {first_bad_ts!r}) and {null_ts} are empty"
-        )
-    # Through VARCHAR so that booleans ("yes", "true") and fractions are not quietly coerced.
-    bad_target = con.execute(
-        f"""SELECT count(*), min(CAST("{target}" AS VARCHAR)) FROM {staging}
-            WHERE coalesce(TRY_CAST(CAST("{target}" AS VARCHAR) AS DOUBLE) NOT IN (0, 1), true)"""
-    ).fetchone()
-    if bad_target[0]:
-        raise LandingFileError(
-            f"{f.path}: column {target!r} must be 0 or 1; {bad_target[0]} row(s) are not (e.g. {bad_target[1]!r})"
-        )
-    return int(n_rows)
+        raise LandingFileError(f"{path}: could not be parsed: {str(exc).splitlines()[0]}") from exc
+    if ts_col not in cols:
+        raise LandingFileError(f"{path}: missing required column(s) [{ts_col!r}]; the file has {cols}")
+    try:
+        rows = con.execute(
+            f"""SELECT CAST(TRY_CAST("{ts_col}" AS TIMESTAMP) AS DATE) AS day, count(*),
+                       min(CASE WHEN TRY_CAST("{ts_col}" AS TIMESTAMP) IS NULL THEN coalesce(CAST("{ts_col}" AS VARCHAR), '<empty>') END)
+                FROM {reader_sql(path)} GROUP BY 1"""
+        ).fetchall()
+    except duckdb.Error as exc:
+        raise LandingFileError(f"{path}: could not be parsed: {str(exc).splitlines()[0]}") from exc
+    bad = [(n, example) for day, n, example in rows if day is None]
+    if bad:
+        n, example = bad[0]
+        raise LandingFileError(f"{path}: column {ts_col!r} must hold timestamps; {n} value(s) are empty or "
+                               f"do not parse (e.g. {example!r})")
+    return {day: int(n) for day, n, _ in rows}
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+    con.execute(
+        f"""CREATE TABLE IF NOT EXISTS {INDEX} (
+            use_case VARCHAR, path VARCHAR, size BIGINT, mtime_ns BIGINT, day DATE, rows BIGINT,
+            indexed_at TIMESTAMP, PRIMARY KEY (use_case, path, day))"""
+    )
+
+
+def refresh_index(con: duckdb.DuckDBPyConnection, uc: UseCase, files: list[LandingFile], log=None) -> list[str]:
+    """Bring the file index up to date: read new and changed files (by size and mtime), forget
+    vanished ones. Returns the paths that were (re)indexed."""
+    ensure_tables(con)
+    known = {(p, s, m) for p, s, m in con.execute(
+        f"SELECT DISTINCT path, size, mtime_ns FROM {INDEX} WHERE use_case = ?", [uc.name]).fetchall()}
+    present = {str(f.path) for f in files}
+    changed = [f for f in files if (str(f.path), f.size, f.mtime_ns) not in known]
+    days_by_file = {f: file_days(con, f.path, uc.timestamp_column) for f in changed}  # all parse before any write
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for path in {p for p, _, _ in known} - present:
+            con.execute(f"DELETE FROM {INDEX} WHERE use_case = ? AND path = ?", [uc.name, path])
+        for f, days in days_by_file.items():
+            con.execute(f"DELETE FROM {INDEX} WHERE use_case = ? AND path = ?", [uc.name, str(f.path)])
+            if days:
+                con.executemany(
+                    f"INSERT INTO {INDEX} VALUES (?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
+                    [[uc.name, str(f.path), f.size, f.mtime_ns, day, n] for day, n in days.items()])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    if log and changed:
+        log(f"indexed {len(changed)} new or changed file(s): {[f.path.name for f in changed]}")
+    return [str(f.path) for f in changed]
+
+
+def files_for_window(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime, end: dt.datetime) -> list[Path]:
+    rows = con.execute(
+        f"SELECT DISTINCT path FROM {INDEX} WHERE use_case = ? AND day >= CAST(? AS DATE) AND day < CAST(? AS DATE) ORDER BY path",
+        [uc.name, start, end]).fetchall()
+    return [Path(r[0]) for r in rows]
 
 
 def required_raw_columns(uc: UseCase) -> list[str]:
@@ -140,68 +149,79 @@ def required_raw_columns(uc: UseCase) -> list[str]:
     return keys if uc.features.dbt_model else keys + uc.features.all
 
 
-def load_files(con: duckdb.DuckDBPyConnection, uc: UseCase, pending: list[tuple[LandingFile, str]],
-               log=None) -> list[LoadedFile]:
-    """Validate every pending file, then write all of them in one transaction."""
-    ensure_ledger(con)
+def stage_window(con: duckdb.DuckDBPyConnection, uc: UseCase, path: Path, staging: str,
+                 start: dt.datetime, end: dt.datetime) -> int:
+    """The file's rows inside [start, end) in a temp table, validated. Raises LandingFileError
+    naming the file and what is wrong; writes nothing outside the temp table."""
+    ts, target = uc.timestamp_column, uc.target_column
+    try:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {staging} AS SELECT * FROM {reader_sql(path)}
+                WHERE TRY_CAST("{ts}" AS TIMESTAMP) >= ? AND TRY_CAST("{ts}" AS TIMESTAMP) < ?""", [start, end])
+    except duckdb.Error as exc:
+        raise LandingFileError(f"{path}: could not be parsed: {str(exc).splitlines()[0]}") from exc
+    cols = [r[0] for r in con.execute(f"DESCRIBE {staging}").fetchall()]
+    missing = [c for c in required_raw_columns(uc) if c not in cols]
+    if missing:
+        raise LandingFileError(f"{path}: missing required column(s) {missing}; the file has {cols}")
+    # Through VARCHAR so that booleans ("yes", "true") and fractions are not quietly coerced.
+    bad_target = con.execute(
+        f"""SELECT count(*), min(CAST("{target}" AS VARCHAR)) FROM {staging}
+            WHERE coalesce(TRY_CAST(CAST("{target}" AS VARCHAR) AS DOUBLE) NOT IN (0, 1), true)"""
+    ).fetchone()
+    if bad_target[0]:
+        raise LandingFileError(
+            f"{path}: column {target!r} must be 0 or 1; {bad_target[0]} row(s) are not (e.g. {bad_target[1]!r})")
+    return int(con.execute(f"SELECT count(*) FROM {staging}").fetchone()[0])
+
+
+def load_window(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime, end: dt.datetime,
+                log=None) -> WindowLoad:
+    """Replace the rows of [start, end) in raw.<use case> with what the landing files hold for it."""
+    files = list_landing_files(uc.landing.path(), uc.landing.pattern)
+    refresh_index(con, uc, files, log)
+    paths = files_for_window(con, uc, start, end)
     staged = []
-    for i, (f, digest) in enumerate(pending):
+    for i, path in enumerate(paths):
         name = f"_stage_{i}"
-        rows = stage_file(con, uc, f, name)
-        staged.append((f, digest, name, rows))
-        if log:
-            log(f"validated {f.path.name}: {rows} rows")
-    if not staged:
-        return []
+        staged.append((path, name, stage_window(con, uc, path, name, start, end)))
     ts = uc.timestamp_column
-    loaded = []
     con.execute("BEGIN TRANSACTION")
     try:
-        for f, digest, name, rows in staged:
+        replaced = 0
+        if table_exists(con, uc.raw_table):
+            replaced = con.execute(f'DELETE FROM {uc.raw_table} WHERE "{ts}" >= ? AND "{ts}" < ?', [start, end]).fetchone()[0]
+        for path, name, _ in staged:
             select = (f"""SELECT * REPLACE (CAST("{ts}" AS TIMESTAMP) AS "{ts}", CAST("{uc.target_column}" AS INTEGER) AS "{uc.target_column}"),
                           CAST(? AS VARCHAR) AS _source_file, now()::TIMESTAMP AS _loaded_at FROM {name}""")
-            if not _table_exists(con, "raw", uc.name):
-                con.execute(f"CREATE TABLE {uc.raw_table} AS {select} LIMIT 0", [str(f.path)])
-            replaced = con.execute(f"DELETE FROM {uc.raw_table} WHERE _source_file = ?", [str(f.path)]).fetchone()[0]
+            if not table_exists(con, uc.raw_table):
+                con.execute(f"CREATE TABLE {uc.raw_table} AS {select} LIMIT 0", [str(path)])
             try:
-                con.execute(f"INSERT INTO {uc.raw_table} BY NAME {select}", [str(f.path)])
+                con.execute(f"INSERT INTO {uc.raw_table} BY NAME {select}", [str(path)])
             except duckdb.Error as exc:
                 raise LandingFileError(
-                    f"{f.path}: does not fit the existing table {uc.raw_table}: {str(exc).splitlines()[0]}"
-                ) from exc
-            min_ts, max_ts = con.execute(f'SELECT min("{ts}"), max("{ts}") FROM {name}').fetchone()
-            con.execute(
-                f"INSERT OR REPLACE INTO {LEDGER} VALUES (?, ?, ?, ?, ?, ?, CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP), now()::TIMESTAMP)",
-                [uc.name, str(f.path), digest, f.size, f.mtime_ns, rows, str(min_ts) if min_ts else None,
-                 str(max_ts) if max_ts else None],
-            )
-            loaded.append(LoadedFile(str(f.path), rows, str(min_ts) if min_ts else None,
-                                     str(max_ts) if max_ts else None, int(replaced)))
+                    f"{path}: does not fit the existing table {uc.raw_table}: {str(exc).splitlines()[0]}") from exc
+        per_day = {}
+        if table_exists(con, uc.raw_table):
+            per_day = {str(d): int(n) for d, n in con.execute(
+                f'SELECT CAST("{ts}" AS DATE), count(*) FROM {uc.raw_table} WHERE "{ts}" >= ? AND "{ts}" < ? GROUP BY 1 ORDER BY 1',
+                [start, end]).fetchall()}
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     finally:
-        for _, _, name, _ in staged:
+        for _, name, _ in staged:
             con.execute(f"DROP TABLE IF EXISTS {name}")
-    return loaded
-
-
-def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, table]
-    ).fetchone()[0])
+    if log:
+        log(f"{uc.raw_table} [{start:%Y-%m-%d}, {end:%Y-%m-%d}): {sum(per_day.values())} rows from "
+            f"{len(paths)} file(s), {replaced} replaced")
+    return WindowLoad(rows=sum(per_day.values()), replaced_rows=int(replaced),
+                      files=tuple(str(p) for p in paths), rows_per_day=per_day)
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
     schema, _, table = qualified.rpartition(".")
-    return _table_exists(con, schema or "main", table)
-
-
-def raw_summary(con: duckdb.DuckDBPyConnection, uc: UseCase) -> dict:
-    ts = uc.timestamp_column
-    n, n_days, lo, hi, pos = con.execute(
-        f'SELECT count(*), count(DISTINCT CAST("{ts}" AS DATE)), min("{ts}"), max("{ts}"), avg("{uc.target_column}") FROM {uc.raw_table}'
-    ).fetchone()
-    return {"rows": int(n), "days": int(n_days), "min_ts": str(lo), "max_ts": str(hi),
-            "positive_rate": float(pos) if pos is not None else None}
+    return bool(con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema or "main", table]).fetchone()[0])

@@ -1,6 +1,7 @@
 """Reading and writing a use case's training set in the warehouse."""
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
 from mlops_assets.use_cases.config import UseCase
@@ -21,6 +22,14 @@ def frame_digest(df) -> str:
     import pandas as pd
 
     return hashlib.sha256(pd.util.hash_pandas_object(df, index=False).values.tobytes()).hexdigest()[:16]
+
+
+def window_start(last_day: dt.date, holdout_days: int, window_days: int | None) -> dt.date:
+    """First day the training set reads: the holdout and the training window before it, in
+    calendar days (with gaps in the data, fewer days of data than asked)."""
+    if window_days is None:
+        return dt.date.min
+    return last_day - dt.timedelta(days=holdout_days + window_days - 1)
 
 
 def read_split(con, uc: UseCase, split: str):

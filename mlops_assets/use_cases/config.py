@@ -31,6 +31,8 @@ class _Strict(BaseModel):
 class LandingConfig(_Strict):
     folder: str = Field(description="Folder with batch files; relative paths are under the data folder's landing/.")
     pattern: str = Field(default="*.csv", description="Glob for batch files (.csv or .parquet).")
+    poll_seconds: int = Field(default=30, ge=1, description="How often the landing sensor looks for new files.")
+    settle_seconds: float = Field(default=5.0, ge=0, description="A file modified more recently is left for a later tick.")
 
     def path(self) -> Path:
         p = Path(self.folder)
@@ -58,6 +60,13 @@ class SplitConfig(_Strict):
     training_window_days: int | None = Field(default=None, ge=1, description="Train on at most this many days before the holdout.")
 
 
+class RetrainConfig(_Strict):
+    cron: str = Field(default="0 3 * * 1", description="Scheduled retraining (default: Mondays 03:00 UTC).")
+    on_drift: bool = Field(default=True, description="Retrain when the latest day's drift check fails.")
+    min_new_rows: int | None = Field(default=5000, ge=1, description="Retrain once this many labelled rows arrived since the last training set; None: off.")
+    cooldown_minutes: float = Field(default=30, ge=0, description="No trigger fires again this soon after a retrain finished.")
+
+
 class Thresholds(_Strict):
     min_roc_auc: float = Field(default=0.6, ge=0.0, le=1.0)
     max_log_loss: float | None = None
@@ -71,7 +80,7 @@ class Thresholds(_Strict):
     min_slice_rows: int = Field(default=30, ge=1, description="Slices with fewer holdout rows are not compared.")
     # Serving budget of one batch prediction and of the logged model.
     latency_batch_rows: int = Field(default=1000, ge=1, description="Rows in the batch whose prediction latency is timed.")
-    max_batch_latency_ms: float = Field(default=500.0, gt=0.0, description="Median latency budget for that batch.")
+    max_batch_latency_ms: float = Field(default=500.0, gt=0.0, description="Latency budget for that batch (best of several calls).")
     max_model_size_mb: float = Field(default=50.0, gt=0.0, description="Size budget of the logged model's files.")
 
 
@@ -87,6 +96,7 @@ class UseCase(_Strict):
     slice_columns: list[str] = Field(default_factory=list)
     model: ModelConfig = Field(default_factory=ModelConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
+    retrain: RetrainConfig = Field(default_factory=RetrainConfig)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     source_file: str | None = Field(default=None, exclude=True)
 
@@ -137,7 +147,8 @@ def load_use_case(path: Path) -> UseCase:
     try:
         return UseCase(**raw, source_file=str(path))
     except ValidationError as exc:
-        raise UseCaseError(f"{path}: invalid use case: {exc}") from exc
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'use case'}: {e['msg']}" for e in exc.errors())
+        raise UseCaseError(f"{path}: invalid use case: {problems}") from exc
 
 
 def use_case_dirs() -> list[Path]:

@@ -25,3 +25,4 @@ select
     device,
     churned
 from {{ ref('stg_churn') }}
+where {{ in_window('event_ts') }}

@@ -1,5 +1,6 @@
 -- Typed, de-duplicated snapshots. A file that is re-delivered replaces its rows in raw, and
 -- the same (customer, timestamp) can still arrive in two files: keep the latest load.
+-- Only the window of day partitions being materialized is read (see dbt_project.yml).
 with ranked as (
     select
         *,
@@ -8,6 +9,7 @@ with ranked as (
             order by _loaded_at desc, _source_file desc
         ) as _rank
     from {{ source('raw', 'churn') }}
+    where {{ in_window('event_ts') }}
 )
 
 select

@@ -1,14 +1,18 @@
-"""dbt staging and feature models, one group per use case (the models' folder name)."""
-
+"""dbt staging and feature models, one group and one daily-partitioned dbt asset per use case
+(the models' folder name under dbt_project/models/)."""
+import json
 import os
 from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from mlops_assets.automation import per_day
 from mlops_assets.lineage import RAW
+from mlops_assets.partitions import daily_partitions
 from mlops_assets.resources import DuckDBWarehouse, dbt_project
+from mlops_assets.use_cases.config import UseCase, load_use_cases
 
 
 class UseCaseTranslator(DagsterDbtTranslator):
@@ -23,11 +27,37 @@ class UseCaseTranslator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return _use_case_of(dbt_resource_props)
 
+    def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
+        return per_day()
+
 
 def _use_case_of(props: Mapping[str, Any]) -> str:
     fqn = props.get("fqn", [])
     # fqn = [project, <use case folder>, ..., model]; models at the top level are shared.
     return fqn[1] if len(fqn) > 2 else "shared"
+
+
+def build_dbt_assets(uc: UseCase, project: DbtProject) -> dg.AssetsDefinition:
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        select=f"path:models/{uc.name}",
+        dagster_dbt_translator=UseCaseTranslator(),
+        name=f"{uc.name}_dbt_models",
+        partitions_def=daily_partitions(uc),
+        # A range of days is one `dbt build` over the whole window.
+        backfill_policy=dg.BackfillPolicy.single_run(),
+    )
+    def models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: DuckDBWarehouse):
+        # dbt runs in a subprocess: point its profile at the same DuckDB file as ours.
+        os.environ["MLOPS_DUCKDB_PATH"] = warehouse.path
+        os.environ.setdefault("DO_NOT_TRACK", "1")
+        window = context.partition_time_window
+        dbt_vars = {"min_date": window.start.strftime("%Y-%m-%d"), "max_date": window.end.strftime("%Y-%m-%d")}
+        context.log.info(f"dbt build for [{dbt_vars['min_date']}, {dbt_vars['max_date']})")
+        yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
+
+    return models
 
 
 @dg.definitions
@@ -38,13 +68,5 @@ def defs() -> dg.Definitions:
             f"dbt manifest not found at {project.manifest_path}. It is built by `dbt parse`: "
             "run `uv run mlops-assets prepare` (the Quickstart does this for you)."
         )
-
-    @dbt_assets(manifest=project.manifest_path, project=project, dagster_dbt_translator=UseCaseTranslator(),
-                name="dbt_models")
-    def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: DuckDBWarehouse):
-        # dbt runs in a subprocess: point its profile at the same DuckDB file as ours.
-        os.environ["MLOPS_DUCKDB_PATH"] = warehouse.path
-        os.environ.setdefault("DO_NOT_TRACK", "1")
-        yield from dbt.cli(["build"], context=context).stream()
-
-    return dg.Definitions(assets=[dbt_models])
+    with_dbt = [uc for uc in load_use_cases() if uc.features.dbt_model]
+    return dg.Definitions(assets=[build_dbt_assets(uc, project) for uc in with_dbt])

@@ -1,9 +1,11 @@
-"""drift_report: Evidently data drift between the training rows and the latest day of data."""
+"""drift_report: Evidently data drift between the training rows and one day of data, per day."""
 
 import dagster as dg
 
 from mlops_assets import settings
+from mlops_assets.automation import per_day
 from mlops_assets.lineage import DRIFT, TRAINING_SET, features_key, key
+from mlops_assets.partitions import daily_partitions
 from mlops_assets.resources import DuckDBWarehouse
 from mlops_assets.training import data
 from mlops_assets.use_cases.config import UseCase, load_use_cases
@@ -20,28 +22,37 @@ def build_drift_report(uc: UseCase) -> dg.AssetsDefinition:
         deps=[features_key(uc), key(uc, TRAINING_SET)],
         group_name=uc.name,
         kinds={"evidently", "html"},
+        partitions_def=daily_partitions(uc),
+        # Every new day is compared with the training rows; a retrain (new training set) does
+        # not recompute the history of reports.
+        automation_condition=per_day(ignore=dg.AssetSelection.assets(key(uc, TRAINING_SET))),
         check_specs=[dg.AssetCheckSpec("drift_below_threshold", asset=asset_key, blocking=False,
                                        description=f"Share of drifted features <= {uc.thresholds.drift_share}")],
-        description=f"Evidently DataDriftPreset: training rows (reference) vs the latest day of "
-                    f"{uc.features_table} (current). HTML at {settings.drift_report_path(uc.name)}.",
+        description=f"Evidently DataDriftPreset: training rows (reference) vs the partition's day of "
+                    f"{uc.features_table} (current). The latest report is also at {settings.drift_report_path(uc.name)}.",
     )
     def drift_report(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse):
         from mlops_assets.monitoring.drift import compute_drift
 
         ts = uc.timestamp_column
         cols = ", ".join(f'"{c}"' for c in uc.features.all)
+        day = context.partition_key
+        window = context.partition_time_window
         with warehouse.connect(read_only=True) as con:
             reference = data.read_split(con, uc, "train")
-            latest_day = con.execute(f'SELECT max(CAST("{ts}" AS DATE)) FROM {uc.features_table}').fetchone()[0]
             current = con.execute(
-                f'SELECT {cols} FROM {uc.features_table} WHERE CAST("{ts}" AS DATE) = ?', [latest_day]
-            ).df()
+                f'SELECT {cols} FROM {uc.features_table} WHERE "{ts}" >= ? AND "{ts}" < ?',
+                [window.start.replace(tzinfo=None), window.end.replace(tzinfo=None)]).df()
+        if current.empty:
+            raise dg.Failure(f"{uc.features_table} has no rows for {day}: materialize that day's features first")
         if len(reference) > MAX_REFERENCE_ROWS:
             reference = reference.sample(MAX_REFERENCE_ROWS, random_state=0)
+        dated = settings.drift_report_path(uc.name).with_name(f"drift_report_{day}.html")
         result = compute_drift(reference[uc.features.all], current, numeric_columns=uc.features.numeric,
-                               categorical_columns=uc.features.categorical, html_path=settings.drift_report_path(uc.name))
+                               categorical_columns=uc.features.categorical, html_path=dated)
+        _publish_latest(dated, settings.drift_report_path(uc.name), context.instance, context.asset_key, day)
         drifted = [c.column for c in result.columns if c.drifted]
-        context.log.info(f"{uc.name} on {latest_day}: {result.n_drifted}/{result.n_columns} features drifted "
+        context.log.info(f"{uc.name} on {day}: {result.n_drifted}/{result.n_columns} features drifted "
                          f"(share {result.drift_share:.2f}): {drifted}")
         table = "\n".join(["| column | test | score | threshold | drifted |", "|---|---|---|---|---|"] + [
             f"| {c.column} | {c.stattest} | {c.score:.4g} | {c.threshold:.4g} | {'yes' if c.drifted else 'no'} |"
@@ -54,10 +65,12 @@ def build_drift_report(uc: UseCase) -> dg.AssetsDefinition:
                 "n_columns": result.n_columns,
                 "drifted_columns": dg.MetadataValue.json(drifted),
                 "per_column": dg.MetadataValue.md(table),
-                "current_day": str(latest_day),
+                "current_day": str(day),
+                "drift_flagged": not passed,
+                "threshold": uc.thresholds.drift_share,
                 "current_rows": len(current),
                 "reference_rows": len(reference),
-                "report": dg.MetadataValue.path(str(settings.drift_report_path(uc.name))),
+                "report": dg.MetadataValue.path(str(dated)),
             },
             check_results=[dg.AssetCheckResult(
                 check_name="drift_below_threshold", passed=passed, severity=dg.AssetCheckSeverity.WARN,
@@ -67,6 +80,19 @@ def build_drift_report(uc: UseCase) -> dg.AssetsDefinition:
         )
 
     return drift_report
+
+
+def _publish_latest(dated, stable, instance, asset_key, day: str) -> None:
+    """Copy the report to the stable path when its day is the newest reported so far, so a
+    backfill of old days does not replace the report of the latest one."""
+    import os
+    import shutil
+
+    newest = max(instance.get_materialized_partitions(asset_key) | {day})
+    if day >= newest:
+        tmp = stable.with_name(f".{stable.name}.tmp")
+        shutil.copyfile(dated, tmp)
+        os.replace(tmp, stable)
 
 
 @dg.definitions

@@ -4,6 +4,7 @@ import time
 
 import dagster as dg
 
+from mlops_assets.automation import after_upstream, scheduled_retrain
 from mlops_assets.lineage import CANDIDATE, TRAINING_SET, features_key, key
 from mlops_assets.resources import DuckDBWarehouse
 from mlops_assets.training import data
@@ -16,6 +17,7 @@ def build_training_set(uc: UseCase) -> dg.AssetsDefinition:
         deps=[features_key(uc)],
         group_name=uc.name,
         kinds={"duckdb", "pandas"},
+        automation_condition=scheduled_retrain(uc.retrain.cron),
         description=f"Time-based split of {uc.features_table}: the last {uc.split.holdout_days} day(s) are the "
                     f"holdout, the {uc.split.training_window_days or 'all'} day(s) before them the training rows.",
     )
@@ -25,8 +27,15 @@ def build_training_set(uc: UseCase) -> dg.AssetsDefinition:
         from mlops_assets.training.split import time_split
 
         cols = ", ".join(f'"{c}"' for c in data.model_columns(uc))
+        ts = uc.timestamp_column
         with warehouse.connect(read_only=True) as con:
-            df = con.execute(f"SELECT {cols} FROM {uc.features_table} ORDER BY \"{uc.timestamp_column}\"").df()
+            # Read only the partitions the split can use: the cost follows the window, not the history.
+            last_day = con.execute(f'SELECT max(CAST("{ts}" AS DATE)) FROM {uc.features_table}').fetchone()[0]
+            if last_day is None:
+                raise dg.Failure(f"{uc.features_table} is empty: materialize some days of features first")
+            first_day = data.window_start(last_day, uc.split.holdout_days, uc.split.training_window_days)
+            df = con.execute(f'SELECT {cols} FROM {uc.features_table} WHERE CAST("{ts}" AS DATE) >= ? ORDER BY "{ts}"',
+                             [first_day]).df()
         try:
             train, holdout, info = time_split(df, uc.timestamp_column, uc.target_column,
                                               uc.split.holdout_days, uc.split.training_window_days)

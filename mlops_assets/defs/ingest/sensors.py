@@ -1,0 +1,59 @@
+"""The landing sensor of each use case: new or changed batch files -> runs of raw for their days.
+Downstream assets follow through their automation conditions."""
+import datetime as dt
+import json
+import os
+
+import dagster as dg
+
+from mlops_assets.ingest import landing
+from mlops_assets.ingest.watch import plan_landing
+from mlops_assets.lineage import RAW, key
+from mlops_assets.partitions import daily_partitions
+from mlops_assets.use_cases.config import UseCase
+
+INTERVAL_ENV = "MLOPS_SENSOR_INTERVAL_S"
+
+
+def build_landing_sensor(uc: UseCase) -> dg.SensorDefinition:
+    partitions = daily_partitions(uc)
+    interval = int(os.environ.get(INTERVAL_ENV) or uc.landing.poll_seconds)
+
+    @dg.sensor(
+        name=f"{uc.name}_landing_sensor",
+        target=[key(uc, RAW)],
+        minimum_interval_seconds=interval,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Watches {uc.landing.path()} ({uc.landing.pattern}) and requests {uc.name}/raw for each day "
+                    "a new or changed file holds.",
+    )
+    def landing_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        import duckdb  # in-memory: the sensor only reads the files, never the warehouse
+
+        cursor = json.loads(context.cursor) if context.cursor else {}
+        files = landing.list_landing_files(uc.landing.path(), uc.landing.pattern)
+        last_key = partitions.get_last_partition_key()
+        last_day = dt.date.fromisoformat(last_key) if last_key else uc.first_day
+        with duckdb.connect() as con:
+            plan = plan_landing(files, cursor, dt.datetime.now(dt.timezone.utc), uc.landing.settle_seconds,
+                                lambda f: landing.file_days(con, f.path, uc.timestamp_column),
+                                uc.first_day, last_day)
+        for line in plan.seen:
+            context.log.info(f"new or changed: {line}")
+        for line in plan.skipped:
+            context.log.warning(f"skipped {line}")
+        requests = [dg.RunRequest(run_key=plan.run_key(uc.name, day), partition_key=day.isoformat(),
+                                  tags={"mlops/trigger": "landing", "mlops/use_case": uc.name})
+                    for day in sorted(plan.days)]
+        if requests:
+            context.log.info(f"requesting {uc.name}/raw for {len(requests)} day(s): "
+                             f"{', '.join(r.partition_key for r in requests)}")
+        return dg.SensorResult(
+            run_requests=requests,
+            cursor=json.dumps(plan.cursor, sort_keys=True),
+            skip_reason=None if requests else dg.SkipReason(
+                f"{len(files)} file(s) in {uc.landing.path()}, none new or changed"
+                + (f"; skipped: {'; '.join(plan.skipped)}" if plan.skipped else "")),
+        )
+
+    return landing_sensor

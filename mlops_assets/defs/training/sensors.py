@@ -1,0 +1,83 @@
+"""The retraining sensor of each use case: reads the event log (drift reports, raw loads,
+training sets) and requests the training chain when a trigger in training/triggers.py fires."""
+import os
+import time
+
+import dagster as dg
+
+from mlops_assets.lineage import CANDIDATE, DRIFT, EVALUATION, RAW, TRAINING_SET, key
+from mlops_assets.training.triggers import Decision, DriftState, RetrainState, decide
+from mlops_assets.use_cases.config import UseCase, load_use_cases
+
+INTERVAL_ENV = "MLOPS_RETRAIN_SENSOR_INTERVAL_S"
+CHAMPION = "champion_model"
+RETRAIN_TAG = "mlops/retrain"
+ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+          dg.DagsterRunStatus.STARTED]
+
+
+def training_chain(uc: UseCase) -> list[dg.AssetKey]:
+    return [key(uc, n) for n in (TRAINING_SET, CANDIDATE, EVALUATION, CHAMPION)]
+
+
+def retrain_state(instance: dg.DagsterInstance, uc: UseCase, now: float) -> RetrainState:
+    training = instance.fetch_materializations(key(uc, TRAINING_SET), limit=1).records
+    training_id = training[0].storage_id if training else None
+    # Latest load per day since the training set: a day re-loaded twice counts once.
+    latest_per_day: dict[str, int] = {}
+    cursor = None
+    while True:
+        page = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key(uc, RAW), after_storage_id=training_id), limit=500, cursor=cursor)
+        for rec in page.records:  # newest first
+            md = rec.asset_materialization.metadata
+            rows = md.get("labelled_rows") or md.get("dagster/row_count")
+            latest_per_day.setdefault(rec.partition_key or "", int(rows.value) if rows else 0)
+        if not page.has_more:
+            break
+        cursor = page.cursor
+    drift = None
+    reported = instance.get_materialized_partitions(key(uc, DRIFT))
+    if reported:
+        day = max(reported)
+        recs = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key(uc, DRIFT), asset_partitions=[day]), limit=1).records
+        if recs:
+            md = recs[0].asset_materialization.metadata
+            drift = DriftState(day=day, flagged=bool(md["drift_flagged"].value) if "drift_flagged" in md else False,
+                               drift_share=float(md["drift_share"].value), storage_id=recs[0].storage_id,
+                               timestamp=recs[0].timestamp)
+    active = instance.get_runs(filters=dg.RunsFilter(tags={RETRAIN_TAG: uc.name}, statuses=ACTIVE), limit=1)
+    return RetrainState(
+        now=now, training_storage_id=training_id, training_timestamp=training[0].timestamp if training else None,
+        new_labelled_rows=sum(latest_per_day.values()), latest_drift=drift,
+        retrain_in_progress=active[0].run_id if active else None)
+
+
+def build_retrain_sensor(uc: UseCase) -> dg.SensorDefinition:
+    @dg.sensor(
+        name=f"{uc.name}_retrain_sensor",
+        target=training_chain(uc),
+        minimum_interval_seconds=int(os.environ.get(INTERVAL_ENV) or 60),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Retrains {uc.name} when the latest day's drift check fails"
+                    f"{' (on)' if uc.retrain.on_drift else ' (off)'} or {uc.retrain.min_new_rows} labelled rows "
+                    f"arrived since the last training set; the weekly cron ({uc.retrain.cron}) is an automation "
+                    "condition on the training set.",
+    )
+    def retrain_sensor(context: dg.SensorEvaluationContext):
+        state = retrain_state(context.instance, uc, time.time())
+        decision: Decision = decide(uc.name, uc.retrain, state)
+        context.log.info(decision.reason)
+        if decision.trigger is None:
+            return dg.SkipReason(decision.reason)
+        return dg.RunRequest(run_key=decision.run_key,
+                             tags={RETRAIN_TAG: uc.name, "mlops/trigger": decision.trigger,
+                                   "mlops/trigger_reason": decision.reason[:200]})
+
+    return retrain_sensor
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(sensors=[build_retrain_sensor(uc) for uc in load_use_cases()])
