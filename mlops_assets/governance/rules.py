@@ -110,7 +110,7 @@ def latency_within_budget(latency_ms: float, rows: int, t: Thresholds) -> GateRe
     excess = max(0.0, latency_ms - t.max_batch_latency_ms)
     return GateResult(
         LATENCY_BUDGET, excess == 0.0,
-        f"median prediction latency for {rows} rows {latency_ms:.1f} ms (budget {t.max_batch_latency_ms:g} ms"
+        f"prediction latency for {rows} rows {latency_ms:.1f} ms (budget {t.max_batch_latency_ms:g} ms"
         + (f", over by {excess:.1f} ms)" if excess else ")"),
         {"latency_ms": latency_ms, "batch_rows": float(rows), "budget_ms": t.max_batch_latency_ms, "excess_ms": excess},
     )

@@ -17,10 +17,10 @@ GATE_DESCRIPTIONS = {
     rules.BEATS_BASELINE: "ROC AUC lift over a prior-only baseline, and a lower log loss.",
     rules.NO_REGRESSION: "No ROC AUC loss / log loss gain vs the champion beyond the tolerances (passes without a champion).",
     rules.NO_SLICE_REGRESSION: "No slice of slice_columns loses ROC AUC vs the champion beyond the tolerance.",
-    rules.LATENCY_BUDGET: "Median prediction latency of a batch within budget.",
+    rules.LATENCY_BUDGET: "Best-of-7 prediction latency of a batch within budget.",
     rules.SIZE_BUDGET: "Logged model files within the size budget.",
 }
-LATENCY_REPEATS = 5
+LATENCY_REPEATS = 7
 
 
 def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
@@ -140,8 +140,9 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
 
 
 def _batch_latency_ms(model, X, rows: int) -> tuple[float, int]:
-    """Median wall time of predict_proba on ``rows`` holdout rows (resampled when the holdout
-    is smaller), after one warm-up call."""
+    """Best wall time of predict_proba on ``rows`` holdout rows (resampled when the holdout is
+    smaller) over a few calls after a warm-up. The best, not the median: other processes on the
+    machine only ever add time, and the gate is about the model's own cost."""
     import time
 
     import numpy as np
@@ -153,7 +154,7 @@ def _batch_latency_ms(model, X, rows: int) -> tuple[float, int]:
         started = time.perf_counter()
         model.predict_proba(batch)
         timings.append((time.perf_counter() - started) * 1000)
-    return float(np.median(timings)), rows
+    return float(np.min(timings)), rows
 
 
 def _fmt(metrics: dict | None, name: str) -> str:
