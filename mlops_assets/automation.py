@@ -3,29 +3,34 @@ training chain retrains on a cron and when the retraining sensor asks for it."""
 import dagster as dg
 
 
-def per_day(ignore: dg.AssetSelection | None = None) -> dg.AutomationCondition:
+def per_day(ignore: dg.AssetSelection | None = None, wait_for_checks: bool = True) -> dg.AutomationCondition:
     """Like eager(), but for any day whose upstream day was updated, not only the latest one:
     a late file for last Tuesday must refresh last Tuesday. Days that never had data are not
     requested (no newly_missing): only an upstream update triggers. `ignore` names deps whose
-    updates must not fan out to every day (e.g. the unpartitioned training set)."""
+    updates must not fan out to every day (e.g. the unpartitioned training set).
+    `wait_for_checks`: hold until the deps' blocking checks passed; dbt models turn it off,
+    since `dbt build` already runs a model's tests before the models that select from it."""
     deps_updated = dg.AutomationCondition.any_deps_updated()
     if ignore is not None:
         deps_updated = deps_updated.ignore(ignore)
-    return (
+    condition = (
         deps_updated.since_last_handled()
         & ~dg.AutomationCondition.any_deps_missing()
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~dg.AutomationCondition.in_progress()
-        & dg.AutomationCondition.all_deps_blocking_checks_passed()
-    ).with_label("per-day eager")
+    )
+    if wait_for_checks:
+        condition = condition & dg.AutomationCondition.all_deps_blocking_checks_passed()
+    return condition.with_label("per-day eager")
 
 
 def scheduled_retrain(cron: str, timezone: str = "UTC") -> dg.AutomationCondition:
     """Retrain at each cron tick (weekly by default), whether or not data changed: models age
     even when no single day looks alarming."""
+    # No any_deps_missing(): the features are daily partitions, and days without data count as
+    # "missing" partitions forever. The training set fails clearly when it finds no data.
     return (
         dg.AutomationCondition.cron_tick_passed(cron, timezone).since_last_handled()
-        & ~dg.AutomationCondition.any_deps_missing()
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~dg.AutomationCondition.in_progress()
     ).with_label(f"scheduled retrain ({cron})")

@@ -6,6 +6,8 @@ mlflow and evidently again.
 """
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 from mlops_assets import defs as defs_root
@@ -32,12 +34,21 @@ def _jobs() -> list[dg.UnresolvedAssetJobDefinition]:
     return jobs
 
 
+def _automation_sensor() -> dg.AutomationConditionSensorDefinition:
+    """Evaluates the automation conditions declared on the assets (replaces Dagster's default
+    sensor so that it runs from the start and its interval can be set)."""
+    return dg.AutomationConditionSensorDefinition(
+        "automation", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=int(os.environ.get("MLOPS_AUTOMATION_INTERVAL_S") or 30))
+
+
 def build_defs() -> dg.Definitions:
     """Build the code location from the current environment (use case folders, data folder,
     MLflow URI). Tests call this after pointing the environment at a temporary folder."""
     return dg.Definitions.merge(
         dg.components.load_defs(defs_root),
-        dg.Definitions(resources=shared_resources(), jobs=_jobs(), executor=dg.in_process_executor),
+        dg.Definitions(resources=shared_resources(), jobs=_jobs(), sensors=[_automation_sensor()],
+                       executor=dg.in_process_executor),
     )
 
 

@@ -28,7 +28,7 @@ class UseCaseTranslator(DagsterDbtTranslator):
         return _use_case_of(dbt_resource_props)
 
     def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
-        return per_day()
+        return per_day(wait_for_checks=False)
 
 
 def _use_case_of(props: Mapping[str, Any]) -> str:

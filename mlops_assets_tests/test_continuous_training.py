@@ -1,0 +1,190 @@
+"""Continuous training on a real DagsterInstance and real files: the landing sensor, the
+automation conditions, and the retraining triggers."""
+import datetime as dt
+import os
+import time
+
+import dagster as dg
+import pytest
+
+from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
+from mlops_assets.training.triggers import DriftState, RetrainState, decide
+from mlops_assets.use_cases.config import RetrainConfig, load_use_cases
+
+D0 = dt.date(2026, 1, 1)
+
+
+@pytest.fixture
+def churn(data_dir):
+    (uc,) = [u for u in load_use_cases() if u.name == "churn"]
+    return uc
+
+
+def _age(paths, seconds=120):
+    for p in paths:
+        t = time.time() - seconds
+        os.utime(p, (t, t))
+
+
+def _tick(sensor, instance, cursor):
+    result = sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
+    return result, [r.partition_key for r in result.run_requests]
+
+
+def test_landing_sensor_requests_each_new_day_once(churn, data_dir):
+    from mlops_assets.defs.ingest.sensors import build_landing_sensor
+
+    instance = dg.DagsterInstance.get()
+    folder = churn.landing.path()
+    _age(write_days(folder, day_range(D0, 2), SimulationConfig(rows_per_day=40)))
+    sensor = build_landing_sensor(churn)
+
+    first, days = _tick(sensor, instance, None)
+    assert days == ["2026-01-01", "2026-01-02"]
+    assert all(r.run_key and r.run_key.startswith("churn:2026-01-0") for r in first.run_requests)
+
+    # the same files again: nothing
+    again, days = _tick(sensor, instance, first.cursor)
+    assert days == [] and "none new or changed" in again.skip_reason.skip_message
+
+    # a restarted daemon gets the stored cursor and a freshly built sensor: still nothing
+    restarted, days = _tick(build_landing_sensor(churn), instance, first.cursor)
+    assert days == []
+
+    # without any cursor the same files give the same run keys, which Dagster runs only once
+    lost, _ = _tick(build_landing_sensor(churn), instance, None)
+    assert [r.run_key for r in lost.run_requests] == [r.run_key for r in first.run_requests]
+
+    # a file still being written is skipped until it has settled
+    (fresh,) = write_days(folder, [D0 + dt.timedelta(days=2)], SimulationConfig(rows_per_day=40))
+    waiting, days = _tick(sensor, instance, first.cursor)
+    assert days == [] and "may still be being written" in waiting.skip_reason.skip_message
+    _age([fresh])
+    settled, days = _tick(sensor, instance, waiting.cursor)
+    assert days == ["2026-01-03"]
+
+    # a loaded file that changes is requested again, under a new run key
+    (changed,) = write_days(folder, [D0], SimulationConfig(rows_per_day=55, seed=7))
+    _age([changed], 60)
+    reloaded, days = _tick(sensor, instance, settled.cursor)
+    assert days == ["2026-01-01"]
+    assert reloaded.run_requests[0].run_key != first.run_requests[0].run_key
+
+
+def test_landing_sensor_survives_bad_and_out_of_range_files(churn, data_dir):
+    from mlops_assets.defs.ingest.sensors import build_landing_sensor
+
+    instance = dg.DagsterInstance.get()
+    folder = churn.landing.path()
+    folder.mkdir(parents=True)
+    (folder / "broken.csv").write_text("customer_id,churned\nC1,1\n")
+    (folder / "early.csv").write_text("customer_id,event_ts,churned\nC1,2025-06-01 10:00:00,1\nC2,2026-01-05 09:00:00,0\n")
+    _age([folder / "broken.csv", folder / "early.csv"])
+    result, days = _tick(build_landing_sensor(churn), instance, None)
+    assert days == ["2026-01-05"]
+    # the broken file is remembered (not re-read every tick) until it changes
+    again, _ = _tick(build_landing_sensor(churn), instance, result.cursor)
+    assert "broken.csv" not in (again.skip_reason.skip_message if again.skip_reason else "")
+
+
+def _retrain_state(**kw):
+    base = dict(now=1_000_000.0, training_storage_id=10, training_timestamp=1_000_000.0 - 7200,
+                new_labelled_rows=0, latest_drift=None, retrain_in_progress=None)
+    return RetrainState(**{**base, **kw})
+
+
+def test_retrain_decision_rules():
+    cfg = RetrainConfig(min_new_rows=1000, cooldown_minutes=30)
+    assert decide("churn", cfg, _retrain_state()).trigger is None
+    drift = DriftState(day="2026-01-22", flagged=True, drift_share=0.7, storage_id=50, timestamp=0)
+    d = decide("churn", cfg, _retrain_state(latest_drift=drift))
+    assert (d.trigger, d.run_key) == ("drift", "drift:churn:50")
+    # a drift already older than the current training set has been handled
+    assert decide("churn", cfg, _retrain_state(latest_drift=drift, training_storage_id=60)).trigger is None
+    assert decide("churn", cfg, _retrain_state(latest_drift=DriftState("2026-01-22", False, 0.1, 50, 0))).trigger is None
+    rows = decide("churn", cfg, _retrain_state(new_labelled_rows=1500))
+    assert (rows.trigger, rows.run_key) == ("new_rows", "rows:churn:10")
+    assert decide("churn", cfg, _retrain_state(new_labelled_rows=1500, retrain_in_progress="abc")).trigger is None
+    cooling = decide("churn", cfg, _retrain_state(new_labelled_rows=1500, training_timestamp=1_000_000.0 - 60))
+    assert cooling.trigger is None and "cool-down" in cooling.reason
+    assert decide("churn", cfg.model_copy(update={"on_drift": False}), _retrain_state(latest_drift=drift)).trigger is None
+    assert decide("churn", cfg, _retrain_state(training_storage_id=None, training_timestamp=None,
+                                               new_labelled_rows=1000)).run_key == "rows:churn:0"
+
+
+def _report(instance, *key, partition=None, metadata=None):
+    instance.report_runless_asset_event(dg.AssetMaterialization(
+        asset_key=dg.AssetKey(list(key)), partition=partition, metadata=metadata or {}))
+
+
+def test_retrain_sensor_reads_drift_and_new_rows_from_the_event_log(churn, data_dir):
+    from mlops_assets.defs.training.sensors import build_retrain_sensor, training_chain
+
+    instance = dg.DagsterInstance.get()
+    uc = churn.model_copy(update={"retrain": RetrainConfig(min_new_rows=1000, cooldown_minutes=0)})
+    sensor = build_retrain_sensor(uc)
+    _report(instance, "churn", "training_set")
+    for day in ("2026-01-20", "2026-01-21"):
+        _report(instance, "churn", "raw", partition=day, metadata={"labelled_rows": 300})
+    _report(instance, "churn", "raw", partition="2026-01-21", metadata={"labelled_rows": 310})  # reloaded day
+    _report(instance, "churn", "drift_report", partition="2026-01-21",
+            metadata={"drift_flagged": False, "drift_share": 0.1})
+    quiet = sensor(dg.build_sensor_context(instance=instance))
+    assert isinstance(quiet, dg.SkipReason) and "610/1000 new labelled rows" in quiet.skip_message
+
+    _report(instance, "churn", "drift_report", partition="2026-01-22",
+            metadata={"drift_flagged": True, "drift_share": 0.74})
+    fired = sensor(dg.build_sensor_context(instance=instance))
+    assert isinstance(fired, dg.RunRequest) and fired.tags["mlops/trigger"] == "drift"
+    assert fired.run_key.startswith("drift:churn:")
+    assert fired.asset_selection is None  # i.e. the sensor's target: the whole training chain
+    assert [k.path[1] for k in training_chain(uc)] == ["training_set", "candidate_model", "model_evaluation",
+                                                        "champion_model"]
+
+    # once a new training set exists, the same drift does not fire again
+    _report(instance, "churn", "training_set")
+    assert isinstance(sensor(dg.build_sensor_context(instance=instance)), dg.SkipReason)
+
+
+def test_automation_follows_a_new_day_and_the_weekly_cron(churn, data_dir, dbt_manifest):
+    from mlops_assets.definitions import build_defs
+
+    defs = build_defs()
+    instance = dg.DagsterInstance.get()
+    daily = defs.resolve_job_def("churn_daily")
+    raw, stg, features = (dg.AssetKey(["churn", n]) for n in ("raw", "stg_churn", "features_churn"))
+    drift, training = dg.AssetKey(["churn", "drift_report"]), dg.AssetKey(["churn", "training_set"])
+    write_days(churn.landing.path(), [dt.date(2026, 1, 9)], SimulationConfig(rows_per_day=200))
+
+    start = dt.datetime(2026, 1, 10, 12, tzinfo=dt.timezone.utc)  # a Saturday
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=start)
+    assert first.total_requested == 0  # nothing has data yet: nothing is requested
+
+    # the landing sensor's run loads the day; the dbt models of that day follow
+    assert daily.execute_in_process(instance=instance, asset_selection=[raw], partition_key="2026-01-09").success
+    second = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor,
+                                               evaluation_time=start + dt.timedelta(minutes=1))
+    assert second.get_requested_partitions(stg) == {"2026-01-09"}
+    assert second.get_requested_partitions(features) == {"2026-01-09"}
+    assert second.get_num_requested(drift) == 0  # no training set yet to compare with
+    assert second.get_num_requested(training) == 0
+
+    # once that day's features (with passing dbt tests) and a training set exist, its drift report follows
+    assert daily.execute_in_process(instance=instance, asset_selection=[stg, features], partition_key="2026-01-09").success
+    _report(instance, "churn", "training_set")
+    third = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=second.cursor,
+                                              evaluation_time=start + dt.timedelta(minutes=2))
+    assert third.get_requested_partitions(drift) == {"2026-01-09"}
+    assert third.get_num_requested(stg) == 0  # already handled
+
+    # a retrain (new training set) does not fan out to every day's drift report
+    _report(instance, "churn", "drift_report", partition="2026-01-09", metadata={"drift_flagged": False, "drift_share": 0.0})
+    _report(instance, "churn", "training_set")
+    fourth = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=third.cursor,
+                                               evaluation_time=start + dt.timedelta(minutes=3))
+    assert fourth.get_num_requested(drift) == 0
+
+    # Monday 03:00 UTC passes: the scheduled retrain requests the training set
+    monday = dt.datetime(2026, 1, 12, 3, 5, tzinfo=dt.timezone.utc)
+    weekly = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=fourth.cursor, evaluation_time=monday)
+    assert weekly.get_num_requested(training) == 1
