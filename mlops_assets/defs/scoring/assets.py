@@ -16,6 +16,8 @@ def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
         key=key(uc, BATCH_PREDICTIONS),
         deps=[features_key(uc), key(uc, CHAMPION)],
         partitions_def=daily_partitions(uc),
+        # A backfill of many days is one run: one model load, one replace of the whole window.
+        backfill_policy=dg.BackfillPolicy.single_run(),
         group_name=uc.name,
         kinds={"duckdb", "mlflow"},
         description=f"The day's rows of {uc.features_table} scored by the `champion` of "
@@ -56,10 +58,10 @@ def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
             "scored_at": pd.Timestamp.now(tz="UTC").tz_localize(None),
         })
         if rows.empty:
-            context.log.warning(f"no rows in {uc.features_table} for {context.partition_key}: the day's predictions are empty")
+            context.log.warning(f"no rows in {uc.features_table} in [{start}, {end}): no predictions for that window")
         with warehouse.connect() as con:
             replaced = replace_window(con, uc, frame, start, end)
-        context.log.info(f"{context.partition_key}: scored {len(frame)} rows with {uc.registered_model_name} "
+        context.log.info(f"[{start:%Y-%m-%d}, {end:%Y-%m-%d}): scored {len(frame)} rows with {uc.registered_model_name} "
                          f"v{version} (replaced {replaced})")
         return dg.MaterializeResult(metadata={
             "dagster/row_count": len(frame),
