@@ -1,0 +1,106 @@
+"""End to end with the real daemon and webserver: `dagster dev` on a loopback port, short
+sensor intervals, a new day dropped into the landing zone; the loop must carry it through
+raw -> dbt features -> drift report on its own, within a bound."""
+import datetime as dt
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from mlops_assets import settings
+from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
+
+pytestmark = pytest.mark.integration
+D0 = dt.date(2026, 1, 1)
+STARTUP_BOUND_S = 180
+LOOP_BOUND_S = 480
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """dagster dev leaves code-server children behind on a plain SIGTERM: end the whole group."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=10)
+
+
+def _wait(predicate, bound_s: float, what: str, proc: subprocess.Popen, log: Path):
+    deadline = time.monotonic() + bound_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"dagster dev exited ({proc.returncode}) while waiting for {what}:\n"
+                                 + log.read_text()[-3000:])
+        value = predicate()
+        if value:
+            return value
+        time.sleep(2)
+    raise AssertionError(f"timed out after {bound_s}s waiting for {what}; dagster dev log tail:\n"
+                         + log.read_text()[-3000:])
+
+
+def _webserver_up(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def test_a_landed_day_flows_to_its_drift_report(data_dir, dbt_manifest, tmp_path):
+    from mlops_assets.main_job import run_main_job
+
+    folder = data_dir / "landing" / "churn"
+    write_days(folder, day_range(D0, 12), SimulationConfig(rows_per_day=200))
+    (data_dir / "dagster_home" / "dagster.yaml").write_text(settings.DAGSTER_YAML)
+    assert run_main_job(only=["churn"])  # history and a champion, as after the Quickstart
+
+    port, log = _free_port(), tmp_path / "dagster_dev.log"
+    env = {**os.environ, "MLOPS_SENSOR_INTERVAL_S": "3", "MLOPS_AUTOMATION_INTERVAL_S": "3",
+           "MLOPS_RETRAIN_SENSOR_INTERVAL_S": "5", "DO_NOT_TRACK": "1"}
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "dagster"), "dev", "-m", "mlops_assets.definitions",
+             "-h", "127.0.0.1", "-p", str(port)],
+            cwd=settings.PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait(lambda: _webserver_up(port), STARTUP_BOUND_S, "the webserver", proc, log)
+        new_day = D0 + dt.timedelta(days=12)
+        write_days(folder, [new_day], SimulationConfig(rows_per_day=200))
+        landed = time.monotonic()
+
+        instance = dg.DagsterInstance.get()
+        drift_key = dg.AssetKey(["churn", "drift_report"])
+        _wait(lambda: new_day.isoformat() in instance.get_materialized_partitions(drift_key),
+              LOOP_BOUND_S, f"the drift report of {new_day}", proc, log)
+        print(f"file landed -> drift report: {time.monotonic() - landed:.0f}s")
+
+        raw_runs = instance.get_runs(filters=dg.RunsFilter(tags={"mlops/trigger": "landing"}))
+        assert [r.tags.get("dagster/partition") for r in raw_runs] == [new_day.isoformat()]
+        assert new_day.isoformat() in instance.get_materialized_partitions(dg.AssetKey(["churn", "features_churn"]))
+        record = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=drift_key, asset_partitions=[new_day.isoformat()]), limit=1).records[0]
+        assert record.asset_materialization.metadata["current_rows"].value == 200
+    finally:
+        _stop(proc)
+    assert proc.poll() is not None
