@@ -12,6 +12,7 @@ import dagster as dg
 from mlops_assets.use_cases.config import UseCase
 
 RAW, TRAINING_SET, CANDIDATE, EVALUATION, DRIFT = "raw", "training_set", "candidate_model", "model_evaluation", "drift_report"
+CHAMPION, BATCH_PREDICTIONS = "champion_model", "batch_predictions"
 
 
 def key(uc: UseCase, name: str) -> dg.AssetKey:

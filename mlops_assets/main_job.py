@@ -39,7 +39,7 @@ def run_main_job(monitor_days: int = 1, only: list[str] | None = None, log=print
 
     from mlops_assets.definitions import build_defs
     from mlops_assets.defs.training.sensors import training_chain
-    from mlops_assets.lineage import DRIFT
+    from mlops_assets.lineage import BATCH_PREDICTIONS, DRIFT
     from mlops_assets.use_cases.config import load_use_cases
 
     defs, instance, ok = build_defs(), dg.DagsterInstance.get(), True
@@ -53,7 +53,7 @@ def run_main_job(monitor_days: int = 1, only: list[str] | None = None, log=print
         log(f"{uc.name}: {len(days)} day(s) of data, {days[0]}..{days[-1]}")
         daily = defs.resolve_job_def(f"{uc.name}_daily")
         per_day = set(daily.asset_layer.selected_asset_keys)
-        monitoring = {k for k in per_day if k.path[-1] in (DRIFT, "batch_predictions")}
+        monitoring = {k for k in per_day if k.path[-1] in (DRIFT, BATCH_PREDICTIONS)}
         building = list(per_day - monitoring)
         ok &= execute(defs, instance, f"{uc.name}_daily", building, log, tags={
             "dagster/asset_partition_range_start": days[0].isoformat(),

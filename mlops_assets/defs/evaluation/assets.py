@@ -4,6 +4,7 @@ the baseline, no regression against the champion overall and per slice, serving 
 
 import dagster as dg
 
+from mlops_assets.automation import after_upstream
 from mlops_assets.evaluation import gates
 from mlops_assets.governance import rules
 from mlops_assets.lineage import CANDIDATE, EVALUATION, TRAINING_SET, key, latest_metadata
@@ -32,6 +33,7 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
         deps=[key(uc, CANDIDATE), key(uc, TRAINING_SET)],
         group_name=uc.name,
         kinds={"mlflow", "scikitlearn"},
+        automation_condition=after_upstream(),
         required_resource_keys={"mlflow", "warehouse"},
         check_specs=[dg.AssetCheckSpec(name, asset=asset_key, blocking=True, description=GATE_DESCRIPTIONS[name])
                      for name in GATES],

@@ -3,11 +3,11 @@ only when, every gate on model_evaluation passed for that candidate."""
 
 import dagster as dg
 
+from mlops_assets.automation import after_upstream
 from mlops_assets.governance import rules
-from mlops_assets.lineage import EVALUATION, key
+from mlops_assets.lineage import CHAMPION, EVALUATION, key
 from mlops_assets.use_cases.config import UseCase, load_use_cases
 
-CHAMPION = "champion_model"
 
 
 def build_champion_model(uc: UseCase) -> dg.AssetsDefinition:
@@ -18,6 +18,8 @@ def build_champion_model(uc: UseCase) -> dg.AssetsDefinition:
         deps=[eval_key],
         group_name=uc.name,
         kinds={"mlflow"},
+        # Promote as soon as an evaluation's blocking checks all passed.
+        automation_condition=after_upstream(),
         description=f"The `champion` alias of {uc.registered_model_name} in the MLflow registry. Moves to the "
                     "evaluated candidate only when all of model_evaluation's gates passed for it; records the "
                     "previous champion on the new version (for `mlops-assets rollback`).",

@@ -23,6 +23,8 @@ def build_drift_report(uc: UseCase) -> dg.AssetsDefinition:
         group_name=uc.name,
         kinds={"evidently", "html"},
         partitions_def=daily_partitions(uc),
+        # One report per day: a backfill of a range runs day by day.
+        backfill_policy=dg.BackfillPolicy.multi_run(1),
         # Every new day is compared with the training rows; a retrain (new training set) does
         # not recompute the history of reports.
         automation_condition=per_day(ignore=dg.AssetSelection.assets(key(uc, TRAINING_SET))),

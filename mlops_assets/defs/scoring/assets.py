@@ -2,13 +2,12 @@
 
 import dagster as dg
 
-from mlops_assets.lineage import features_key, key
+from mlops_assets.automation import per_day
+from mlops_assets.lineage import BATCH_PREDICTIONS, CHAMPION, features_key, key
 from mlops_assets.partitions import daily_partitions
 from mlops_assets.resources import DuckDBWarehouse
 from mlops_assets.use_cases.config import UseCase, load_use_cases
 
-BATCH_PREDICTIONS = "batch_predictions"
-CHAMPION = "champion_model"  # defs/governance builds it; the key is all this module needs
 
 
 def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
@@ -20,6 +19,8 @@ def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name=uc.name,
         kinds={"duckdb", "mlflow"},
+        # Each new day is scored; a promotion does not re-score the history (backfill for that).
+        automation_condition=per_day(ignore=dg.AssetSelection.assets(key(uc, CHAMPION))),
         description=f"The day's rows of {uc.features_table} scored by the `champion` of "
                     f"{uc.registered_model_name}, in predictions.{uc.name} ({uc.entity_column}, "
                     f"{uc.timestamp_column}, score, model_version, scored_at). Re-materializing a day replaces it.",

@@ -73,6 +73,7 @@ def build_candidate_model(uc: UseCase) -> dg.AssetsDefinition:
         deps=[key(uc, TRAINING_SET)],
         group_name=uc.name,
         kinds={"scikitlearn", "mlflow"},
+        automation_condition=after_upstream(),
         required_resource_keys={"mlflow", "warehouse"},
         description=f"A {uc.model.family} scikit-learn Pipeline trained on the training rows, logged to MLflow "
                     f"(params, metrics, signature, input example, model) and registered as a new version of "

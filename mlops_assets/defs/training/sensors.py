@@ -5,12 +5,11 @@ import time
 
 import dagster as dg
 
-from mlops_assets.lineage import CANDIDATE, DRIFT, EVALUATION, RAW, TRAINING_SET, key
+from mlops_assets.lineage import CANDIDATE, CHAMPION, DRIFT, EVALUATION, RAW, TRAINING_SET, key
 from mlops_assets.training.triggers import Decision, DriftState, RetrainState, decide
 from mlops_assets.use_cases.config import UseCase, load_use_cases
 
 INTERVAL_ENV = "MLOPS_RETRAIN_SENSOR_INTERVAL_S"
-CHAMPION = "champion_model"
 RETRAIN_TAG = "mlops/retrain"
 ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
           dg.DagsterRunStatus.STARTED]
