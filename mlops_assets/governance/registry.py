@@ -81,9 +81,14 @@ def dbt_manifest_hash(manifest_path: Path | None = None) -> str:
 
 
 def client():
+    """A registry client on the project's store. Also points mlflow's module-level functions
+    (load_model, register_model) there: without MLFLOW_TRACKING_URI they would use ./mlruns."""
     import mlflow
 
-    return mlflow.MlflowClient(tracking_uri=settings.mlflow_tracking_uri())
+    uri = settings.mlflow_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return mlflow.MlflowClient(tracking_uri=uri)
 
 
 def register_candidate(model_uri: str, name: str, tags: dict[str, str]):
