@@ -188,3 +188,25 @@ def test_automation_follows_a_new_day_and_the_weekly_cron(churn, data_dir, dbt_m
     monday = dt.datetime(2026, 1, 12, 3, 5, tzinfo=dt.timezone.utc)
     weekly = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=fourth.cursor, evaluation_time=monday)
     assert weekly.get_num_requested(training) == 1
+
+
+def test_landing_sensor_skips_days_already_loaded_from_the_same_files(churn, data_dir):
+    """After the Quickstart (or a backfill) loaded the history, a sensor starting with no
+    cursor must not load it all again; a changed file is still requested."""
+    from mlops_assets import settings
+    from mlops_assets.defs.ingest.assets import build_raw_asset
+    from mlops_assets.defs.ingest.sensors import build_landing_sensor
+    from mlops_assets.resources import DuckDBWarehouse
+
+    instance = dg.DagsterInstance.get()
+    files = write_days(churn.landing.path(), day_range(D0, 2), SimulationConfig(rows_per_day=30))
+    _age(files)
+    raw = build_raw_asset(churn)
+    for day in ("2026-01-01", "2026-01-02"):
+        assert dg.materialize([raw], instance=instance, partition_key=day,
+                              resources={"warehouse": DuckDBWarehouse(path=str(settings.duckdb_path()))}).success
+    result, days = _tick(build_landing_sensor(churn), instance, None)
+    assert days == []
+    _age(write_days(churn.landing.path(), [D0], SimulationConfig(rows_per_day=31, seed=5)), 60)
+    _, days = _tick(build_landing_sensor(churn), instance, result.cursor)
+    assert days == ["2026-01-01"]

@@ -44,54 +44,66 @@ def churn(data_dir):
     return uc
 
 
-def _load(con, uc):
-    files = landing.list_landing_files(uc.landing.path(), uc.landing.pattern)
-    return landing.load_files(con, uc, landing.pending_files(con, uc, files))
+def _load(con, uc, first: dt.date, days: int = 1):
+    start = dt.datetime.combine(first, dt.time())
+    return landing.load_window(con, uc, start, start + dt.timedelta(days=days))
 
 
-def test_load_is_incremental_and_reloads_changed_files(churn, data_dir):
+def _count(con):
+    return con.execute("SELECT count(*) FROM raw.churn").fetchone()[0]
+
+
+def test_window_load_replaces_its_days_and_reads_only_their_files(churn, data_dir):
     folder = churn.landing.path()
     write_days(folder, day_range(dt.date(2026, 1, 1), 3), SimulationConfig(rows_per_day=100))
     (folder / ".churn_2026-01-09.csv.tmp").write_text("half a file")  # a writer still at work
     con = duckdb.connect(str(data_dir / "w.duckdb"))
-    assert [f.rows for f in _load(con, churn)] == [100, 100, 100]
-    assert _load(con, churn) == []  # nothing new
-    assert con.execute("SELECT count(*) FROM raw.churn").fetchone()[0] == 300
+    loaded = _load(con, churn, dt.date(2026, 1, 1), days=3)
+    assert loaded.rows_per_day == {"2026-01-01": 100, "2026-01-02": 100, "2026-01-03": 100}
+    assert _count(con) == 300
 
-    # a re-delivered file with different content replaces that file's rows
+    again = _load(con, churn, dt.date(2026, 1, 2))  # re-loading a day replaces it
+    assert (again.rows, again.replaced_rows, len(again.files)) == (100, 100, 1)
+    assert _count(con) == 300
+
+    # a re-delivered file with different content replaces that day's rows
     write_days(folder, [dt.date(2026, 1, 2)], SimulationConfig(rows_per_day=40, seed=9))
-    (reloaded,) = _load(con, churn)
-    assert reloaded.rows == 40 and reloaded.replaced_rows == 100
-    assert con.execute("SELECT count(*) FROM raw.churn").fetchone()[0] == 240
-    assert con.execute("SELECT count(*) FROM raw._ingested_files").fetchone()[0] == 3
+    assert _load(con, churn, dt.date(2026, 1, 2)).rows == 40
+    assert _count(con) == 240
+    assert con.execute("SELECT count(DISTINCT path) FROM raw._file_days").fetchone()[0] == 3
+
+    # a day that spans two files is assembled from both
+    extra = folder / "late_arrivals.csv"
+    simulate = write_days(folder, [dt.date(2026, 1, 3)], SimulationConfig(rows_per_day=10, seed=3), use_case="late")
+    simulate[0].rename(extra)
+    assert _load(con, churn, dt.date(2026, 1, 3)).rows == 110
+    assert _load(con, churn, dt.date(2026, 1, 4)).rows == 0  # no file holds that day
 
 
-@pytest.mark.parametrize("content,message", [
-    ("customer_id,event_ts,churned\nC1,2026-01-05 10:00:00,1\nC2,not-a-time,0\n", "'event_ts' must hold timestamps"),
-    ("customer_id,event_ts\nC1,2026-01-05 10:00:00\n", r"missing required column\(s\) \['churned'\]"),
-    ("customer_id,churned\nC1,1\n", r"missing required column\(s\) \['event_ts'\]"),
-    ("customer_id,event_ts,churned\nC1,2026-01-05 10:00:00,yes\n", "'churned' must be 0 or 1"),
-    ('customer_id,event_ts,churned\n"C1,2026-01-05 10:00:00,1\nC2\n', "could not be parsed"),
+@pytest.mark.parametrize("content,message,day", [
+    ("customer_id,event_ts,churned\nC1,2026-01-05 10:00:00,1\nC2,not-a-time,0\n", "'event_ts' must hold timestamps", 1),
+    ("customer_id,event_ts\nC1,2026-01-03 10:00:00\n", r"missing required column\(s\) \['churned'\]", 3),
+    ("customer_id,churned\nC1,1\n", r"missing required column\(s\) \['event_ts'\]", 1),
+    ("customer_id,event_ts,churned\nC1,2026-01-03 10:00:00,yes\n", "'churned' must be 0 or 1", 3),
+    ('customer_id,event_ts,churned\n"C1,2026-01-05 10:00:00,1\nC2\n', "could not be parsed", 1),
 ])
-def test_bad_file_is_named_and_nothing_changes(churn, data_dir, content, message):
+def test_bad_file_is_named_and_nothing_changes(churn, data_dir, content, message, day):
     folder = churn.landing.path()
-    write_days(folder, day_range(dt.date(2026, 1, 1), 2), SimulationConfig(rows_per_day=50))
+    write_days(folder, day_range(dt.date(2026, 1, 1), 3), SimulationConfig(rows_per_day=50))
     con = duckdb.connect(str(data_dir / "w.duckdb"))
-    _load(con, churn)
+    _load(con, churn, dt.date(2026, 1, 1), days=3)
     before = con.execute("SELECT count(*), sum(hash(customer_id)) FROM raw.churn").fetchone()
 
-    write_days(folder, [dt.date(2026, 1, 3)], SimulationConfig(rows_per_day=50))  # a good file in the same batch
-    (folder / "churn_2026-01-04.csv").write_text(content)
+    (folder / "churn_2026-01-03_extra.csv").write_text(content)
     with pytest.raises(landing.LandingFileError, match=message) as err:
-        _load(con, churn)
-    assert "churn_2026-01-04.csv" in str(err.value)
+        _load(con, churn, dt.date(2026, 1, day), days=3 if day == 1 else 1)
+    assert "churn_2026-01-03_extra.csv" in str(err.value)
     assert con.execute("SELECT count(*), sum(hash(customer_id)) FROM raw.churn").fetchone() == before
-    assert con.execute("SELECT count(*) FROM raw._ingested_files").fetchone()[0] == 2
 
 
 def test_parquet_files_load(churn, data_dir):
     write_days(churn.landing.path(), [dt.date(2026, 1, 1)], SimulationConfig(rows_per_day=30), fmt="parquet")
     uc = churn.model_copy(update={"landing": churn.landing.model_copy(update={"pattern": "*.parquet"})})
     con = duckdb.connect(str(data_dir / "w.duckdb"))
-    assert [f.rows for f in _load(con, uc)] == [30]
+    assert _load(con, uc, dt.date(2026, 1, 1)).rows == 30
     assert os.path.basename(con.execute("SELECT any_value(_source_file) FROM raw.churn").fetchone()[0]).endswith(".parquet")

@@ -41,6 +41,12 @@ class WindowLoad:
     replaced_rows: int
     files: tuple[str, ...]
     rows_per_day: dict[str, int]
+    fingerprints: tuple[str, ...] = ()  # "path@size:mtime_ns" of the files read, as the sensor sees them
+
+
+def fingerprint(f: LandingFile) -> str:
+    """Identity of a file version: path, size and modification time."""
+    return f"{f.path}@{f.size}:{f.mtime_ns}"
 
 
 def is_candidate_name(name: str) -> bool:
@@ -216,8 +222,10 @@ def load_window(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime,
     if log:
         log(f"{uc.raw_table} [{start:%Y-%m-%d}, {end:%Y-%m-%d}): {sum(per_day.values())} rows from "
             f"{len(paths)} file(s), {replaced} replaced")
+    by_path = {str(f.path): f for f in files}
     return WindowLoad(rows=sum(per_day.values()), replaced_rows=int(replaced),
-                      files=tuple(str(p) for p in paths), rows_per_day=per_day)
+                      files=tuple(str(p) for p in paths), rows_per_day=per_day,
+                      fingerprints=tuple(fingerprint(by_path[str(p)]) for p in paths if str(p) in by_path))
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:

@@ -11,12 +11,12 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mlops_assets.ingest.landing import LandingFile, LandingFileError
+from mlops_assets.ingest.landing import LandingFile, LandingFileError, fingerprint
 
 
 @dataclass
 class LandingPlan:
-    days: dict[dt.date, list[str]] = field(default_factory=dict)  # day -> "path@fingerprint" that brought it
+    days: dict[dt.date, list[str]] = field(default_factory=dict)  # day -> fingerprints of the files that brought it
     skipped: list[str] = field(default_factory=list)  # human-readable reasons, for the tick log
     seen: list[str] = field(default_factory=list)
     cursor: dict[str, str] = field(default_factory=dict)
@@ -26,10 +26,6 @@ class LandingPlan:
         same key, and Dagster never launches two runs with one key."""
         digest = hashlib.sha1("|".join(sorted(self.days[day])).encode()).hexdigest()[:12]
         return f"{use_case}:{day.isoformat()}:{digest}"
-
-
-def fingerprint(f: LandingFile) -> str:
-    return f"{f.size}:{f.mtime_ns}"
 
 
 def plan_landing(files: list[LandingFile], cursor: dict[str, str], now: dt.datetime, settle_seconds: float,
@@ -62,7 +58,16 @@ def plan_landing(files: list[LandingFile], cursor: dict[str, str], now: dt.datet
                                 f"{first_day}..{last_day} ({outside[0]}..{outside[-1]}) not requested")
         wanted = [d for d in days if first_day <= d <= last_day]
         for d in wanted:
-            plan.days.setdefault(d, []).append(f"{f.path}@{fp}")
+            plan.days.setdefault(d, []).append(fp)
         plan.seen.append(f"{f.path.name}: {sum(days.values())} rows over {len(days)} day(s)")
         plan.cursor[str(f.path)] = fp
     return plan
+
+
+def drop_loaded(plan: LandingPlan, loaded: dict[dt.date, set[str]]) -> list[dt.date]:
+    """Remove the days whose latest load already read these very file versions (e.g. loaded by
+    a backfill or the demo before the sensor ever ran). Returns the days removed."""
+    done = [d for d, fps in plan.days.items() if set(fps) <= loaded.get(d, set())]
+    for d in done:
+        del plan.days[d]
+    return sorted(done)

@@ -37,6 +37,8 @@ def build_raw_asset(uc: UseCase) -> dg.AssetsDefinition:
             "labelled_rows": loaded.rows,  # the target is required in raw files, so every row is labelled
             "files": dg.MetadataValue.json([p.rsplit("/", 1)[-1] for p in loaded.files]),
             "rows_per_day": dg.MetadataValue.json(loaded.rows_per_day),
+            # Read by the landing sensor, so that it does not request a load that already happened.
+            "file_fingerprints": dg.MetadataValue.json(list(loaded.fingerprints)),
         })
 
     return raw

@@ -7,12 +7,28 @@ import os
 import dagster as dg
 
 from mlops_assets.ingest import landing
-from mlops_assets.ingest.watch import plan_landing
+from mlops_assets.ingest.watch import drop_loaded, plan_landing
 from mlops_assets.lineage import RAW, key
 from mlops_assets.partitions import daily_partitions
 from mlops_assets.use_cases.config import UseCase
 
 INTERVAL_ENV = "MLOPS_SENSOR_INTERVAL_S"
+
+
+def _loaded_fingerprints(instance: dg.DagsterInstance, raw_key: dg.AssetKey, days) -> dict[dt.date, set[str]]:
+    """File versions read by the latest load of each of these days."""
+    if not days:
+        return {}
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=raw_key, asset_partitions=[d.isoformat() for d in days]),
+        limit=10 * len(days)).records
+    loaded: dict[dt.date, set[str]] = {}
+    for rec in records:  # newest first: keep the latest load of each day
+        day = dt.date.fromisoformat(rec.partition_key)
+        if day not in loaded:
+            md = rec.asset_materialization.metadata
+            loaded[day] = set(md["file_fingerprints"].value) if "file_fingerprints" in md else set()
+    return loaded
 
 
 def build_landing_sensor(uc: UseCase) -> dg.SensorDefinition:
@@ -38,6 +54,9 @@ def build_landing_sensor(uc: UseCase) -> dg.SensorDefinition:
             plan = plan_landing(files, cursor, dt.datetime.now(dt.timezone.utc), uc.landing.settle_seconds,
                                 lambda f: landing.file_days(con, f.path, uc.timestamp_column),
                                 uc.first_day, last_day)
+        already = drop_loaded(plan, _loaded_fingerprints(context.instance, key(uc, RAW), plan.days))
+        if already:
+            context.log.info(f"already loaded from the same files, not requested: {', '.join(map(str, already))}")
         for line in plan.seen:
             context.log.info(f"new or changed: {line}")
         for line in plan.skipped:
