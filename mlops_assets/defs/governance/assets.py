@@ -9,7 +9,6 @@ from mlops_assets.lineage import CHAMPION, EVALUATION, key
 from mlops_assets.use_cases.config import UseCase, load_use_cases
 
 
-
 def build_champion_model(uc: UseCase) -> dg.AssetsDefinition:
     eval_key = key(uc, EVALUATION)
 
