@@ -217,6 +217,23 @@ def test_batch_predictions_score_a_day_with_the_champion_and_replace_it(platform
     assert 0.0 <= lo < hi <= 1.0
 
 
+def test_backfill_with_a_pinned_model_version(platform):
+    """Re-scoring an old day with a fixed version, champion untouched."""
+    champion = platform.champion()
+    pinned = "1"
+    result = dg.materialize(
+        platform.assets, selection=[dg.AssetKey(["churn", "batch_predictions"])], instance=platform.instance,
+        partition_key="2026-01-17", tags={"mlops/model_version": pinned}, raise_on_error=False)
+    assert result.success
+    meta, _ = platform.metadata("churn", "batch_predictions")
+    assert (meta["model_version"], meta["pinned_version"]) == (pinned, True)
+    assert platform.champion() == champion
+    with duckdb.connect(str(platform.root / "warehouse.duckdb"), read_only=True) as con:
+        versions = con.execute("SELECT DISTINCT model_version FROM predictions.churn "
+                               "WHERE CAST(event_ts AS DATE) = '2026-01-17'").fetchall()
+    assert versions == [(pinned,)]
+
+
 # ---------------------------------------------------------------- serving
 
 def _free_port() -> int:

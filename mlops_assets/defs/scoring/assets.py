@@ -10,6 +10,15 @@ from mlops_assets.use_cases.config import UseCase, load_use_cases
 
 
 
+PIN_TAG = "mlops/model_version"
+
+
+class ScoringConfig(dg.Config):
+    model_version: str | None = None
+    """Score with this registered version instead of the champion, e.g. to re-score old days
+    with a fixed model. The run tag mlops/model_version does the same (UI backfills take tags)."""
+
+
 def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
     @dg.asset(
         key=key(uc, BATCH_PREDICTIONS),
@@ -25,7 +34,8 @@ def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
                     f"{uc.registered_model_name}, in predictions.{uc.name} ({uc.entity_column}, "
                     f"{uc.timestamp_column}, score, model_version, scored_at). Re-materializing a day replaces it.",
     )
-    def batch_predictions(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+    def batch_predictions(context: dg.AssetExecutionContext, config: ScoringConfig,
+                          warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
         import datetime as dt
 
         import mlflow
@@ -38,7 +48,10 @@ def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
         # The warehouse stores naive UTC timestamps.
         start, end = (t.astimezone(dt.timezone.utc).replace(tzinfo=None) for t in (window.start, window.end))
         client = registry.client()
-        version = registry.champion_version(client, uc.registered_model_name)
+        pinned = config.model_version or context.run.tags.get(PIN_TAG)
+        version = pinned or registry.champion_version(client, uc.registered_model_name)
+        if pinned:
+            context.log.info(f"scoring with the pinned version {pinned} of {uc.registered_model_name}")
         if version is None:
             raise dg.Failure(f"{uc.registered_model_name} has no champion yet: materialize "
                              f"{key(uc, CHAMPION).to_user_string()} first")
@@ -68,6 +81,7 @@ def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
             "dagster/row_count": len(frame),
             "rows_replaced": replaced,
             "model_version": str(version),
+            "pinned_version": bool(pinned),
             "mean_score": round(float(frame["score"].mean()), 5) if len(frame) else 0.0,
             "table": predictions_table(uc),
             "mlflow_model_version_url": dg.MetadataValue.url(registry.model_version_url(uc.registered_model_name, version)),
