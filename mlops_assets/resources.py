@@ -75,7 +75,9 @@ def mlflow_tracking(init_context: dg.InitResourceContext):
     uri = cfg["mlflow_tracking_uri"]
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    # Both: the registry URI otherwise stays wherever an earlier run in this process left it.
     mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     if mlflow.get_experiment_by_name(cfg["experiment_name"]) is None:
         mlflow.create_experiment(cfg["experiment_name"], artifact_location=cfg["artifact_location"])
     upstream_ctx = init_context.replace_config(
