@@ -2,6 +2,7 @@
 sensor intervals, a new day dropped into the landing zone; the loop must carry it through
 raw -> dbt features -> drift report on its own, within a bound."""
 import datetime as dt
+import json
 import os
 import signal
 import socket
@@ -67,6 +68,31 @@ def _webserver_up(port: int) -> bool:
         return False
 
 
+LINEAGE_QUERY = """{ assetNodes { assetKey { path } groupName dependencyKeys { path }
+  assetChecksOrError { ... on AssetChecks { checks { name blocking } } } } }"""
+
+
+def _assert_ui_lineage(port: int) -> None:
+    """What the UI's asset graph shows, asked of the running webserver's GraphQL API."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", method="POST",
+                                     data=json.dumps({"query": LINEAGE_QUERY}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as r:
+        nodes = json.load(r)["data"]["assetNodes"]
+    by_key = {"/".join(n["assetKey"]["path"]): n for n in nodes}
+    chain = ["raw", "stg_churn", "features_churn", "training_set", "candidate_model", "model_evaluation",
+             "champion_model", "batch_predictions", "drift_report"]
+    assert {f"churn/{a}" for a in chain} <= set(by_key)
+    assert all(by_key[f"churn/{a}"]["groupName"] == "churn" for a in chain)
+    deps = lambda a: {"/".join(d["path"]) for d in by_key[f"churn/{a}"]["dependencyKeys"]}  # noqa: E731
+    assert "churn/raw" in deps("stg_churn") and "churn/features_churn" in deps("training_set")
+    assert "churn/model_evaluation" in deps("champion_model")
+    checks = {c["name"]: c["blocking"] for c in by_key["churn/model_evaluation"]["assetChecksOrError"]["checks"]}
+    assert checks.get("meets_minimum_quality") is True and checks.get("no_regression_vs_champion") is True
+    dbt_checks = by_key["churn/stg_churn"]["assetChecksOrError"]["checks"]
+    assert any(c["name"].startswith("not_null_") for c in dbt_checks)
+
+
 def test_a_landed_day_flows_to_its_drift_report(data_dir, dbt_manifest, tmp_path):
     from mlops_assets.main_job import run_main_job
 
@@ -85,6 +111,7 @@ def test_a_landed_day_flows_to_its_drift_report(data_dir, dbt_manifest, tmp_path
             cwd=settings.PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait(lambda: _webserver_up(port), STARTUP_BOUND_S, "the webserver", proc, log)
+        _assert_ui_lineage(port)
         new_day = D0 + dt.timedelta(days=12)
         write_days(folder, [new_day], SimulationConfig(rows_per_day=200))
         landed = time.monotonic()
