@@ -136,8 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if ok else 1
     elif args.command == "ui":
         prepare()
+        extra = args.dagster_args or []
         cmd = [str(Path(sys.executable).parent / "dagster"), "dev", "-m", "mlops_assets.definitions",
-               *(args.dagster_args or [])]
+               *(extra[1:] if extra[:1] == ["--"] else extra)]
         _log("starting " + " ".join(cmd))
         os.execv(cmd[0], cmd)
     elif args.command == "serve":
