@@ -78,7 +78,7 @@ def test_landing_sensor_survives_bad_and_out_of_range_files(churn, data_dir):
     folder = churn.landing.path()
     folder.mkdir(parents=True)
     (folder / "broken.csv").write_text("customer_id,churned\nC1,1\n")
-    (folder / "early.csv").write_text("customer_id,event_ts,churned\nC1,2025-06-01 10:00:00,1\nC2,2026-01-05 09:00:00,0\n")
+    (folder / "early.csv").write_text("customer_id,event_ts,churned\nC1,2024-06-01 10:00:00,1\nC2,2026-01-05 09:00:00,0\n")
     _age([folder / "broken.csv", folder / "early.csv"])
     result, days = _tick(build_landing_sensor(churn), instance, None)
     assert days == ["2026-01-05"]

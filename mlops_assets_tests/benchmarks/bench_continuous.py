@@ -19,7 +19,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-D0 = dt.date(2026, 1, 1)
+
+
+def _history_start(days: int) -> dt.date:
+    """Histories end yesterday, so that every day (and the new one, today) is a partition."""
+    return dt.date.today() - dt.timedelta(days=days)
 
 
 def _fresh_env(tag: str) -> Path:
@@ -39,12 +43,13 @@ def one_new_day(history_days: int, rows_per_day: int) -> dict[str, float]:
     from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
 
     data = _fresh_env(str(history_days))
-    cfg = SimulationConfig(rows_per_day=rows_per_day)
+    d0 = _history_start(history_days)
+    cfg = SimulationConfig(start_date=d0, rows_per_day=rows_per_day)
     folder = data / "landing" / "churn"
-    write_days(folder, day_range(D0, history_days), cfg)
+    write_days(folder, day_range(d0, history_days), cfg)
     quiet = lambda *_: None  # noqa: E731
     assert run_main_job(only=["churn"], log=quiet), "history run failed"
-    new_day = D0 + dt.timedelta(days=history_days)
+    new_day = d0 + dt.timedelta(days=history_days)
     write_days(folder, [new_day], cfg)
     defs, instance = build_defs(), dg.DagsterInstance.get()
     k = lambda *names: [dg.AssetKey(["churn", n]) for n in names]  # noqa: E731
@@ -68,8 +73,9 @@ def landing_latency(history_days: int, rows_per_day: int, bound_s: float) -> flo
     data = _fresh_env("latency")
     (data / "dagster_home" / "dagster.yaml").write_text(settings.DAGSTER_YAML)
     folder = data / "landing" / "churn"
-    cfg = SimulationConfig(rows_per_day=rows_per_day)
-    write_days(folder, day_range(D0, history_days), cfg)
+    d0 = _history_start(history_days)
+    cfg = SimulationConfig(start_date=d0, rows_per_day=rows_per_day)
+    write_days(folder, day_range(d0, history_days), cfg)
     assert run_main_job(only=["churn"], log=lambda *_: None)
     log = open(data / "dagster_dev.log", "w")
     proc = subprocess.Popen([str(Path(sys.executable).parent / "dagster"), "dev", "-m", "mlops_assets.definitions",
@@ -77,7 +83,7 @@ def landing_latency(history_days: int, rows_per_day: int, bound_s: float) -> flo
                             start_new_session=True)
     try:
         time.sleep(60)  # let the webserver, daemon and sensors come up and finish their first ticks
-        new_day = D0 + dt.timedelta(days=history_days)
+        new_day = d0 + dt.timedelta(days=history_days)
         write_days(folder, [new_day], cfg)
         landed = time.monotonic()
         instance = dg.DagsterInstance.get()
