@@ -60,8 +60,13 @@ def list_landing_files(folder: Path, pattern: str) -> list[LandingFile]:
         return []
     files = []
     for p in sorted(folder.glob(pattern)):
-        if p.is_file() and is_candidate_name(p.name):
+        if not is_candidate_name(p.name):
+            continue
+        try:
             st = p.stat()
+        except FileNotFoundError:  # removed or renamed since the listing: the next look sees it
+            continue
+        if p.is_file():
             files.append(LandingFile(p.resolve(), st.st_size, st.st_mtime_ns))
     return files
 
