@@ -80,6 +80,7 @@ def where_to_look() -> None:
         print(f"  drift report ({uc.name}): {settings.drift_report_path(uc.name)}")
     print(f"  Dagster home:         {os.environ['DAGSTER_HOME']}")
     print("  lineage and history:  uv run mlops-assets ui   (then open http://127.0.0.1:3000)")
+    print("  serve the champion:   uv run mlops-assets serve churn --port 8000")
 
 
 def main(argv: list[str] | None = None) -> int:
