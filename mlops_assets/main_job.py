@@ -46,7 +46,12 @@ def run_main_job(monitor_days: int = 1, only: list[str] | None = None, log=print
     for uc in load_use_cases():
         if only is not None and uc.name not in only:
             continue
-        days = data_days(uc)
+        try:
+            days = data_days(uc)
+        except ValueError as exc:  # a landing file that cannot be read: name it, go on with the others
+            log(f"{uc.name}: {exc}")
+            ok = False
+            continue
         if not days:
             log(f"{uc.name}: no data in {uc.landing.path()}; skipped")
             continue
@@ -55,10 +60,12 @@ def run_main_job(monitor_days: int = 1, only: list[str] | None = None, log=print
         per_day = set(daily.asset_layer.selected_asset_keys)
         monitoring = {k for k in per_day if k.path[-1] in (DRIFT, BATCH_PREDICTIONS)}
         building = list(per_day - monitoring)
-        ok &= execute(defs, instance, f"{uc.name}_daily", building, log, tags={
+        # Each step needs the one before; a failed use case does not stop the others.
+        uc_ok = execute(defs, instance, f"{uc.name}_daily", building, log, tags={
             "dagster/asset_partition_range_start": days[0].isoformat(),
             "dagster/asset_partition_range_end": days[-1].isoformat()})
-        ok = ok and execute(defs, instance, f"{uc.name}_training", training_chain(uc), log)
-        for day in days[-monitor_days:] if ok else []:
-            ok &= execute(defs, instance, f"{uc.name}_daily", list(monitoring), log, partition_key=day.isoformat())
+        uc_ok = uc_ok and execute(defs, instance, f"{uc.name}_training", training_chain(uc), log)
+        for day in days[-monitor_days:] if uc_ok else []:
+            uc_ok &= execute(defs, instance, f"{uc.name}_daily", list(monitoring), log, partition_key=day.isoformat())
+        ok &= uc_ok
     return ok
