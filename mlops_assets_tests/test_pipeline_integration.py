@@ -144,3 +144,14 @@ def test_bad_landing_file_fails_raw_and_keeps_loaded_rows(data_dir, dbt_manifest
     assert job.execute_in_process(instance=instance, asset_selection=raw_only, partition_key="2026-01-02").success
     with duckdb.connect(str(settings.duckdb_path()), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM raw.churn").fetchone()[0] == 100
+
+
+def test_main_job_names_an_unreadable_landing_file(data_dir, dbt_manifest):
+    from mlops_assets.main_job import run_main_job
+
+    folder = data_dir / "landing" / "churn"
+    folder.mkdir(parents=True)
+    (folder / "churn_2026-01-01.csv").write_text("customer_id,churned\nC1,1\n")
+    lines = []
+    assert run_main_job(only=["churn"], log=lines.append) is False
+    assert any("churn_2026-01-01.csv" in line and "event_ts" in line for line in lines), lines
