@@ -12,7 +12,7 @@ def data_days(uc) -> list[dt.date]:
     from mlops_assets.ingest import landing
 
     days: set[dt.date] = set()
-    with duckdb.connect() as con:
+    with landing.in_utc(duckdb.connect()) as con:
         for f in landing.list_landing_files(uc.landing.path(), uc.landing.pattern):
             days |= set(landing.file_days(con, f.path, uc.timestamp_column))
     return sorted(days)

@@ -43,6 +43,7 @@ class DuckDBWarehouse(dg.ConfigurableResource):
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
         try:
+            con.execute("SET TimeZone = 'UTC'")  # partitions are UTC days; see ingest.landing.in_utc
             yield con
         finally:
             con.close()

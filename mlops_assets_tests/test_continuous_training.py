@@ -210,3 +210,52 @@ def test_landing_sensor_skips_days_already_loaded_from_the_same_files(churn, dat
     _age(write_days(churn.landing.path(), [D0], SimulationConfig(rows_per_day=31, seed=5)), 60)
     _, days = _tick(build_landing_sensor(churn), instance, result.cursor)
     assert days == ["2026-01-01"]
+
+
+def _plan(files_days, cursor, last_day=dt.date(2026, 1, 31)):
+    """plan_landing over fake file versions: {name: (mtime_s, {day: rows})}."""
+    from pathlib import Path
+
+    from mlops_assets.ingest.landing import LandingFile
+    from mlops_assets.ingest.watch import plan_landing
+
+    files = [LandingFile(Path(f"/l/{n}"), 10, int(m * 1e9)) for n, (m, _) in sorted(files_days.items())]
+    read = lambda f: files_days[f.path.name][1]  # noqa: E731
+    return plan_landing(files, cursor, dt.datetime.fromtimestamp(10_000, dt.timezone.utc), 5.0, read,
+                        dt.date(2026, 1, 1), last_day)
+
+
+def test_landing_plan_rebuilds_days_a_changed_or_removed_file_left():
+    d1, d2 = dt.date(2026, 1, 1), dt.date(2026, 1, 2)
+    first = _plan({"a.csv": (100, {d1: 5})}, {})
+    assert list(first.days) == [d1]
+    # the corrected file moved its rows to day 2: day 1 must be rebuilt without them
+    moved = _plan({"a.csv": (200, {d2: 5})}, first.cursor)
+    assert sorted(moved.days) == [d1, d2]
+    # the file is deleted: its day is rebuilt without it, and it leaves the cursor
+    removed = _plan({}, moved.cursor)
+    assert list(removed.days) == [d2] and removed.cursor == {}
+
+
+def test_landing_plan_requests_future_days_once_they_exist():
+    today, tomorrow = dt.date(2026, 1, 10), dt.date(2026, 1, 11)
+    early = _plan({"b.csv": (100, {today: 3, tomorrow: 4})}, {}, last_day=today)
+    assert list(early.days) == [today] and "/l/b.csv" not in early.cursor
+    assert any("after the last partition" in s for s in early.skipped)
+    later = _plan({"b.csv": (100, {today: 3, tomorrow: 4})}, early.cursor, last_day=tomorrow)
+    assert sorted(later.days) == [today, tomorrow]  # today again has the same run key: Dagster runs it once
+    assert later.run_key("churn", today) == early.run_key("churn", today)
+    assert "/l/b.csv" in later.cursor
+
+
+def test_new_rows_from_a_range_load_count_each_day_once(churn, data_dir):
+    """A range run records the whole range's metadata on every day; the count must not multiply."""
+    from mlops_assets.defs.training.sensors import retrain_state
+
+    instance = dg.DagsterInstance.get()
+    _report(instance, "churn", "training_set")
+    per_day = {"2026-01-23": 100, "2026-01-24": 200}
+    for day in per_day:
+        _report(instance, "churn", "raw", partition=day,
+                metadata={"labelled_rows": 300, "rows_per_day": dg.MetadataValue.json(per_day)})
+    assert retrain_state(instance, churn, time.time()).new_labelled_rows == 300

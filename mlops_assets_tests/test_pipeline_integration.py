@@ -108,7 +108,7 @@ def test_demo_graph_end_to_end_then_drift(data_dir, dbt_manifest):
     assert not _check(result2, ["churn", "drift_report"], "drift_below_threshold").passed
 
 
-def test_bad_landing_file_fails_raw_and_keeps_loaded_rows(data_dir, dbt_manifest):
+def test_bad_landing_files_are_named_and_keep_loaded_rows(data_dir, dbt_manifest):
     from mlops_assets.definitions import build_defs
 
     folder = data_dir / "landing" / "churn"
@@ -132,12 +132,12 @@ def test_bad_landing_file_fails_raw_and_keeps_loaded_rows(data_dir, dbt_manifest
     with duckdb.connect(str(settings.duckdb_path()), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM raw.churn").fetchone()[0] == 100
 
-    # a file that does not parse at all fails every load until it is fixed, naming it
+    # a file that does not parse at all is in no day: other days still load, and every load's
+    # landing_files_readable check fails naming it until it is fixed
     (folder / "churn_2026-01-02_fix.csv").write_text('customer_id,event_ts,churned\n"C1,2026-01-02 08:00:00,1\n')
-    result = job.execute_in_process(instance=instance, asset_selection=raw_only, partition_key="2026-01-01",
-                                    raise_on_error=False)
-    assert not result.success
-    assert "churn_2026-01-02_fix.csv" in [e for e in result.all_events if e.is_step_failure][0].event_specific_data.error.message
+    result = job.execute_in_process(instance=instance, asset_selection=raw_only, partition_key="2026-01-01")
+    check = _check(result, ["churn", "raw"], "landing_files_readable")
+    assert not check.passed and "churn_2026-01-02_fix.csv" in check.description
 
     # re-loading a day replaces it: no duplicates
     (folder / "churn_2026-01-02_fix.csv").unlink()

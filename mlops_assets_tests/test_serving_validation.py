@@ -55,3 +55,13 @@ def test_frame_types_match_training_even_when_a_column_is_all_null():
     assert list(frame.columns) == ["age", "charges", "plan"]
     assert str(frame["age"].dtype) == "float64" and frame["age"].isna().all()
     assert frame["plan"].dtype == object and frame["plan"].isna().all()
+
+
+@pytest.mark.parametrize("raw,status,fragment", [
+    ('{"rows": [{"age": 1' + "0" * 400 + ', "charges": 1.0, "plan": "a"}]}', 422, "out of range"),
+    ('{"rows": [{"age": 1' + "0" * 5000 + ', "charges": 1.0, "plan": "a"}]}', 400, "not usable JSON"),
+])
+def test_huge_numbers_are_a_4xx_not_a_crash(raw, status, fragment):
+    with pytest.raises(PayloadError) as err:
+        parse_rows(raw.encode(), SPEC)
+    assert err.value.status == status and fragment in str(err.value)

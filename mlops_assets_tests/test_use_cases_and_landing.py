@@ -1,6 +1,7 @@
 """Use case config loading and landing-file ingestion on a real DuckDB file."""
 import datetime as dt
 import os
+import re
 from pathlib import Path
 
 import duckdb
@@ -81,13 +82,10 @@ def test_window_load_replaces_its_days_and_reads_only_their_files(churn, data_di
 
 
 @pytest.mark.parametrize("content,message,day", [
-    ("customer_id,event_ts,churned\nC1,2026-01-05 10:00:00,1\nC2,not-a-time,0\n", "'event_ts' must hold timestamps", 1),
     ("customer_id,event_ts\nC1,2026-01-03 10:00:00\n", r"missing required column\(s\) \['churned'\]", 3),
-    ("customer_id,churned\nC1,1\n", r"missing required column\(s\) \['event_ts'\]", 1),
     ("customer_id,event_ts,churned\nC1,2026-01-03 10:00:00,yes\n", "'churned' must be 0 or 1", 3),
-    ('customer_id,event_ts,churned\n"C1,2026-01-05 10:00:00,1\nC2\n', "could not be parsed", 1),
 ])
-def test_bad_file_is_named_and_nothing_changes(churn, data_dir, content, message, day):
+def test_bad_rows_for_the_window_fail_it_and_nothing_changes(churn, data_dir, content, message, day):
     folder = churn.landing.path()
     write_days(folder, day_range(dt.date(2026, 1, 1), 3), SimulationConfig(rows_per_day=50))
     con = duckdb.connect(str(data_dir / "w.duckdb"))
@@ -96,9 +94,30 @@ def test_bad_file_is_named_and_nothing_changes(churn, data_dir, content, message
 
     (folder / "churn_2026-01-03_extra.csv").write_text(content)
     with pytest.raises(landing.LandingFileError, match=message) as err:
-        _load(con, churn, dt.date(2026, 1, day), days=3 if day == 1 else 1)
+        _load(con, churn, dt.date(2026, 1, day))
     assert "churn_2026-01-03_extra.csv" in str(err.value)
     assert con.execute("SELECT count(*), sum(hash(customer_id)) FROM raw.churn").fetchone() == before
+    # another day is not held up by it
+    assert _load(con, churn, dt.date(2026, 1, 1)).rows == 50
+
+
+@pytest.mark.parametrize("content,message", [
+    ("customer_id,event_ts,churned\nC1,2026-01-05 10:00:00,1\nC2,not-a-time,0\n", "'event_ts' must hold timestamps"),
+    ("customer_id,churned\nC1,1\n", r"missing required column\(s\) \['event_ts'\]"),
+    ('customer_id,event_ts,churned\n"C1,2026-01-05 10:00:00,1\nC2\n', "could not be parsed"),
+])
+def test_unreadable_file_is_reported_and_does_not_block_other_days(churn, data_dir, content, message):
+    """A file whose days cannot be known is in no day: every load names it (the raw asset's
+    landing_files_readable check fails), and the days of the other files still load."""
+    folder = churn.landing.path()
+    write_days(folder, day_range(dt.date(2026, 1, 1), 2), SimulationConfig(rows_per_day=50))
+    (folder / "churn_2026-01-05.csv").write_text(content)
+    con = duckdb.connect(str(data_dir / "w.duckdb"))
+    loaded = _load(con, churn, dt.date(2026, 1, 1), days=2)
+    assert loaded.rows == 100
+    ((path, problem),) = loaded.unreadable.items()
+    assert path.endswith("churn_2026-01-05.csv") and re.search(message, problem)
+    assert _load(con, churn, dt.date(2026, 1, 5)).rows == 0
 
 
 def test_parquet_files_load(churn, data_dir):

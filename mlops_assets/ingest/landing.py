@@ -12,7 +12,7 @@ it, never duplicates it, and a bad file leaves the warehouse exactly as it was.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -41,12 +41,20 @@ class WindowLoad:
     replaced_rows: int
     files: tuple[str, ...]
     rows_per_day: dict[str, int]
+    unreadable: dict[str, str] = field(default_factory=dict)  # path -> problem, files no day can use
     fingerprints: tuple[str, ...] = ()  # "path@size:mtime_ns" of the files read, as the sensor sees them
 
 
 def fingerprint(f: LandingFile) -> str:
     """Identity of a file version: path, size and modification time."""
     return f"{f.path}@{f.size}:{f.mtime_ns}"
+
+
+def in_utc(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Partitions are UTC days: casting an offset-bearing timestamp to a plain one must give UTC,
+    not the machine's local time (DuckDB uses the session time zone)."""
+    con.execute("SET TimeZone = 'UTC'")
+    return con
 
 
 def is_candidate_name(name: str) -> bool:
@@ -118,18 +126,28 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def refresh_index(con: duckdb.DuckDBPyConnection, uc: UseCase, files: list[LandingFile], log=None) -> list[str]:
+def refresh_index(con: duckdb.DuckDBPyConnection, uc: UseCase, files: list[LandingFile],
+                  log=None) -> dict[str, str]:
     """Bring the file index up to date: read new and changed files (by size and mtime), forget
-    vanished ones. Returns the paths that were (re)indexed."""
+    vanished ones. A file that cannot be read is left out of the index (and so out of every
+    day) and returned with its problem, so that one bad file does not stop other days loading;
+    the caller reports it. Returns {path: problem} of unreadable files."""
     ensure_tables(con)
     known = {(p, s, m) for p, s, m in con.execute(
         f"SELECT DISTINCT path, size, mtime_ns FROM {INDEX} WHERE use_case = ?", [uc.name]).fetchall()}
     present = {str(f.path) for f in files}
     changed = [f for f in files if (str(f.path), f.size, f.mtime_ns) not in known]
-    days_by_file = {f: file_days(con, f.path, uc.timestamp_column) for f in changed}  # all parse before any write
+    days_by_file, unreadable = {}, {}
+    for f in changed:  # all are read before anything is written
+        try:
+            days_by_file[f] = file_days(con, f.path, uc.timestamp_column)
+        except LandingFileError as exc:
+            unreadable[str(f.path)] = str(exc)
     con.execute("BEGIN TRANSACTION")
     try:
         for path in {p for p, _, _ in known} - present:
+            con.execute(f"DELETE FROM {INDEX} WHERE use_case = ? AND path = ?", [uc.name, path])
+        for path in unreadable:  # an older readable version of it must not stay in the index
             con.execute(f"DELETE FROM {INDEX} WHERE use_case = ? AND path = ?", [uc.name, path])
         for f, days in days_by_file.items():
             con.execute(f"DELETE FROM {INDEX} WHERE use_case = ? AND path = ?", [uc.name, str(f.path)])
@@ -141,9 +159,9 @@ def refresh_index(con: duckdb.DuckDBPyConnection, uc: UseCase, files: list[Landi
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    if log and changed:
-        log(f"indexed {len(changed)} new or changed file(s): {[f.path.name for f in changed]}")
-    return [str(f.path) for f in changed]
+    if log and days_by_file:
+        log(f"indexed {len(days_by_file)} new or changed file(s): {[f.path.name for f in days_by_file]}")
+    return unreadable
 
 
 def files_for_window(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime, end: dt.datetime) -> list[Path]:
@@ -190,7 +208,7 @@ def load_window(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime,
                 log=None) -> WindowLoad:
     """Replace the rows of [start, end) in raw.<use case> with what the landing files hold for it."""
     files = list_landing_files(uc.landing.path(), uc.landing.pattern)
-    refresh_index(con, uc, files, log)
+    unreadable = refresh_index(con, uc, files, log)
     paths = files_for_window(con, uc, start, end)
     staged = []
     for i, path in enumerate(paths):
@@ -230,7 +248,8 @@ def load_window(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime,
     by_path = {str(f.path): f for f in files}
     return WindowLoad(rows=sum(per_day.values()), replaced_rows=int(replaced),
                       files=tuple(str(p) for p in paths), rows_per_day=per_day,
-                      fingerprints=tuple(fingerprint(by_path[str(p)]) for p in paths if str(p) in by_path))
+                      fingerprints=tuple(fingerprint(by_path[str(p)]) for p in paths if str(p) in by_path),
+                      unreadable=unreadable)
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:

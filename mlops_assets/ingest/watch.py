@@ -1,8 +1,12 @@
 """Which landing files need loading, and for which days: the pure part of the landing sensor.
 
-The cursor maps each file path to the fingerprint (size and mtime) it had when its days were
-last requested. A file is requested again only when its fingerprint changes; a file modified
-less than `settle_seconds` ago is left for a later tick, as it may still be being written.
+The cursor maps each file path to the version (path, size, mtime) it had when its days were
+last requested, and those days. A file is requested again only when its version changes, and
+then for its old days as well as its new ones (rows that moved to another day must leave the
+old one); a vanished file's days are requested so they are rebuilt without it. A file
+modified less than `settle_seconds` ago is left for a later tick, as it may still be being
+written; a file holding days after the last partition is not marked done, so those days are
+requested once they exist.
 """
 from __future__ import annotations
 
@@ -16,28 +20,38 @@ from mlops_assets.ingest.landing import LandingFile, LandingFileError, fingerpri
 
 @dataclass
 class LandingPlan:
-    days: dict[dt.date, list[str]] = field(default_factory=dict)  # day -> fingerprints of the files that brought it
+    days: dict[dt.date, list[str]] = field(default_factory=dict)  # day -> versions of the files behind the request
     skipped: list[str] = field(default_factory=list)  # human-readable reasons, for the tick log
     seen: list[str] = field(default_factory=list)
-    cursor: dict[str, str] = field(default_factory=dict)
+    cursor: dict[str, dict] = field(default_factory=dict)  # path -> {"version": ..., "days": [...]}
 
     def run_key(self, use_case: str, day: dt.date) -> str:
-        """Stable across ticks and restarts: the same files at the same fingerprints give the
+        """Stable across ticks and restarts: the same files at the same versions give the
         same key, and Dagster never launches two runs with one key."""
         digest = hashlib.sha1("|".join(sorted(self.days[day])).encode()).hexdigest()[:12]
         return f"{use_case}:{day.isoformat()}:{digest}"
 
+    def _want(self, day: dt.date, why: str) -> None:
+        self.days.setdefault(day, []).append(why)
 
-def plan_landing(files: list[LandingFile], cursor: dict[str, str], now: dt.datetime, settle_seconds: float,
+
+def plan_landing(files: list[LandingFile], cursor: dict[str, dict], now: dt.datetime, settle_seconds: float,
                  read_days: Callable[[LandingFile], dict[dt.date, int]],
                  first_day: dt.date, last_day: dt.date) -> LandingPlan:
     plan = LandingPlan(cursor=dict(cursor))
+    in_range = lambda d: first_day <= d <= last_day  # noqa: E731
     present = {str(f.path) for f in files}
-    for gone in set(cursor) - present:
+    for gone in sorted(set(cursor) - present):
+        old_days = [dt.date.fromisoformat(d) for d in cursor[gone].get("days", [])]
+        for d in old_days:
+            if in_range(d):
+                plan._want(d, f"{gone}@removed")
+        plan.seen.append(f"{gone.rsplit('/', 1)[-1]}: removed; rebuilding its {len(old_days)} day(s) without it")
         del plan.cursor[gone]
     for f in files:
-        fp = fingerprint(f)
-        if cursor.get(str(f.path)) == fp:
+        version = fingerprint(f)
+        previous = cursor.get(str(f.path), {})
+        if previous.get("version") == version:
             continue
         age = now.timestamp() - f.mtime_ns / 1e9
         if age < settle_seconds:
@@ -47,20 +61,26 @@ def plan_landing(files: list[LandingFile], cursor: dict[str, str], now: dt.datet
         try:
             days = read_days(f)
         except LandingFileError as exc:
-            # Remember the broken version so the tick log does not repeat it every tick; a fixed
-            # file has a new fingerprint and is read again.
+            # Remember the broken version (keeping the days of the last good one) so the tick log
+            # does not repeat it every tick; a fixed file has a new version and is read again.
             plan.skipped.append(f"not loadable, fix or replace it: {exc}")
-            plan.cursor[str(f.path)] = fp
+            plan.cursor[str(f.path)] = {"version": version, "days": previous.get("days", [])}
             continue
-        outside = sorted(d for d in days if not first_day <= d <= last_day)
-        if outside:
-            plan.skipped.append(f"{f.path.name}: {len(outside)} day(s) outside the partitions "
-                                f"{first_day}..{last_day} ({outside[0]}..{outside[-1]}) not requested")
-        wanted = [d for d in days if first_day <= d <= last_day]
-        for d in wanted:
-            plan.days.setdefault(d, []).append(fp)
+        old_days = {dt.date.fromisoformat(d) for d in previous.get("days", [])}
+        early = sorted(d for d in days if d < first_day)
+        future = sorted(d for d in days if d > last_day)
+        if early:
+            plan.skipped.append(f"{f.path.name}: {len(early)} day(s) before the first partition {first_day} "
+                                f"({early[0]}..{early[-1]}) are not loaded")
+        if future:
+            plan.skipped.append(f"{f.path.name}: {len(future)} day(s) after the last partition {last_day} "
+                                f"({future[0]}..{future[-1]}); requested once they exist")
+        for d in sorted((set(days) | old_days)):
+            if in_range(d):
+                plan._want(d, version)
         plan.seen.append(f"{f.path.name}: {sum(days.values())} rows over {len(days)} day(s)")
-        plan.cursor[str(f.path)] = fp
+        if not future:
+            plan.cursor[str(f.path)] = {"version": version, "days": sorted(d.isoformat() for d in days)}
     return plan
 
 

@@ -45,6 +45,8 @@ def parse_rows(body: bytes, spec: FeatureSpec, max_rows: int = MAX_ROWS_DEFAULT)
         raise PayloadError(400, f"body is not UTF-8 JSON: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise PayloadError(400, f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    except ValueError as exc:  # e.g. an integer literal longer than Python converts
+        raise PayloadError(400, f"body is not usable JSON: {exc}") from exc
     if isinstance(payload, dict):
         if "rows" not in payload:
             raise PayloadError(422, f'expected an object with a "rows" list, got keys {sorted(payload)[:10]}')
@@ -72,7 +74,10 @@ def parse_rows(body: bytes, spec: FeatureSpec, max_rows: int = MAX_ROWS_DEFAULT)
                 raise PayloadError(422, f"row {i} column {c!r} must be a number or null, got {_json_type(v)} {v!r}")
             if isinstance(v, float) and not math.isfinite(v):
                 raise PayloadError(422, f"row {i} column {c!r} must be finite, got {v!r}")
-            columns[c].append(None if v is None else float(v))
+            try:
+                columns[c].append(None if v is None else float(v))
+            except OverflowError as exc:
+                raise PayloadError(422, f"row {i} column {c!r} is out of range for a float: {exc}") from exc
         for c in spec.categorical:
             v = row[c]
             if v is not None and not isinstance(v, str):

@@ -20,6 +20,10 @@ def build_raw_asset(uc: UseCase) -> dg.AssetsDefinition:
                     f"day of `{uc.timestamp_column}`. A partition is rebuilt from every file holding rows of that "
                     "day; the rows are validated first, then the day is replaced in one transaction.",
         metadata={"landing_folder": dg.MetadataValue.path(str(uc.landing.path())), "table": uc.raw_table},
+        check_specs=[dg.AssetCheckSpec(
+            "landing_files_readable", asset=key(uc, RAW),
+            description="Every file in the landing folder parses and has readable timestamps. A file that does "
+                        "not is left out of every day (its rows are in no partition) until it is fixed.")],
     )
     def raw(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
         window = context.partition_time_window
@@ -31,6 +35,8 @@ def build_raw_asset(uc: UseCase) -> dg.AssetsDefinition:
                 raise dg.Failure(description=str(exc), metadata={"error": str(exc)}) from exc
         if loaded.rows == 0:
             context.log.warning(f"no landing file holds rows for {start:%Y-%m-%d}..{end:%Y-%m-%d}")
+        for problem in loaded.unreadable.values():
+            context.log.error(f"left out of every day until fixed: {problem}")
         return dg.MaterializeResult(metadata={
             "dagster/row_count": loaded.rows,
             "rows_replaced": loaded.replaced_rows,
@@ -39,7 +45,11 @@ def build_raw_asset(uc: UseCase) -> dg.AssetsDefinition:
             "rows_per_day": dg.MetadataValue.json(loaded.rows_per_day),
             # Read by the landing sensor, so that it does not request a load that already happened.
             "file_fingerprints": dg.MetadataValue.json(list(loaded.fingerprints)),
-        })
+        }, check_results=[dg.AssetCheckResult(
+            check_name="landing_files_readable", passed=not loaded.unreadable,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description="; ".join(loaded.unreadable.values()) or "all landing files readable",
+            metadata={"unreadable_files": dg.MetadataValue.json(sorted(loaded.unreadable))})])
 
     return raw
 

@@ -50,7 +50,7 @@ def build_landing_sensor(uc: UseCase) -> dg.SensorDefinition:
         files = landing.list_landing_files(uc.landing.path(), uc.landing.pattern)
         last_key = partitions.get_last_partition_key()
         last_day = dt.date.fromisoformat(last_key) if last_key else uc.first_day
-        with duckdb.connect() as con:
+        with landing.in_utc(duckdb.connect()) as con:
             plan = plan_landing(files, cursor, dt.datetime.now(dt.timezone.utc), uc.landing.settle_seconds,
                                 lambda f: landing.file_days(con, f.path, uc.timestamp_column),
                                 uc.first_day, last_day)

@@ -19,6 +19,17 @@ def training_chain(uc: UseCase) -> list[dg.AssetKey]:
     return [key(uc, n) for n in (TRAINING_SET, CANDIDATE, EVALUATION, CHAMPION)]
 
 
+def _labelled_rows(record) -> int:
+    """Rows a raw materialization loaded for its own day. A range run records the same metadata
+    on every day of the range, so the per-day figure comes from rows_per_day when present."""
+    md = record.asset_materialization.metadata
+    per_day = md.get("rows_per_day")
+    if per_day is not None and record.partition_key:
+        return int(per_day.value.get(record.partition_key, 0))
+    rows = md.get("labelled_rows") or md.get("dagster/row_count")
+    return int(rows.value) if rows else 0
+
+
 def retrain_state(instance: dg.DagsterInstance, uc: UseCase, now: float) -> RetrainState:
     training = instance.fetch_materializations(key(uc, TRAINING_SET), limit=1).records
     training_id = training[0].storage_id if training else None
@@ -29,9 +40,7 @@ def retrain_state(instance: dg.DagsterInstance, uc: UseCase, now: float) -> Retr
         page = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=key(uc, RAW), after_storage_id=training_id), limit=500, cursor=cursor)
         for rec in page.records:  # newest first
-            md = rec.asset_materialization.metadata
-            rows = md.get("labelled_rows") or md.get("dagster/row_count")
-            latest_per_day.setdefault(rec.partition_key or "", int(rows.value) if rows else 0)
+            latest_per_day.setdefault(rec.partition_key or "", _labelled_rows(rec))
         if not page.has_more:
             break
         cursor = page.cursor
@@ -46,7 +55,10 @@ def retrain_state(instance: dg.DagsterInstance, uc: UseCase, now: float) -> Retr
             drift = DriftState(day=day, flagged=bool(md["drift_flagged"].value) if "drift_flagged" in md else False,
                                drift_share=float(md["drift_share"].value), storage_id=recs[0].storage_id,
                                timestamp=recs[0].timestamp)
-    active = instance.get_runs(filters=dg.RunsFilter(tags={RETRAIN_TAG: uc.name}, statuses=ACTIVE), limit=1)
+    # Any queued or running run that builds the training set counts, whoever launched it
+    # (this sensor, the weekly cron, a person).
+    active = [r for r in instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE), limit=200)
+              if r.tags.get(RETRAIN_TAG) == uc.name or key(uc, TRAINING_SET) in (r.asset_selection or ())]
     return RetrainState(
         now=now, training_storage_id=training_id, training_timestamp=training[0].timestamp if training else None,
         new_labelled_rows=sum(latest_per_day.values()), latest_drift=drift,
