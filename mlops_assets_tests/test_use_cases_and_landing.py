@@ -126,3 +126,15 @@ def test_parquet_files_load(churn, data_dir):
     con = duckdb.connect(str(data_dir / "w.duckdb"))
     assert _load(con, uc, dt.date(2026, 1, 1)).rows == 30
     assert os.path.basename(con.execute("SELECT any_value(_source_file) FROM raw.churn").fetchone()[0]).endswith(".parquet")
+
+
+def test_fractional_values_into_an_integer_column_are_refused(churn, data_dir):
+    folder = churn.landing.path()
+    write_days(folder, [dt.date(2026, 1, 1)], SimulationConfig(rows_per_day=20))  # tenure_months is integer
+    con = duckdb.connect(str(data_dir / "w.duckdb"))
+    _load(con, churn, dt.date(2026, 1, 1))
+    (folder / "extra.csv").write_text("customer_id,event_ts,churned,tenure_months\nC1,2026-01-02 10:00:00,1,1.5\n")
+    with pytest.raises(landing.LandingFileError, match=r"extra\.csv: column 'tenure_months' has 1 non-integer"):
+        _load(con, churn, dt.date(2026, 1, 2))
+    (folder / "extra.csv").write_text("customer_id,event_ts,churned,tenure_months\nC1,2026-01-02 10:00:00,1,2.0\n")
+    assert _load(con, churn, dt.date(2026, 1, 2)).rows == 1  # whole numbers written as 2.0 are fine

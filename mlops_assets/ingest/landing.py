@@ -225,6 +225,7 @@ def load_window(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime,
                           CAST(? AS VARCHAR) AS _source_file, now()::TIMESTAMP AS _loaded_at FROM {name}""")
             if not table_exists(con, uc.raw_table):
                 con.execute(f"CREATE TABLE {uc.raw_table} AS {select} LIMIT 0", [str(path)])
+            _refuse_rounding(con, uc, path, name)
             try:
                 con.execute(f"INSERT INTO {uc.raw_table} BY NAME {select}", [str(path)])
             except duckdb.Error as exc:
@@ -250,6 +251,27 @@ def load_window(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime,
                       files=tuple(str(p) for p in paths), rows_per_day=per_day,
                       fingerprints=tuple(fingerprint(by_path[str(p)]) for p in paths if str(p) in by_path),
                       unreadable=unreadable)
+
+
+INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                 "UBIGINT", "UHUGEINT"}
+
+
+def _refuse_rounding(con: duckdb.DuckDBPyConnection, uc: UseCase, path: Path, staging: str) -> None:
+    """The raw table's column types come from its first file; inserting 1.5 into an integer
+    column would silently store 2. Refuse instead, naming the column."""
+    table_types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {uc.raw_table})").fetchall())
+    staged_types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {staging})").fetchall())
+    for col, staged in staged_types.items():
+        if table_types.get(col) in INTEGER_TYPES and staged not in INTEGER_TYPES and col != uc.target_column:
+            n, example = con.execute(
+                f"""SELECT count(*), min(CAST("{col}" AS VARCHAR)) FROM {staging} WHERE "{col}" IS NOT NULL AND
+                    coalesce(TRY_CAST("{col}" AS DOUBLE) <> round(TRY_CAST("{col}" AS DOUBLE)), true)""").fetchone()
+            if n:
+                raise LandingFileError(
+                    f"{path}: column {col!r} has {n} non-integer value(s) (e.g. {example!r}) but {uc.raw_table} stores "
+                    f"it as {table_types[col]} (from the first file loaded); fix the file, or widen the column with "
+                    f"ALTER TABLE {uc.raw_table} ALTER \"{col}\" TYPE DOUBLE")
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
