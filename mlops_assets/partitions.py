@@ -1,8 +1,16 @@
 """Daily partitions of a use case's time-sliced assets: one partition per calendar day (UTC) of
 the data's own timestamp column, not of file arrival."""
+import datetime as dt
+
 import dagster as dg
 
 from mlops_assets.use_cases.config import UseCase
+
+
+def utc_window(context: dg.AssetExecutionContext) -> tuple[dt.datetime, dt.datetime]:
+    """The run's partition window as naive UTC datetimes, the way the warehouse stores time."""
+    window = context.partition_time_window
+    return tuple(t.astimezone(dt.timezone.utc).replace(tzinfo=None) for t in (window.start, window.end))
 
 
 def daily_partitions(uc: UseCase) -> dg.DailyPartitionsDefinition:

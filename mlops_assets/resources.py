@@ -43,8 +43,9 @@ class DuckDBWarehouse(dg.ConfigurableResource):
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
         try:
-            con.execute("SET TimeZone = 'UTC'")  # partitions are UTC days; see ingest.landing.in_utc
-            yield con
+            from mlops_assets.ingest.landing import in_utc
+
+            yield in_utc(con)
         finally:
             con.close()
 

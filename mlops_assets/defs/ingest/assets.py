@@ -3,7 +3,7 @@ import dagster as dg
 
 from mlops_assets.ingest import landing
 from mlops_assets.lineage import RAW, key
-from mlops_assets.partitions import daily_partitions
+from mlops_assets.partitions import daily_partitions, utc_window
 from mlops_assets.resources import DuckDBWarehouse
 from mlops_assets.use_cases.config import UseCase, load_use_cases
 
@@ -26,8 +26,7 @@ def build_raw_asset(uc: UseCase) -> dg.AssetsDefinition:
                         "not is left out of every day (its rows are in no partition) until it is fixed.")],
     )
     def raw(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
-        window = context.partition_time_window
-        start, end = window.start.replace(tzinfo=None), window.end.replace(tzinfo=None)
+        start, end = utc_window(context)
         with warehouse.connect() as con:
             try:
                 loaded = landing.load_window(con, uc, start, end, log=context.log.info)

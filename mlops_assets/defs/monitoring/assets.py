@@ -5,7 +5,7 @@ import dagster as dg
 from mlops_assets import settings
 from mlops_assets.automation import per_day
 from mlops_assets.lineage import DRIFT, TRAINING_SET, features_key, key
-from mlops_assets.partitions import daily_partitions
+from mlops_assets.partitions import daily_partitions, utc_window
 from mlops_assets.resources import DuckDBWarehouse
 from mlops_assets.training import data
 from mlops_assets.use_cases.config import UseCase, load_use_cases
@@ -39,12 +39,12 @@ def build_drift_report(uc: UseCase) -> dg.AssetsDefinition:
         ts = uc.timestamp_column
         cols = ", ".join(f'"{c}"' for c in uc.features.all)
         day = context.partition_key
-        window = context.partition_time_window
+        start, end = utc_window(context)
         with warehouse.connect(read_only=True) as con:
             reference = data.read_split(con, uc, "train")
             current = con.execute(
                 f'SELECT {cols} FROM {uc.features_table} WHERE "{ts}" >= ? AND "{ts}" < ?',
-                [window.start.replace(tzinfo=None), window.end.replace(tzinfo=None)]).df()
+                [start, end]).df()
         if current.empty:
             raise dg.Failure(f"{uc.features_table} has no rows for {day}: materialize that day's features first")
         if len(reference) > MAX_REFERENCE_ROWS:

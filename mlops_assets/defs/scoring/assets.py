@@ -4,7 +4,7 @@ import dagster as dg
 
 from mlops_assets.automation import per_day
 from mlops_assets.lineage import BATCH_PREDICTIONS, CHAMPION, features_key, key
-from mlops_assets.partitions import daily_partitions
+from mlops_assets.partitions import daily_partitions, utc_window
 from mlops_assets.resources import DuckDBWarehouse
 from mlops_assets.use_cases.config import UseCase, load_use_cases
 
@@ -36,17 +36,13 @@ def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
     )
     def batch_predictions(context: dg.AssetExecutionContext, config: ScoringConfig,
                           warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
-        import datetime as dt
-
         import mlflow
         import pandas as pd
 
         from mlops_assets.governance import registry
         from mlops_assets.serving.predictions import predictions_table, replace_window
 
-        window = context.partition_time_window
-        # The warehouse stores naive UTC timestamps.
-        start, end = (t.astimezone(dt.timezone.utc).replace(tzinfo=None) for t in (window.start, window.end))
+        start, end = utc_window(context)
         client = registry.client()
         pinned = config.model_version or context.run.tags.get(PIN_TAG)
         version = pinned or registry.champion_version(client, uc.registered_model_name)
