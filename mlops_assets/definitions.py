@@ -7,13 +7,15 @@ mlflow and evidently again.
 from __future__ import annotations
 
 import os
+import re
+from pathlib import Path
 
 import dagster as dg
 
-from mlops_assets import defs as defs_root
-from mlops_assets.partitions import daily_partitions
 from mlops_assets.resources import shared_resources
-from mlops_assets.use_cases.config import load_use_cases
+from mlops_assets.use_cases.config import InvalidUseCase, load_use_case_set, load_use_cases
+
+INVALID_GROUP = "invalid_use_cases"
 
 
 def _jobs() -> list[dg.UnresolvedAssetJobDefinition]:
@@ -24,9 +26,9 @@ def _jobs() -> list[dg.UnresolvedAssetJobDefinition]:
     jobs = []
     for uc in load_use_cases():
         training = dg.AssetSelection.assets(*training_chain(uc))
+        # The job takes its day partitions from its assets (all of them daily).
         jobs.append(dg.define_asset_job(
             f"{uc.name}_daily", selection=dg.AssetSelection.groups(uc.name) - training,
-            partitions_def=daily_partitions(uc),
             description=f"{uc.name}: raw data, dbt features, predictions and drift report for day partitions."))
         jobs.append(dg.define_asset_job(
             f"{uc.name}_training", selection=training,
@@ -42,12 +44,41 @@ def _automation_sensor() -> dg.AutomationConditionSensorDefinition:
         minimum_interval_seconds=int(os.environ.get("MLOPS_AUTOMATION_INTERVAL_S") or 30))
 
 
+def build_invalid_use_case(bad: InvalidUseCase, key_name: str) -> dg.AssetsDefinition:
+    """A use-case file that does not load, shown in the UI instead of taking the whole code
+    location down: its description holds the error, and materializing it fails with it."""
+
+    @dg.asset(key=["invalid_use_case", key_name], group_name=INVALID_GROUP, kinds={"yaml"},
+              description=f"This use-case file could not be loaded, so it has no assets.\n\n"
+                          f"File: {bad.path}\n\nError: {bad.error}",
+              metadata={"file": bad.path, "error": bad.error})
+    def _invalid() -> None:
+        raise dg.Failure(description=bad.error, metadata={"file": bad.path})
+
+    return _invalid
+
+
+def _invalid_use_case_assets(invalid: list[InvalidUseCase]) -> list[dg.AssetsDefinition]:
+    assets, used = [], set()
+    for bad in invalid:
+        stem = re.sub(r"[^A-Za-z0-9_]", "_", Path(bad.path).stem) or "unnamed"
+        name, n = stem, 1
+        while name in used:  # the same file name in two folders
+            n += 1
+            name = f"{stem}_{n}"
+        used.add(name)
+        assets.append(build_invalid_use_case(bad, name))
+    return assets
+
+
 def build_defs() -> dg.Definitions:
     """Build the code location from the current environment (use case folders, data folder,
     MLflow URI). Tests call this after pointing the environment at a temporary folder."""
+    project_root = Path(__file__).resolve().parent.parent  # holds pyproject.toml ([tool.dg])
     return dg.Definitions.merge(
-        dg.components.load_defs(defs_root),
-        dg.Definitions(resources=shared_resources(), jobs=_jobs(), sensors=[_automation_sensor()],
+        dg.load_from_defs_folder(path_within_project=project_root),
+        dg.Definitions(assets=_invalid_use_case_assets(load_use_case_set().invalid),
+                       resources=shared_resources(), jobs=_jobs(), sensors=[_automation_sensor()],
                        executor=dg.in_process_executor),
     )
 
