@@ -352,8 +352,10 @@ def stage_window(con: duckdb.DuckDBPyConnection, uc: UseCase, path: Path, stagin
             WHERE coalesce(TRY_CAST(CAST({target} AS VARCHAR) AS DOUBLE) NOT IN (0, 1), true)"""
     ).fetchone()
     if bad_target[0]:
+        # DuckDB reads yes/no, true/false, y/n as booleans: say so, the file never said 'true'.
+        as_bool = " (a yes/no or true/false value)" if _columns(con, ident(staging))[uc.target_column] == "BOOLEAN" else ""
         raise LandingFileError(f"{path}: column {uc.target_column!r} must be 0 or 1; {bad_target[0]} row(s) are "
-                               f"not (e.g. {bad_target[1]!r})")
+                               f"not (e.g. {bad_target[1]!r}{as_bool})")
     return int(con.execute(f"SELECT count(*) FROM {ident(staging)}").fetchone()[0])
 
 
