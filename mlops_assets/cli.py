@@ -46,21 +46,40 @@ def _date(s: str) -> dt.date:
     return dt.date.fromisoformat(s)
 
 
+def default_start(days: int, existing_days: list[dt.date], first_day: dt.date, today: dt.date) -> dt.date:
+    """Where `simulate` starts without --start: after the last day already written; into an
+    empty folder, so that the history ends today (UTC) and so the partitions up to today have
+    data, but not before the use case's first day (nor the simulator's start)."""
+    if existing_days:
+        return max(existing_days) + dt.timedelta(days=1)
+    return max(first_day, today - dt.timedelta(days=days - 1))
+
+
+def utc_today() -> dt.date:
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
 def simulate(days: int, rows_per_day: int, start: dt.date | None, seed: int,
              covariate_drift_from: dt.date | None, concept_drift_from: dt.date | None,
              fmt: str = "csv", folder: Path | None = None) -> list[Path]:
     """Write `days` days of the demo use case. Without a start date, continue after the last
-    day already in the landing folder (or start on the simulator's default date)."""
+    day already in the landing folder, or, into an empty folder, end the history today (UTC)."""
     from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
     from mlops_assets.use_cases.config import load_use_cases
 
     settings.ensure_local_env()
+    uc = next(uc for uc in load_use_cases() if uc.name == "churn")
     if folder is None:
-        folder = next(uc for uc in load_use_cases() if uc.name == "churn").landing.path()
+        folder = uc.landing.path()
     base = SimulationConfig()
     if start is None:
-        existing = sorted(folder.glob("churn_*.*")) if folder.is_dir() else []
-        start = (_date(existing[-1].stem.removeprefix("churn_")) + dt.timedelta(days=1)) if existing else base.start_date
+        existing = []
+        for p in (sorted(folder.glob("churn_*.*")) if folder.is_dir() else []):
+            try:
+                existing.append(_date(p.stem.removeprefix("churn_")))
+            except ValueError:  # not a simulator file name (e.g. a user's churn_extra.csv)
+                continue
+        start = default_start(days, existing, max(uc.first_day, base.start_date), utc_today())
     cfg = SimulationConfig(start_date=base.start_date, rows_per_day=rows_per_day, seed=seed,
                            covariate_drift_from=covariate_drift_from, concept_drift_from=concept_drift_from)
     written = write_days(folder, day_range(start, days), cfg, fmt=fmt)
@@ -92,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     def sim_args(p, days, rows):
         p.add_argument("--days", type=int, default=days, help="number of days to write")
         p.add_argument("--rows-per-day", type=int, default=rows)
-        p.add_argument("--start", type=_date, default=None, help="first day (YYYY-MM-DD); default: after the last one")
+        p.add_argument("--start", type=_date, default=None, help="first day (YYYY-MM-DD); default: after the last day written, or, into an empty folder, so that the days end today (UTC)")
         p.add_argument("--seed", type=int, default=42)
         p.add_argument("--covariate-drift-from", type=_date, default=None, help="feature distributions move from this day")
         p.add_argument("--concept-drift-from", type=_date, default=None, help="the feature->target relation changes from this day")
@@ -130,9 +149,9 @@ def main(argv: list[str] | None = None) -> int:
                      args.concept_drift_from, args.format)
         else:
             _log(f"landing folder {demo_uc.landing.path()} already has data; not simulating")
-        from mlops_assets.main_job import run_main_job
+        from mlops_assets.orchestrate import run_pipeline
 
-        ok = run_main_job(log=_log)
+        ok = run_pipeline(log=_log)
         where_to_look()
         return 0 if ok else 1
     elif args.command == "ui":

@@ -67,9 +67,9 @@ def test_yaml_only_use_case_gets_its_own_chain(data_dir, tmp_path, monkeypatch, 
     assert groups == {"tumours"}
 
     instance = dg.DagsterInstance.get()
-    from mlops_assets.main_job import run_main_job
+    from mlops_assets.orchestrate import run_pipeline
 
-    assert run_main_job(only=["tumours"])
+    assert run_pipeline(only=["tumours"])
     raw = instance.get_latest_materialization_event(dg.AssetKey(["tumours", "raw"])).asset_materialization.metadata
     assert raw["dagster/row_count"].value == n_rows
     evaluation = instance.get_latest_materialization_event(
