@@ -194,7 +194,8 @@ def test_rows_outside_the_partitions_are_counted_per_file(churn, con, data_dir):
     md = result.get_asset_materialization_events()[0].materialization.metadata
     assert md["rows_outside_partitions"].value == 3 and md["files_with_rows_outside"].value == {"odd.csv": 3}
     warnings = [r.user_message for r in instance.all_logs(result.run_id) if r.level == 30]
-    assert any(f"odd.csv: 3 row(s) dated before {churn.first_day} or after the last partition" in m for m in warnings), warnings
+    said = f"odd.csv: 3 row(s) dated before {churn.first_day} or after the last partition"
+    assert any(said in m for m in warnings), warnings
 
 
 def test_offset_timestamps_land_on_their_utc_day_in_a_range(churn, data_dir, monkeypatch):
@@ -263,3 +264,34 @@ def test_data_files_the_pattern_leaves_out_are_reported(churn, con):
     loaded = _load(con, churn, D1, days=2)
     assert loaded.rows == 20
     assert any("churn_2026-01-02.parquet: not matched by the landing pattern '*.csv'" in n for n in loaded.notes)
+
+
+def test_sensor_tick_names_refused_links_left_out_files_and_rows_outside(churn, data_dir, tmp_path):
+    """Items 2, 8, 21 on the sensor path: the tick says what it did not request, and why."""
+    import time
+
+    from mlops_assets.defs.ingest.sensors import build_landing_sensor
+
+    folder = churn.landing.path()
+    paths = write_days(folder, [D1], SimulationConfig(rows_per_day=20))
+    paths += write_days(folder, [D1], SimulationConfig(rows_per_day=5), fmt="parquet")
+    outside = write_days(tmp_path / "elsewhere", [D1], SimulationConfig(rows_per_day=5))[0]
+    (folder / "stolen.csv").symlink_to(outside)
+    (folder / "early.csv").write_text("customer_id,event_ts,churned\nC1,2020-01-01 10:00:00,1\n"
+                                      "C2,2020-01-02 10:00:00,0\n")
+    paths.append(folder / "early.csv")
+    for p in paths:  # settled
+        t = time.time() - 120
+        os.utime(p, (t, t))
+    instance = dg.DagsterInstance.ephemeral()
+    result = build_landing_sensor(churn)(dg.build_sensor_context(instance=instance))
+    assert [r.partition_key for r in result.run_requests] == ["2026-01-01"]
+    context = dg.build_sensor_context(instance=instance)
+    with pytest.MonkeyPatch.context() as mp:
+        warnings = []
+        mp.setattr(context.log, "warning", lambda msg, *a, **k: warnings.append(msg))
+        build_landing_sensor(churn)(context)
+    said = " | ".join(warnings)
+    assert "stolen.csv: a symbolic link to" in said and "outside the landing folder" in said
+    assert "churn_2026-01-01.parquet: not matched by the landing pattern" in said
+    assert "early.csv: 2 row(s) on 2 day(s) before the first partition" in said

@@ -353,7 +353,8 @@ def stage_window(con: duckdb.DuckDBPyConnection, uc: UseCase, path: Path, stagin
     ).fetchone()
     if bad_target[0]:
         # DuckDB reads yes/no, true/false, y/n as booleans: say so, the file never said 'true'.
-        as_bool = " (a yes/no or true/false value)" if _columns(con, ident(staging))[uc.target_column] == "BOOLEAN" else ""
+        is_bool = _columns(con, ident(staging))[uc.target_column] == "BOOLEAN"
+        as_bool = " (a yes/no or true/false value)" if is_bool else ""
         raise LandingFileError(f"{path}: column {uc.target_column!r} must be 0 or 1; {bad_target[0]} row(s) are "
                                f"not (e.g. {bad_target[1]!r}{as_bool})")
     return int(con.execute(f"SELECT count(*) FROM {ident(staging)}").fetchone()[0])
@@ -381,7 +382,7 @@ def load_window(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime,
     kept = [str(p) for p in paths if str(p) in unreadable]
     read = [p for p in paths if str(p) not in unreadable]
     by_path = {str(f.path): f for f in files}
-    raw, ts, target = qualified(uc.raw_table), ident(uc.timestamp_column), ident(uc.target_column)
+    raw, ts = qualified(uc.raw_table), ident(uc.timestamp_column)
     notes = list(scan.ignored)
     staged = []
     try:
@@ -393,9 +394,8 @@ def load_window(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime,
                 raise LandingFileError(changed_while_read(by_path[str(path)]) + "; nothing was written")
         con.execute("BEGIN TRANSACTION")
         try:
-            replaced, kept_rows = 0, {}
+            replaced, kept_rows, window = 0, {}, f"{ts} >= ? AND {ts} < ?"
             if table_exists(con, uc.raw_table):
-                window = f"{ts} >= ? AND {ts} < ?"
                 for path in kept:
                     kept_rows[path] = int(con.execute(
                         f"SELECT count(*) FROM {raw} WHERE {window} AND _source_file = ?", [start, end, path]
@@ -407,7 +407,7 @@ def load_window(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime,
             per_day = {}
             if table_exists(con, uc.raw_table):
                 per_day = {str(d): int(n) for d, n in con.execute(
-                    f"SELECT CAST({ts} AS DATE), count(*) FROM {raw} WHERE {ts} >= ? AND {ts} < ? GROUP BY 1 ORDER BY 1",
+                    f"SELECT CAST({ts} AS DATE), count(*) FROM {raw} WHERE {window} GROUP BY 1 ORDER BY 1",
                     [start, end]).fetchall()}
             con.execute("COMMIT")
         except BaseException:
@@ -466,7 +466,8 @@ def _refuse_rounding(con: duckdb.DuckDBPyConnection, uc: UseCase, path: Path, st
         c = ident(col)
         number = f"TRY_CAST(CAST({c} AS VARCHAR) AS DOUBLE)"
         text_n, text_eg, frac_n, frac_eg = con.execute(
-            f"""SELECT count(*) FILTER (WHERE {number} IS NULL), min(CAST({c} AS VARCHAR)) FILTER (WHERE {number} IS NULL),
+            f"""SELECT count(*) FILTER (WHERE {number} IS NULL),
+                       min(CAST({c} AS VARCHAR)) FILTER (WHERE {number} IS NULL),
                        count(*) FILTER (WHERE {number} <> round({number})),
                        min(CAST({c} AS VARCHAR)) FILTER (WHERE {number} <> round({number}))
                 FROM {ident(staging)} WHERE {c} IS NOT NULL""").fetchone()
