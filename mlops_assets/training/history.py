@@ -11,7 +11,6 @@ from mlops_assets.use_cases.config import UseCase
 RETRAIN_TAG = "mlops/retrain"
 ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
           dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
-FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 
 
 def training_chain(uc: UseCase) -> list[dg.AssetKey]:
@@ -23,33 +22,50 @@ def _builds_chain(run: dg.DagsterRun, uc: UseCase) -> bool:
     return run.tags.get(RETRAIN_TAG) == uc.name or bool(selection & set(training_chain(uc)))
 
 
+def _chain_run_ids(instance: dg.DagsterInstance, uc: UseCase) -> set[str]:
+    """Runs that last planned or wrote each chain asset (whatever launched them, also runs
+    that failed before writing), plus the newest runs the retrain sensor/schedule tagged."""
+    run_ids: set[str] = set()
+    for asset_key in training_chain(uc):
+        planned = instance.get_latest_planned_materialization_info(asset_key)
+        if planned is not None and planned.run_id:
+            run_ids.add(planned.run_id)
+        records = instance.fetch_materializations(asset_key, limit=1).records
+        if records and records[0].run_id:
+            run_ids.add(records[0].run_id)
+    tagged = instance.get_runs(filters=dg.RunsFilter(tags={RETRAIN_TAG: uc.name}), limit=5)
+    return run_ids | {r.run_id for r in tagged}
+
+
 def retrain_in_progress(instance: dg.DagsterInstance, uc: UseCase) -> str | None:
     """Run id of a queued or running run that builds part of the training chain, whoever
-    launched it (the retrain sensor, the cron, a person)."""
+    launched it (the retrain sensor, the schedule, a person)."""
     active = [r for r in instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE), limit=200) if _builds_chain(r, uc)]
-    return active[0].run_id if active else None
+    if active:
+        return active[0].run_id
+    ids = _chain_run_ids(instance, uc)
+    if ids:
+        running = instance.get_runs(filters=dg.RunsFilter(run_ids=sorted(ids), statuses=ACTIVE), limit=1)
+        if running:
+            return running[0].run_id
+    return None
 
 
 def last_retrain_end(instance: dg.DagsterInstance, uc: UseCase) -> float | None:
     """When the last training chain finished (Unix seconds), None when it never ran.
 
     The chain may span several runs (the training set, then the model, evaluation and
-    promotion as automation follows it) and may stop early (a failed gate, a failed run), so
-    this is the latest end among: the runs that wrote the newest materialization of each chain
-    asset, and the newest finished runs that targeted the chain."""
+    promotion as automation follows it) and may stop early (a failed gate or run), so this
+    is the latest end among the runs that last planned or wrote a chain asset; a runless
+    report of a chain asset counts at its own time."""
     ends: list[float] = []
-    run_ids: set[str] = set()
     for asset_key in training_chain(uc):
         records = instance.fetch_materializations(asset_key, limit=1).records
         if records:
-            ends.append(records[0].timestamp)  # a runless report has no run to end
-            if records[0].run_id:
-                run_ids.add(records[0].run_id)
-    finished = [*instance.get_runs(filters=dg.RunsFilter(statuses=FINISHED), limit=100),
-                *instance.get_runs(filters=dg.RunsFilter(statuses=FINISHED, tags={RETRAIN_TAG: uc.name}), limit=1)]
-    run_ids |= {r.run_id for r in finished if _builds_chain(r, uc)}
-    if run_ids:
-        for record in instance.get_run_records(filters=dg.RunsFilter(run_ids=sorted(run_ids))):
+            ends.append(records[0].timestamp)
+    ids = _chain_run_ids(instance, uc)
+    if ids:
+        for record in instance.get_run_records(filters=dg.RunsFilter(run_ids=sorted(ids))):
             if record.end_time is not None:
                 ends.append(record.end_time)
     return max(ends) if ends else None
