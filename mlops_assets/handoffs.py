@@ -73,10 +73,8 @@ def read_labelled_rows(metadata: Mapping[str, Any], partition_key: str | None, w
         if not isinstance(per_day, Mapping):
             raise HandoffError(f"{what}: {RAW_ROWS_PER_DAY} is {type(per_day).__name__}, expected a mapping")
         return int(per_day.get(partition_key, 0))
-    if RAW_LABELLED_ROWS in values:
-        return int(values[RAW_LABELLED_ROWS])
     _require(values, what, RAW_LABELLED_ROWS)
-    raise AssertionError("unreachable")
+    return int(values[RAW_LABELLED_ROWS])
 
 
 @dataclass(frozen=True)
