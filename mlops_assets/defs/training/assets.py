@@ -82,7 +82,7 @@ def build_candidate_model(uc: UseCase) -> dg.AssetsDefinition:
         digest = window.digest
 
         with mlflow.start_run(run_name=f"{uc.name}-candidate", nested=True) as run:
-            mlflow.set_tags({"dagster_run_id": context.run_id, "use_case": uc.name,
+            mlflow.set_tags({"dagster_run_id": context.run.run_id, "use_case": uc.name,
                              "dagster_asset": key(uc, CANDIDATE).to_user_string(), "mlops.role": "candidate",
                              "training_set_digest": digest, "shuffle_labels": str(config.shuffle_labels)})
             mlflow.log_params({"model_family": uc.model.family, **uc.model.params, "train_rows": len(train),
@@ -100,7 +100,7 @@ def build_candidate_model(uc: UseCase) -> dg.AssetsDefinition:
         # Every candidate becomes a registry version; only the promotion asset moves the champion alias.
         window_start, window_end = str(window.train_start), str(window.train_end)
         version = registry.register_candidate(info.model_uri, uc.registered_model_name, {
-            registry.TAG_DAGSTER_RUN: context.run_id,
+            registry.TAG_DAGSTER_RUN: context.run.run_id,
             registry.TAG_WINDOW_START: window_start,
             registry.TAG_WINDOW_END: window_end,
             registry.TAG_CODE_VERSION: registry.code_version(),
