@@ -46,7 +46,7 @@ class DayListing:
     def pending(self, open_ended: bool) -> list[str]:
         if not open_ended:
             return []
-        return [f"{path}: {n} row(s) dated {lo}..{hi}, after the last partition {self.last} (today + 1, UTC); "
+        return [f"{path}: {n} row(s) dated {lo}..{hi}, after the last partition {self.last} (today, UTC); "
                 f"not loaded now, a run on or after {lo} loads them" for path, (n, lo, hi) in sorted(self.late.items())]
 
 

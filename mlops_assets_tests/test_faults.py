@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import uuid
 
@@ -17,17 +18,19 @@ from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
 D0 = dt.date(2026, 1, 1)
 
 
-def _hold_warehouse(db_path, seconds: float, read_only: bool = False) -> subprocess.Popen:
-    """Another process holding the warehouse through `DuckDBWarehouse.connect()`; returns once
-    it holds it."""
+def _hold_warehouse(db_path, seconds: float, read_only: bool = False, release=None) -> subprocess.Popen:
+    """Another process holding the warehouse through `DuckDBWarehouse.connect()` for `seconds`
+    or until the file `release` appears; returns once it holds it."""
     code = textwrap.dedent(f"""
-        import sys, time
+        import os, time
         from mlops_assets.resources import DuckDBWarehouse
         w = DuckDBWarehouse(path={str(db_path)!r})
         with w.connect(read_only={read_only}, holder="test holder process") as con:
             con.execute("CREATE TABLE IF NOT EXISTS main.held (x INTEGER)") if not {read_only} else None
             print("held", flush=True)
-            time.sleep({seconds})
+            deadline = time.monotonic() + {seconds}
+            while time.monotonic() < deadline and not ({str(release)!r} != "None" and os.path.exists({str(release)!r})):
+                time.sleep(0.05)
     """)
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "held"
@@ -67,11 +70,25 @@ def test_dbt_build_waits_for_a_concurrent_writer_instead_of_failing(data_dir, db
     defs, instance = build_defs(), dg.DagsterInstance.get()
     keys = [dg.AssetKey(["churn", n]) for n in ("raw",)]
     assert execute(defs, instance, "churn_daily", keys, partition_key=D0.isoformat())
-    holder = _hold_warehouse(settings.duckdb_path(), 4.0)
+    # The other writer holds the file until the dbt step says it waits for it (or 120 s): without
+    # the lock dbt would try to open the file meanwhile, and fail.
+    release = data_dir / "release"
+    holder = _hold_warehouse(settings.duckdb_path(), 120.0, release=release)
+
+    def release_when_waited_for():
+        while not release.exists():
+            runs = instance.get_runs(dg.RunsFilter(job_name="churn_daily"), limit=1)
+            if any("waiting up to" in r.user_message for r in instance.all_logs(runs[0].run_id)):
+                release.touch()
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=release_when_waited_for, daemon=True)
+    watcher.start()
     lines = []
     outcome = execute(defs, instance, "churn_daily", [dg.AssetKey(["churn", "stg_churn"]),
                                                        dg.AssetKey(["churn", "features_churn"])],
                       lines.append, partition_key=D0.isoformat())
+    release.touch()
     holder.wait(timeout=60)
     assert holder.returncode == 0
     assert outcome.success, lines
