@@ -19,7 +19,7 @@ GOOD = textwrap.dedent("""\
 
 
 @pytest.fixture
-def cases(data_dir, tmp_path, monkeypatch, dbt_manifest):
+def cases(data_dir, tmp_path, monkeypatch):
     folder = tmp_path / "my_use_cases"
     folder.mkdir()
     (folder / "tumours.yaml").write_text(GOOD)
@@ -31,7 +31,7 @@ def cases(data_dir, tmp_path, monkeypatch, dbt_manifest):
     return folder
 
 
-def test_a_bad_use_case_file_is_shown_and_the_good_ones_load(cases):
+def test_a_bad_use_case_file_is_shown_and_the_good_ones_load(cases, dbt_manifest):
     from mlops_assets.definitions import build_defs
 
     with warnings.catch_warnings(record=True) as caught:
@@ -65,3 +65,13 @@ def test_a_bad_use_case_file_is_shown_and_the_good_ones_load(cases):
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "target_column" in str(failure.step_failure_data.user_failure_data.description)
+
+
+def test_rollback_of_another_use_case_is_not_blocked_by_a_bad_file(cases):
+    """Before, any bad file made every command that loads use cases refuse; now the command
+    reaches the registry (which has no champion for churn here, and says so)."""
+    from mlops_assets.cli import rollback_champion
+
+    with pytest.raises(SystemExit, match="rollback refused") as err:
+        rollback_champion("churn", None)
+    assert "churn_model" in str(err.value)
