@@ -95,7 +95,7 @@ class Thresholds(_Strict):
     min_roc_auc: float = Field(default=0.6, ge=0.0, le=1.0, description="Holdout ROC AUC a candidate needs to be promoted.")
     max_log_loss: float | None = Field(default=None, gt=0.0, description="Holdout log loss a candidate may not exceed; null: no limit.")
     min_lift_over_baseline: float = Field(default=0.02, description="ROC AUC the model must gain over the trivial baseline.")
-    drift_share: float = Field(default=0.3, gt=0.0, le=1.0, description="Share of drifted columns above which drift is flagged.")
+    drift_share: float = Field(default=0.3, gt=0.0, le=1.0, description="Drift is flagged when the share of drifted columns is at or above this (one threshold for the HTML report and the check).")
     # Champion/challenger gates. Both models are scored on the same holdout, so the tolerances
     # only absorb the noise of a finite holdout; a candidate may not be worse by more than that.
     max_roc_auc_drop: float = Field(default=0.01, ge=0.0, description="ROC AUC the candidate may lose vs the champion.")
