@@ -244,3 +244,41 @@ def test_a_read_only_mlflow_store_error_names_the_path(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "access", lambda p, mode: str(p) != str(tmp_path))
     with pytest.raises(PermissionError, match=rf"its folder {tmp_path} is not writable"):
         check_store_writable(f"sqlite:///{store}", store)
+
+
+def test_a_run_killed_mid_step_is_failed_and_no_longer_blocks(tmp_path, monkeypatch):
+    """Crash then recovery with a real process: a run executing in another process is SIGKILLed
+    mid-step and stays STARTED (the defect); the monitoring step fails it, so a run queue with
+    one slot is free again."""
+    import signal
+
+    from dagster._daemon.monitoring.run_monitoring import monitor_started_run
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("MLOPS_DATA_DIR", str(tmp_path / "data"))
+    settings.ensure_local_env()
+    code = textwrap.dedent("""
+        import time
+        import dagster as dg
+        from mlops_assets.orchestrate import execute
+
+        @dg.asset
+        def slow():
+            print("in step", flush=True)
+            time.sleep(120)
+
+        defs = dg.Definitions(assets=[slow], jobs=[dg.define_asset_job("slow_job", selection=[slow])])
+        execute(defs, dg.DagsterInstance.get(), "slow_job")
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+    assert "in step" in proc.stdout.readline()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    instance = dg.DagsterInstance.from_config(str(home))
+    (record,) = instance.get_run_records(dg.RunsFilter(job_name="slow_job"))
+    assert record.dagster_run.status == dg.DagsterRunStatus.STARTED  # what used to stay for ever
+    monitor_started_run(instance, None, record, logging.getLogger("test"))
+    run = instance.get_run_by_id(record.dagster_run.run_id)
+    assert run.status == dg.DagsterRunStatus.FAILURE
+    assert not instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
