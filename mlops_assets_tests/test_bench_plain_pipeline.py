@@ -67,6 +67,21 @@ def test_benchmarks_md_sections_replaced_and_others_kept(tmp_path):
     assert text.count("<!-- bench:a -->") == 1 and text.index("bench:a") < text.index("bench:b")
 
 
+def test_summary_pairs_each_ci_command_with_its_plain_steps():
+    groups = {"prepare": 2.0, "load_features": 12.0, "training": 30.0, "last_day": 8.0}
+    platform = [bench.SideResult(52.0, groups, {}, 600.0, 700.0, {}, {"load_features": 4.0, "training": 20.0,
+                                                                       "last_day": 5.0})] * 3
+    plain = [bench.SideResult(w, {"prepare": 0.0, "load_features": 3.0, "training": 15.0, "last_day": 4.0}, {},
+                              400.0, 420.0) for w in (24.0, 26.0, 40.0)]
+    lines, head = bench.summarize(100_000, list(zip(platform, plain)))
+    row = {line.split(" | ")[0].strip("| *"): line for line in lines}
+    assert row["raw + dbt features over the range"].endswith("| 12.0 | 4.0 | 3.0 | 4.00x |")
+    assert row["training chain (set, model, evaluation, promotion)"].endswith("| 2.00x |")
+    assert row["plain script start-up (interpreter, duckdb, use case config)"].endswith("| 4.0 | - |")  # 26 - 22
+    assert head["plain_s"] == 26.0 and head["ratio"] == 2.0 and head["goal"] == 1.5
+    assert head["memory_ratio"] == 1.5
+
+
 @pytest.mark.integration
 def test_plain_script_does_the_platforms_work(tmp_path):
     from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
