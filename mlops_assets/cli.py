@@ -1,6 +1,7 @@
 """`mlops-assets`: set-up and day-to-day commands around the Dagster code location.
 
   prepare   build the dbt manifest (dbt parse); the code location loads it
+  fields    print every use-case field with its type, default and meaning
   simulate  write days of the demo use case into its landing folder
   demo      prepare, simulate if the landing folder is empty, run the main job, say where to look
   ui        prepare, then start `dagster dev` with the embedded defaults
@@ -107,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("prepare", help="build the dbt manifest")
+    sub.add_parser("fields", help="print every use-case field with its type, default and meaning (Markdown)")
 
     def sim_args(p, days, rows):
         p.add_argument("--days", type=int, default=days, help="number of days to write")
@@ -136,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         _log(f"{k}={v} (embedded default)")
     if args.command == "prepare":
         prepare()
+    elif args.command == "fields":
+        from mlops_assets.use_cases.config import fields_markdown
+
+        print(fields_markdown())
     elif args.command == "simulate":
         simulate(args.days, args.rows_per_day, args.start, args.seed, args.covariate_drift_from,
                  args.concept_drift_from, args.format)
@@ -172,12 +178,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def rollback_champion(use_case: str, to_version: str | None) -> int:
     from mlops_assets.governance import registry
-    from mlops_assets.use_cases.config import load_use_cases
+    from mlops_assets.use_cases.config import UseCaseError, get_use_case
 
-    ucs = {uc.name: uc for uc in load_use_cases()}
-    if use_case not in ucs:
-        raise SystemExit(f"unknown use case {use_case!r}; known: {sorted(ucs)}")
-    name = ucs[use_case].registered_model_name
+    try:  # an unknown name is explained, including use-case files that failed to load
+        name = get_use_case(use_case).registered_model_name
+    except UseCaseError as exc:
+        raise SystemExit(str(exc)) from exc
     try:
         previous, current = registry.rollback(registry.client(), name, to_version)
     except registry.RegistryError as exc:

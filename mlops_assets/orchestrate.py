@@ -193,12 +193,17 @@ def run_pipeline(monitor_days: int = 1, only: list[str] | None = None, log=print
     from mlops_assets.defs.training.sensors import training_chain
     from mlops_assets.lineage import BATCH_PREDICTIONS, DRIFT
     from mlops_assets.recovery import fail_dead_runs
-    from mlops_assets.use_cases.config import load_use_cases
+    from mlops_assets.use_cases.config import load_use_case_set
 
     defs, instance, ok = build_defs(), dg.DagsterInstance.get(), True
     fail_dead_runs(instance, log)  # a killed earlier run must not hold the queue
     summary: list[str] = []
-    for uc in load_use_cases():
+    loaded = load_use_case_set()
+    for bad in loaded.invalid:  # the good use cases still run; the bad file is named and fails the result
+        log(f"use case file not loaded: {bad.error}")
+        summary.append(f"{bad.path}: NOT LOADED: {bad.error}")
+        ok = False
+    for uc in loaded.use_cases:
         if only is not None and uc.name not in only:
             continue
         first, last = partition_bounds(uc)

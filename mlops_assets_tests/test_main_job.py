@@ -175,3 +175,35 @@ def test_pipeline_loads_the_good_days_names_every_bad_file_and_fails_at_the_end(
     daily = dg.DagsterInstance.get().get_runs(dg.RunsFilter(job_name="churn_daily"))[-1]
     assert daily.tags["dagster/asset_partition_range_end"] == "2026-01-03"
     assert any(line.startswith("summary: NOT everything succeeded") for line in lines)
+
+
+@pytest.mark.integration
+def test_a_bad_use_case_file_is_named_and_fails_the_result(data_dir, dbt_manifest, tmp_path, monkeypatch):
+    """A use-case file that does not load used to be skipped with only a log line."""
+    extra = tmp_path / "use_cases"
+    extra.mkdir()
+    (extra / "broken.yaml").write_text("name: broken\nfirst_day: not-a-date\n")
+    monkeypatch.setenv("MLOPS_USE_CASE_DIRS", str(extra))
+    lines = []
+    assert orchestrate.run_pipeline(only=[], log=lines.append) is False
+    assert any(line.startswith("use case file not loaded:") and "broken.yaml" in line for line in lines), lines
+    assert any("broken.yaml: NOT LOADED" in line for line in lines)
+
+
+def test_rollback_of_an_unknown_use_case_names_the_files_that_failed(data_dir, tmp_path, monkeypatch):
+    from mlops_assets.cli import rollback_champion
+
+    extra = tmp_path / "use_cases"
+    extra.mkdir()
+    (extra / "broken.yaml").write_text("name: broken\nfirst_day: not-a-date\n")
+    monkeypatch.setenv("MLOPS_USE_CASE_DIRS", str(extra))
+    with pytest.raises(SystemExit, match=r"unknown use case 'broken'.*broken\.yaml"):
+        rollback_champion("broken", None)
+
+
+def test_fields_command_prints_every_field(capsys, data_dir):
+    from mlops_assets.cli import main
+
+    assert main(["fields"]) == 0
+    out = capsys.readouterr().out
+    assert "first_day" in out and "last_day" in out and "settle_seconds" in out
