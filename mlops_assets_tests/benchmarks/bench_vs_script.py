@@ -321,9 +321,10 @@ def machine() -> str:
 
 
 def load_note(at_start: tuple[float, float, float]) -> str:
-    """The 1-minute load average before and after: figures from a busy machine are not comparable."""
+    """The 1-minute load average before the benchmark started (the one that says whether others
+    were using the machine) and at the end (which includes the benchmark's own processes)."""
     end = os.getloadavg()
-    busy = max(at_start[0], end[0]) > 0.5 * (os.cpu_count() or 1)
+    busy = at_start[0] > 0.5 * (os.cpu_count() or 1)
     return (f"load average (1 min) {at_start[0]:.1f} at the start, {end[0]:.1f} at the end"
             + ("; **the machine was busy: these figures are not representative**" if busy else ""))
 
