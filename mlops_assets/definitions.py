@@ -1,4 +1,5 @@
-"""The code location: every domain folder under defs/ plus the shared resources.
+"""The code location: the components under defs/ (one UseCase per use case, see
+mlops_assets/components/), use cases from MLOPS_USE_CASE_DIRS, and the shared resources.
 
 Runs use the in-process executor: the chain is mostly sequential, DuckDB admits one writer
 process at a time, and each extra step process would pay the multi-second imports of sklearn,
@@ -7,31 +8,24 @@ mlflow and evidently again.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import dagster as dg
 
-from mlops_assets import defs as defs_root
-from mlops_assets.partitions import daily_partitions
 from mlops_assets.resources import shared_resources
-from mlops_assets.use_cases.config import load_use_cases
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _jobs() -> list[dg.UnresolvedAssetJobDefinition]:
-    """Per use case: the daily chain (partitioned by day) and the training chain. A job holds
-    one partitioning, so the two are separate; `mlops-assets demo` runs them in order."""
-    from mlops_assets.defs.training.sensors import training_chain
+def _extra_use_cases() -> dg.Definitions:
+    """Use cases from MLOPS_USE_CASE_DIRS, built like the defs folder's (same builders).
+    load_use_cases() reads both places, so a name defined twice is refused here."""
+    from mlops_assets.components.chain import build_use_case_defs
+    from mlops_assets.use_cases.config import load_use_cases
+    from mlops_assets.use_cases.discovery import DEFS_DIR
 
-    jobs = []
-    for uc in load_use_cases():
-        training = dg.AssetSelection.assets(*training_chain(uc))
-        jobs.append(dg.define_asset_job(
-            f"{uc.name}_daily", selection=dg.AssetSelection.groups(uc.name) - training,
-            partitions_def=daily_partitions(uc),
-            description=f"{uc.name}: raw data, dbt features, predictions and drift report for day partitions."))
-        jobs.append(dg.define_asset_job(
-            f"{uc.name}_training", selection=training,
-            description=f"{uc.name}: training set, candidate model, evaluation and promotion."))
-    return jobs
+    extra = [uc for uc in load_use_cases() if DEFS_DIR not in Path(uc.source_file or "").parents]
+    return dg.Definitions.merge(*[build_use_case_defs(uc) for uc in extra]) if extra else dg.Definitions()
 
 
 def _automation_sensor() -> dg.AutomationConditionSensorDefinition:
@@ -46,8 +40,9 @@ def build_defs() -> dg.Definitions:
     """Build the code location from the current environment (use case folders, data folder,
     MLflow URI). Tests call this after pointing the environment at a temporary folder."""
     return dg.Definitions.merge(
-        dg.components.load_defs(defs_root),
-        dg.Definitions(resources=shared_resources(), jobs=_jobs(), sensors=[_automation_sensor()],
+        dg.components.load_from_defs_folder(project_root=PROJECT_ROOT),
+        _extra_use_cases(),
+        dg.Definitions(resources=shared_resources(), sensors=[_automation_sensor()],
                        executor=dg.in_process_executor),
     )
 

@@ -13,13 +13,11 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mlops_assets import settings
 
 USE_CASE_DIRS_ENV = "MLOPS_USE_CASE_DIRS"
-BUILTIN_DIR = Path(__file__).resolve().parent
 
 ModelFamily = Literal["logistic_regression", "random_forest", "hist_gradient_boosting"]
 
@@ -138,33 +136,23 @@ class UseCaseError(ValueError):
 
 
 def load_use_case(path: Path) -> UseCase:
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise UseCaseError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise UseCaseError(f"{path}: expected a mapping of use case fields, got {type(raw).__name__}")
-    try:
-        return UseCase(**raw, source_file=str(path))
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'use case'}: {e['msg']}" for e in exc.errors())
-        raise UseCaseError(f"{path}: invalid use case: {problems}") from exc
+    """One use case from a plain YAML file of its fields or from a component defs.yaml."""
+    from mlops_assets.use_cases.discovery import read_fields, to_use_case
+
+    fields = read_fields(path)
+    if fields is None:
+        raise UseCaseError(f"{path}: not a use case (its `type` is not mlops_assets.components.UseCase)")
+    return to_use_case(fields, path)
 
 
 def use_case_dirs() -> list[Path]:
-    extra = [Path(p) for p in os.environ.get(USE_CASE_DIRS_ENV, "").split(os.pathsep) if p]
-    return [BUILTIN_DIR, *extra]
+    """Folders of extra use cases (MLOPS_USE_CASE_DIRS); the defs folder is always read."""
+    return [Path(p) for p in os.environ.get(USE_CASE_DIRS_ENV, "").split(os.pathsep) if p]
 
 
 def load_use_cases(dirs: list[Path] | None = None) -> list[UseCase]:
-    """All use cases, sorted by name. Names must be unique across folders."""
-    found: dict[str, UseCase] = {}
-    for folder in dirs if dirs is not None else use_case_dirs():
-        if not folder.is_dir():
-            raise UseCaseError(f"use case folder {folder} does not exist (from {USE_CASE_DIRS_ENV})")
-        for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
-            uc = load_use_case(path)
-            if uc.name in found:
-                raise UseCaseError(f"{path}: use case name {uc.name!r} is already defined in {found[uc.name].source_file}")
-            found[uc.name] = uc
-    return [found[k] for k in sorted(found)]
+    """All use cases, sorted by name: the defs folder's defs.yaml files and MLOPS_USE_CASE_DIRS
+    (or only ``dirs`` when given). Names must be unique across folders."""
+    from mlops_assets.use_cases.discovery import DEFS_DIR, load_all
+
+    return load_all(defs_dir=DEFS_DIR if dirs is None else None, dirs=dirs)

@@ -6,7 +6,7 @@ from mlops_assets.automation import per_day
 from mlops_assets.lineage import BATCH_PREDICTIONS, CHAMPION, features_key, key
 from mlops_assets.partitions import daily_partitions, utc_window
 from mlops_assets.resources import DuckDBWarehouse
-from mlops_assets.use_cases.config import UseCase, load_use_cases
+from mlops_assets.use_cases.config import UseCase
 
 
 
@@ -84,8 +84,3 @@ def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
         })
 
     return batch_predictions
-
-
-@dg.definitions
-def defs() -> dg.Definitions:
-    return dg.Definitions(assets=[build_batch_predictions(uc) for uc in load_use_cases()])

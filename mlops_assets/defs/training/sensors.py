@@ -7,7 +7,7 @@ import dagster as dg
 
 from mlops_assets.lineage import CANDIDATE, CHAMPION, DRIFT, EVALUATION, RAW, TRAINING_SET, key
 from mlops_assets.training.triggers import Decision, DriftState, RetrainState, decide
-from mlops_assets.use_cases.config import UseCase, load_use_cases
+from mlops_assets.use_cases.config import UseCase
 
 INTERVAL_ENV = "MLOPS_RETRAIN_SENSOR_INTERVAL_S"
 RETRAIN_TAG = "mlops/retrain"
@@ -87,8 +87,3 @@ def build_retrain_sensor(uc: UseCase) -> dg.SensorDefinition:
                                    "mlops/trigger_reason": decision.reason[:200]})
 
     return retrain_sensor
-
-
-@dg.definitions
-def defs() -> dg.Definitions:
-    return dg.Definitions(sensors=[build_retrain_sensor(uc) for uc in load_use_cases()])

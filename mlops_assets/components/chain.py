@@ -1,0 +1,63 @@
+"""One use case's whole chain of definitions, from the builders of each domain under defs/.
+
+Pure of how use cases are found: the UseCase component calls it for its defs.yaml, and
+definitions.py for use cases from MLOPS_USE_CASE_DIRS.
+"""
+from __future__ import annotations
+
+import dagster as dg
+
+from mlops_assets.use_cases.config import UseCase
+
+
+def dbt_assets_of(uc: UseCase) -> list[dg.AssetsDefinition]:
+    """The dbt models under dbt_project/models/<use case>/, when the features come from dbt."""
+    if not uc.features.dbt_model:
+        return []
+    from mlops_assets.defs.features.assets import build_dbt_assets
+    from mlops_assets.resources import dbt_project
+
+    project = dbt_project()
+    if not project.manifest_path.exists():
+        raise FileNotFoundError(
+            f"dbt manifest not found at {project.manifest_path}. It is built by `dbt parse`: "
+            "run `uv run mlops-assets prepare` (the Quickstart does this for you)."
+        )
+    return [build_dbt_assets(uc, project)]
+
+
+def jobs_of(uc: UseCase) -> list[dg.UnresolvedAssetJobDefinition]:
+    """The daily chain (day partitions, inferred from the assets) and the training chain. A job
+    holds one partitioning, so the two are separate; `mlops-assets demo` runs them in order."""
+    from mlops_assets.defs.training.sensors import training_chain
+
+    training = dg.AssetSelection.assets(*training_chain(uc))
+    return [
+        dg.define_asset_job(
+            f"{uc.name}_daily", selection=dg.AssetSelection.groups(uc.name) - training,
+            description=f"{uc.name}: raw data, dbt features, predictions and drift report for day partitions."),
+        dg.define_asset_job(
+            f"{uc.name}_training", selection=training,
+            description=f"{uc.name}: training set, candidate model, evaluation and promotion."),
+    ]
+
+
+def build_use_case_defs(uc: UseCase) -> dg.Definitions:
+    """Raw data and its landing sensor, dbt features, training, evaluation, promotion, batch
+    scoring, drift monitoring, the retrain sensor and the use case's two jobs."""
+    from mlops_assets.defs.evaluation.assets import build_model_evaluation
+    from mlops_assets.defs.governance.assets import build_champion_model
+    from mlops_assets.defs.ingest.assets import build_raw_asset
+    from mlops_assets.defs.ingest.sensors import build_landing_sensor
+    from mlops_assets.defs.monitoring.assets import build_drift_report
+    from mlops_assets.defs.scoring.assets import build_batch_predictions
+    from mlops_assets.defs.training.assets import build_candidate_model, build_training_set
+    from mlops_assets.defs.training.sensors import build_retrain_sensor
+
+    return dg.Definitions(
+        assets=[build_raw_asset(uc), *dbt_assets_of(uc), build_training_set(uc), build_candidate_model(uc),
+                build_model_evaluation(uc), build_champion_model(uc), build_batch_predictions(uc),
+                build_drift_report(uc)],
+        sensors=[build_landing_sensor(uc), build_retrain_sensor(uc)],
+        jobs=jobs_of(uc),
+    )
