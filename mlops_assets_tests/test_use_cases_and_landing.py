@@ -11,7 +11,7 @@ from mlops_assets.ingest import landing
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
 from mlops_assets.use_cases.config import UseCaseError, load_use_case, load_use_cases
 
-CHURN_YAML = Path(__file__).resolve().parent.parent / "mlops_assets" / "use_cases" / "churn.yaml"
+CHURN_YAML = Path(__file__).resolve().parent.parent / "mlops_assets" / "defs" / "churn" / "defs.yaml"
 
 
 def test_builtin_use_case_loads():

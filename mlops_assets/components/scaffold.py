@@ -29,7 +29,7 @@ def _required(name: str) -> dict[str, Any]:
         "name": name,
         "description": f"TODO: what {name} predicts.",
         "landing": {"folder": name},
-        "first_day": dt.date.today().replace(day=1).isoformat(),
+        "first_day": dt.date.today().replace(day=1),
         "entity_column": ENTITY,
         "timestamp_column": TIMESTAMP,
         "target_column": TARGET,
@@ -73,6 +73,16 @@ def defs_yaml(name: str) -> str:
     ])
 
 
+def _typed_columns() -> str:
+    """The staging select list: one cast per column, `event_date` from the timestamp."""
+    exprs = [(f"cast({ENTITY} as varchar)", ENTITY), (f"cast({TIMESTAMP} as timestamp)", TIMESTAMP),
+             (f"cast({TIMESTAMP} as date)", "event_date"),
+             *[(f"cast({c} as double)", c) for c in NUMERIC],
+             *[(f"lower(trim(cast({c} as varchar)))", c) for c in CATEGORICAL],
+             (f"cast({TARGET} as integer)", TARGET)]
+    return "\n".join(f"    {expr:<40} as {col}," for expr, col in exprs)
+
+
 def dbt_files(name: str) -> dict[str, str]:
     """File name -> text of dbt_project/models/<name>/."""
     cols = ",\n".join(f"    {c}" for c in [ENTITY, TIMESTAMP, "event_date", *NUMERIC, *CATEGORICAL, TARGET])
@@ -100,12 +110,7 @@ with ranked as (
 )
 
 select
-    cast({ENTITY} as varchar)                 as {ENTITY},
-    cast({TIMESTAMP} as timestamp)            as {TIMESTAMP},
-    cast({TIMESTAMP} as date)                 as event_date,
-{"".join(f"    cast({c} as double)                 as {c},{chr(10)}" for c in NUMERIC)}\
-{"".join(f"    lower(trim(cast({c} as varchar)))   as {c},{chr(10)}" for c in CATEGORICAL)}\
-    cast({TARGET} as integer)                 as {TARGET},
+{_typed_columns()}
     _source_file
 from ranked
 where _rank = 1
