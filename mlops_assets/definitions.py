@@ -40,7 +40,7 @@ def build_defs() -> dg.Definitions:
     """Build the code location from the current environment (use case folders, data folder,
     MLflow URI). Tests call this after pointing the environment at a temporary folder."""
     return dg.Definitions.merge(
-        dg.components.load_from_defs_folder(project_root=PROJECT_ROOT),
+        dg.components.load_from_defs_folder(path_within_project=PROJECT_ROOT),
         _extra_use_cases(),
         dg.Definitions(resources=shared_resources(), sensors=[_automation_sensor()],
                        executor=dg.in_process_executor),

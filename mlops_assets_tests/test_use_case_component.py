@@ -200,3 +200,20 @@ def test_dg_launch_and_dagster_asset_materialize(data_dir, dbt_manifest):
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
         rows = con.execute("SELECT event_date, count(*) FROM main.features_churn GROUP BY 1 ORDER BY 1").fetchall()
     assert rows == [(dt.date(2026, 1, 1), 50), (dt.date(2026, 1, 2), 50)]
+
+
+def test_code_location_loads_from_the_defs_folder_without_deprecation_warnings(data_dir, dbt_manifest):
+    import warnings
+
+    import dagster as dg
+
+    from mlops_assets.definitions import build_defs
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        defs = build_defs()
+        job = defs.resolve_job_def("churn_daily")
+    assert job.partitions_def is not None  # inferred from the assets, not passed to define_asset_job
+    sensors = {s.name for s in defs.get_repository_def().sensor_defs}
+    assert {"automation", "churn_landing_sensor", "churn_retrain_sensor"} <= sensors
+    assert isinstance(defs.resolve_assets_def(dg.AssetKey(["churn", "features_churn"])), dg.AssetsDefinition)
