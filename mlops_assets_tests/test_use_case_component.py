@@ -217,3 +217,14 @@ def test_code_location_loads_from_the_defs_folder_without_deprecation_warnings(d
     sensors = {s.name for s in defs.get_repository_def().sensor_defs}
     assert {"automation", "churn_landing_sensor", "churn_retrain_sensor"} <= sensors
     assert isinstance(defs.resolve_assets_def(dg.AssetKey(["churn", "features_churn"])), dg.AssetsDefinition)
+
+
+def test_a_dbt_model_missing_from_the_manifest_is_named(dbt_manifest):
+    from mlops_assets.components.chain import dbt_assets_of
+
+    (uc,) = [u for u in load_use_cases() if u.name == "churn"]
+    assert len(dbt_assets_of(uc)) == 1
+    missing = uc.model_copy(update={"features": uc.features.model_copy(update={"dbt_model": "features_nope"})})
+    with pytest.raises(ValueError, match=r"churn/defs\.yaml: features\.dbt_model 'features_nope' is not a model "
+                                         r"under dbt_project/models/churn/.*mlops-assets prepare"):
+        dbt_assets_of(missing)

@@ -5,6 +5,10 @@ definitions.py for use cases from MLOPS_USE_CASE_DIRS.
 """
 from __future__ import annotations
 
+import functools
+import json
+from pathlib import Path
+
 import dagster as dg
 
 from mlops_assets.use_cases.config import UseCase
@@ -23,7 +27,23 @@ def dbt_assets_of(uc: UseCase) -> list[dg.AssetsDefinition]:
             f"dbt manifest not found at {project.manifest_path}. It is built by `dbt parse`: "
             "run `uv run mlops-assets prepare` (the Quickstart does this for you)."
         )
+    models = _manifest_models(str(project.manifest_path), project.manifest_path.stat().st_mtime)
+    if (uc.name, uc.features.dbt_model) not in models:
+        # Otherwise the dbt selection is silently empty and the training set depends on nothing.
+        raise ValueError(
+            f"{uc.source_file}: features.dbt_model {uc.features.dbt_model!r} is not a model under "
+            f"dbt_project/models/{uc.name}/ in the dbt manifest {project.manifest_path}. Add it there and "
+            "run `uv run mlops-assets prepare` (dbt parse) to refresh the manifest."
+        )
     return [build_dbt_assets(uc, project)]
+
+
+@functools.cache
+def _manifest_models(path: str, mtime: float) -> frozenset[tuple[str, str]]:
+    """(folder under models/, model name) of every model in the manifest (cached per mtime)."""
+    nodes = json.loads(Path(path).read_text())["nodes"].values()
+    return frozenset((n["fqn"][1], n["name"]) for n in nodes
+                     if n.get("resource_type") == "model" and len(n.get("fqn", [])) > 2)
 
 
 def jobs_of(uc: UseCase) -> list[dg.UnresolvedAssetJobDefinition]:
