@@ -1,5 +1,6 @@
 """Automation conditions used across the defs: the per-day chain follows its upstream day, the
-training chain retrains on a cron and when the retraining sensor asks for it."""
+training chain follows the training set, which the retrain schedule and sensor request
+(defs/training/sensors.py: they share the in-progress and cool-down guards)."""
 import dagster as dg
 
 
@@ -22,18 +23,6 @@ def per_day(ignore: dg.AssetSelection | None = None, wait_for_checks: bool = Tru
     if wait_for_checks:
         condition = condition & dg.AutomationCondition.all_deps_blocking_checks_passed()
     return condition.with_label("per-day eager")
-
-
-def scheduled_retrain(cron: str, timezone: str = "UTC") -> dg.AutomationCondition:
-    """Retrain at each cron tick (weekly by default), whether or not data changed: models age
-    even when no single day looks alarming."""
-    # No any_deps_missing(): the features are daily partitions, and days without data count as
-    # "missing" partitions forever. The training set fails clearly when it finds no data.
-    return (
-        dg.AutomationCondition.cron_tick_passed(cron, timezone).since_last_handled()
-        & ~dg.AutomationCondition.any_deps_in_progress()
-        & ~dg.AutomationCondition.in_progress()
-    ).with_label(f"scheduled retrain ({cron})")
 
 
 def after_upstream() -> dg.AutomationCondition:

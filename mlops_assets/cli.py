@@ -1,6 +1,7 @@
 """`mlops-assets`: set-up and day-to-day commands around the Dagster code location.
 
   prepare   build the dbt manifest (dbt parse); the code location loads it
+  fields    print every use-case field with its type, default and meaning
   simulate  write days of the demo use case into its landing folder
   demo      prepare, simulate if the landing folder is empty, run the main job, say where to look
   ui        prepare, then start `dagster dev` with the embedded defaults
@@ -46,21 +47,40 @@ def _date(s: str) -> dt.date:
     return dt.date.fromisoformat(s)
 
 
+def default_start(days: int, existing_days: list[dt.date], first_day: dt.date, today: dt.date) -> dt.date:
+    """Where `simulate` starts without --start: after the last day already written; into an
+    empty folder, so that the history ends today (UTC) and so the partitions up to today have
+    data, but not before the use case's first day (nor the simulator's start)."""
+    if existing_days:
+        return max(existing_days) + dt.timedelta(days=1)
+    return max(first_day, today - dt.timedelta(days=days - 1))
+
+
+def utc_today() -> dt.date:
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
 def simulate(days: int, rows_per_day: int, start: dt.date | None, seed: int,
              covariate_drift_from: dt.date | None, concept_drift_from: dt.date | None,
              fmt: str = "csv", folder: Path | None = None) -> list[Path]:
     """Write `days` days of the demo use case. Without a start date, continue after the last
-    day already in the landing folder (or start on the simulator's default date)."""
+    day already in the landing folder, or, into an empty folder, end the history today (UTC)."""
     from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
     from mlops_assets.use_cases.config import load_use_cases
 
     settings.ensure_local_env()
+    uc = next(uc for uc in load_use_cases() if uc.name == "churn")
     if folder is None:
-        folder = next(uc for uc in load_use_cases() if uc.name == "churn").landing.path()
+        folder = uc.landing.path()
     base = SimulationConfig()
     if start is None:
-        existing = sorted(folder.glob("churn_*.*")) if folder.is_dir() else []
-        start = (_date(existing[-1].stem.removeprefix("churn_")) + dt.timedelta(days=1)) if existing else base.start_date
+        existing = []
+        for p in (sorted(folder.glob("churn_*.*")) if folder.is_dir() else []):
+            try:
+                existing.append(_date(p.stem.removeprefix("churn_")))
+            except ValueError:  # not a simulator file name (e.g. a user's churn_extra.csv)
+                continue
+        start = default_start(days, existing, max(uc.first_day, base.start_date), utc_today())
     cfg = SimulationConfig(start_date=base.start_date, rows_per_day=rows_per_day, seed=seed,
                            covariate_drift_from=covariate_drift_from, concept_drift_from=concept_drift_from)
     written = write_days(folder, day_range(start, days), cfg, fmt=fmt)
@@ -88,11 +108,12 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("prepare", help="build the dbt manifest")
+    sub.add_parser("fields", help="print every use-case field with its type, default and meaning (Markdown)")
 
     def sim_args(p, days, rows):
         p.add_argument("--days", type=int, default=days, help="number of days to write")
         p.add_argument("--rows-per-day", type=int, default=rows)
-        p.add_argument("--start", type=_date, default=None, help="first day (YYYY-MM-DD); default: after the last one")
+        p.add_argument("--start", type=_date, default=None, help="first day (YYYY-MM-DD); default: after the last day written, or, into an empty folder, so that the days end today (UTC)")
         p.add_argument("--seed", type=int, default=42)
         p.add_argument("--covariate-drift-from", type=_date, default=None, help="feature distributions move from this day")
         p.add_argument("--concept-drift-from", type=_date, default=None, help="the feature->target relation changes from this day")
@@ -117,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         _log(f"{k}={v} (embedded default)")
     if args.command == "prepare":
         prepare()
+    elif args.command == "fields":
+        from mlops_assets.use_cases.config import fields_markdown
+
+        print(fields_markdown())
     elif args.command == "simulate":
         simulate(args.days, args.rows_per_day, args.start, args.seed, args.covariate_drift_from,
                  args.concept_drift_from, args.format)
@@ -130,9 +155,9 @@ def main(argv: list[str] | None = None) -> int:
                      args.concept_drift_from, args.format)
         else:
             _log(f"landing folder {demo_uc.landing.path()} already has data; not simulating")
-        from mlops_assets.main_job import run_main_job
+        from mlops_assets.orchestrate import run_pipeline
 
-        ok = run_main_job(log=_log)
+        ok = run_pipeline(log=_log)
         where_to_look()
         return 0 if ok else 1
     elif args.command == "ui":
@@ -153,12 +178,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def rollback_champion(use_case: str, to_version: str | None) -> int:
     from mlops_assets.governance import registry
-    from mlops_assets.use_cases.config import load_use_cases
+    from mlops_assets.use_cases.config import UseCaseError, get_use_case
 
-    ucs = {uc.name: uc for uc in load_use_cases()}
-    if use_case not in ucs:
-        raise SystemExit(f"unknown use case {use_case!r}; known: {sorted(ucs)}")
-    name = ucs[use_case].registered_model_name
+    try:  # an unknown name is explained, including use-case files that failed to load
+        name = get_use_case(use_case).registered_model_name
+    except UseCaseError as exc:
+        raise SystemExit(str(exc)) from exc
     try:
         previous, current = registry.rollback(registry.client(), name, to_version)
     except registry.RegistryError as exc:

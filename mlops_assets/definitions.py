@@ -7,6 +7,7 @@ mlflow and evidently again.
 """
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -14,18 +15,41 @@ import dagster as dg
 
 from mlops_assets.resources import shared_resources
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parent.parent  # holds pyproject.toml ([tool.dg])
+log = logging.getLogger(__name__)
+
+
+def _defs_folder() -> dg.Definitions:
+    """The defs folder as Dagster loads it. A defs.yaml that Dagster itself refuses (an unknown
+    key, a wrong type) would take the whole location down; then each use case is built on its
+    own instead, and the bad file is shown as a failing asset."""
+    try:
+        return dg.load_from_defs_folder(path_within_project=PROJECT_ROOT)
+    except Exception as exc:  # noqa: BLE001 - reported as an asset and in the log, never hidden
+        from mlops_assets.components.chain import build_use_case_defs, invalid_use_case_defs
+        from mlops_assets.use_cases.config import load_use_case_set
+        from mlops_assets.use_cases.discovery import DEFS_DIR
+
+        log.error("the defs folder did not load as a whole (%s); loading each use case on its own", exc)
+        loaded = load_use_case_set()
+        mine = [uc for uc in loaded.use_cases if DEFS_DIR in Path(uc.source_file or "").parents]
+        return dg.Definitions.merge(*[build_use_case_defs(uc) for uc in mine], invalid_use_case_defs(
+            [bad for bad in loaded.invalid if DEFS_DIR in Path(bad.path).parents]))
 
 
 def _extra_use_cases() -> dg.Definitions:
-    """Use cases from MLOPS_USE_CASE_DIRS, built like the defs folder's (same builders).
-    load_use_cases() reads both places, so a name defined twice is refused here."""
-    from mlops_assets.components.chain import build_use_case_defs
-    from mlops_assets.use_cases.config import load_use_cases
+    """Use cases from MLOPS_USE_CASE_DIRS, built like the defs folder's (same builders), and
+    their bad files as failing assets. A name defined twice is refused."""
+    from mlops_assets.components.chain import build_use_case_defs, invalid_use_case_defs
+    from mlops_assets.use_cases.config import load_use_case_set
     from mlops_assets.use_cases.discovery import DEFS_DIR
 
-    extra = [uc for uc in load_use_cases() if DEFS_DIR not in Path(uc.source_file or "").parents]
-    return dg.Definitions.merge(*[build_use_case_defs(uc) for uc in extra]) if extra else dg.Definitions()
+    loaded = load_use_case_set()
+    extra = [uc for uc in loaded.use_cases if DEFS_DIR not in Path(uc.source_file or "").parents]
+    bad = [b for b in loaded.invalid if DEFS_DIR not in Path(b.path).parents]
+    for b in bad:
+        log.error("skipping use case file: %s", b.error)
+    return dg.Definitions.merge(*[build_use_case_defs(uc) for uc in extra], invalid_use_case_defs(bad))
 
 
 def _automation_sensor() -> dg.AutomationConditionSensorDefinition:
@@ -40,7 +64,7 @@ def build_defs() -> dg.Definitions:
     """Build the code location from the current environment (use case folders, data folder,
     MLflow URI). Tests call this after pointing the environment at a temporary folder."""
     return dg.Definitions.merge(
-        dg.components.load_from_defs_folder(path_within_project=PROJECT_ROOT),
+        _defs_folder(),
         _extra_use_cases(),
         dg.Definitions(resources=shared_resources(), sensors=[_automation_sensor()],
                        executor=dg.in_process_executor),

@@ -14,5 +14,8 @@ def utc_window(context: dg.AssetExecutionContext) -> tuple[dt.datetime, dt.datet
 
 
 def daily_partitions(uc: UseCase) -> dg.DailyPartitionsDefinition:
-    # end_offset=1 makes today's partition addressable: a batch for today can land today.
-    return dg.DailyPartitionsDefinition(start_date=uc.first_day.isoformat(), end_offset=1)
+    """first_day .. last_day when the use case declares a last day (historical data), else
+    first_day .. today: end_offset=1 makes today's partition addressable, so a batch for today
+    can land today. A last day in the future still stops at today."""
+    end = None if uc.last_day is None else (uc.last_day + dt.timedelta(days=1)).isoformat()  # end_date is exclusive
+    return dg.DailyPartitionsDefinition(start_date=uc.first_day.isoformat(), end_date=end, end_offset=1)

@@ -53,14 +53,39 @@ def dagster_home() -> Path:
     return Path(os.environ.get("DAGSTER_HOME") or data_dir() / "dagster_home").resolve()
 
 
-DAGSTER_YAML = """\
-# Written by mlops-assets for the embedded default (DuckDB: one writing process at a time).
+DAGSTER_YAML_HEADER = "# Written by mlops-assets for the embedded default"
+DAGSTER_YAML = f"""\
+{DAGSTER_YAML_HEADER} (DuckDB: one writing process at a time).
+# mlops-assets rewrites this file when its defaults change, unless you remove this header.
 concurrency:
   runs:
     max_concurrent_runs: 1
+# The default launcher plus a check that a run's worker process is still alive, so that run
+# monitoring (below) fails a run whose worker was killed instead of leaving it STARTED.
+run_launcher:
+  module: mlops_assets.recovery
+  class: LocalRunLauncher
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  cancel_timeout_seconds: 180
+  max_resume_run_attempts: 0
+  poll_interval_seconds: 30
 telemetry:
   enabled: false
 """
+
+
+def write_dagster_yaml(home: Path) -> bool:
+    """Write dagster.yaml unless the user has their own (a file without our header). Returns
+    True when written."""
+    path = home / "dagster.yaml"
+    if path.exists():
+        current = path.read_text()
+        if current == DAGSTER_YAML or not current.startswith(DAGSTER_YAML_HEADER):
+            return False
+    path.write_text(DAGSTER_YAML)
+    return True
 
 
 def ensure_local_env() -> dict[str, str]:
@@ -79,8 +104,6 @@ def ensure_local_env() -> dict[str, str]:
             applied[key] = value
     home = Path(os.environ["DAGSTER_HOME"])
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        # DuckDB admits one writing process: run one Dagster run at a time on the embedded default.
-        (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    write_dagster_yaml(home)
     mlflow_dir().mkdir(parents=True, exist_ok=True)
     return applied

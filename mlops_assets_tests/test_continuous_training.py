@@ -7,6 +7,7 @@ import time
 import dagster as dg
 import pytest
 
+from mlops_assets import handoffs
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
 from mlops_assets.training.triggers import DriftState, RetrainState, decide
 from mlops_assets.use_cases.config import RetrainConfig, load_use_cases
@@ -88,7 +89,7 @@ def test_landing_sensor_survives_bad_and_out_of_range_files(churn, data_dir):
 
 
 def _retrain_state(**kw):
-    base = dict(now=1_000_000.0, training_storage_id=10, training_timestamp=1_000_000.0 - 7200,
+    base = dict(now=1_000_000.0, training_storage_id=10, last_retrain_end=1_000_000.0 - 7200,
                 new_labelled_rows=0, latest_drift=None, retrain_in_progress=None)
     return RetrainState(**{**base, **kw})
 
@@ -105,10 +106,10 @@ def test_retrain_decision_rules():
     rows = decide("churn", cfg, _retrain_state(new_labelled_rows=1500))
     assert (rows.trigger, rows.run_key) == ("new_rows", "rows:churn:10")
     assert decide("churn", cfg, _retrain_state(new_labelled_rows=1500, retrain_in_progress="abc")).trigger is None
-    cooling = decide("churn", cfg, _retrain_state(new_labelled_rows=1500, training_timestamp=1_000_000.0 - 60))
+    cooling = decide("churn", cfg, _retrain_state(new_labelled_rows=1500, last_retrain_end=1_000_000.0 - 60))
     assert cooling.trigger is None and "cool-down" in cooling.reason
     assert decide("churn", cfg.model_copy(update={"on_drift": False}), _retrain_state(latest_drift=drift)).trigger is None
-    assert decide("churn", cfg, _retrain_state(training_storage_id=None, training_timestamp=None,
+    assert decide("churn", cfg, _retrain_state(training_storage_id=None, last_retrain_end=None,
                                                new_labelled_rows=1000)).run_key == "rows:churn:0"
 
 
@@ -117,23 +118,42 @@ def _report(instance, *key, partition=None, metadata=None):
         asset_key=dg.AssetKey(list(key)), partition=partition, metadata=metadata or {}))
 
 
+def _training_set(instance, holdout_end="2026-01-19"):
+    """A training set whose data ends on `holdout_end`, with the metadata the real asset writes."""
+    end = dt.date.fromisoformat(holdout_end)
+    _report(instance, "churn", "training_set", metadata={
+        handoffs.TRAIN_START: str(end - dt.timedelta(days=30)), handoffs.TRAIN_END: str(end - dt.timedelta(days=7)),
+        handoffs.HOLDOUT_START: str(end - dt.timedelta(days=6)), handoffs.HOLDOUT_END: holdout_end,
+        handoffs.TRAINING_DIGEST: "d"})
+
+
+def _drift(instance, day, passed, share):
+    """A day's drift report and its partitioned check result, as the real asset records them."""
+    asset_key = dg.AssetKey(["churn", "drift_report"])
+    _report(instance, "churn", "drift_report", partition=day)
+    instance.report_runless_asset_event(dg.AssetCheckEvaluation(
+        asset_key=asset_key, check_name=handoffs.DRIFT_CHECK, passed=passed, partition=day,
+        metadata=handoffs.drift_check_metadata(share, 0.3)))
+
+
 def test_retrain_sensor_reads_drift_and_new_rows_from_the_event_log(churn, data_dir):
     from mlops_assets.defs.training.sensors import build_retrain_sensor, training_chain
 
     instance = dg.DagsterInstance.get()
     uc = churn.model_copy(update={"retrain": RetrainConfig(min_new_rows=1000, cooldown_minutes=0)})
     sensor = build_retrain_sensor(uc)
-    _report(instance, "churn", "training_set")
+    _training_set(instance)
     for day in ("2026-01-20", "2026-01-21"):
         _report(instance, "churn", "raw", partition=day, metadata={"labelled_rows": 300})
     _report(instance, "churn", "raw", partition="2026-01-21", metadata={"labelled_rows": 310})  # reloaded day
-    _report(instance, "churn", "drift_report", partition="2026-01-21",
-            metadata={"drift_flagged": False, "drift_share": 0.1})
+    _drift(instance, "2026-01-21", passed=True, share=0.1)
     quiet = sensor(dg.build_sensor_context(instance=instance))
     assert isinstance(quiet, dg.SkipReason) and "610/1000 new labelled rows" in quiet.skip_message
 
-    _report(instance, "churn", "drift_report", partition="2026-01-22",
-            metadata={"drift_flagged": True, "drift_share": 0.74})
+    _drift(instance, "2026-01-22", passed=True, share=0.2)
+    _drift(instance, "2026-01-20", passed=False, share=0.74)  # a flagged older day does not decide
+    assert isinstance(sensor(dg.build_sensor_context(instance=instance)), dg.SkipReason)
+    _drift(instance, "2026-01-23", passed=False, share=0.74)
     fired = sensor(dg.build_sensor_context(instance=instance))
     assert isinstance(fired, dg.RunRequest) and fired.tags["mlops/trigger"] == "drift"
     assert fired.run_key.startswith("drift:churn:")
@@ -142,7 +162,7 @@ def test_retrain_sensor_reads_drift_and_new_rows_from_the_event_log(churn, data_
                                                         "champion_model"]
 
     # once a new training set exists, the same drift does not fire again
-    _report(instance, "churn", "training_set")
+    _training_set(instance, "2026-01-23")
     assert isinstance(sensor(dg.build_sensor_context(instance=instance)), dg.SkipReason)
 
 
@@ -184,10 +204,12 @@ def test_automation_follows_a_new_day_and_the_weekly_cron(churn, data_dir, dbt_m
                                                evaluation_time=start + dt.timedelta(minutes=3))
     assert fourth.get_num_requested(drift) == 0
 
-    # Monday 03:00 UTC passes: the scheduled retrain requests the training set
+    # the weekly retrain is a schedule on the whole chain (with the cool-down), not an automation condition
     monday = dt.datetime(2026, 1, 12, 3, 5, tzinfo=dt.timezone.utc)
     weekly = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=fourth.cursor, evaluation_time=monday)
-    assert weekly.get_num_requested(training) == 1
+    assert weekly.get_num_requested(training) == 0
+    schedule = defs.resolve_schedule_def("churn_retrain_schedule")
+    assert schedule.cron_schedule == churn.retrain.cron
 
 
 def test_landing_sensor_skips_days_already_loaded_from_the_same_files(churn, data_dir):
@@ -253,9 +275,90 @@ def test_new_rows_from_a_range_load_count_each_day_once(churn, data_dir):
     from mlops_assets.defs.training.sensors import retrain_state
 
     instance = dg.DagsterInstance.get()
-    _report(instance, "churn", "training_set")
+    _training_set(instance, "2026-01-22")
     per_day = {"2026-01-23": 100, "2026-01-24": 200}
     for day in per_day:
         _report(instance, "churn", "raw", partition=day,
                 metadata={"labelled_rows": 300, "rows_per_day": dg.MetadataValue.json(per_day)})
     assert retrain_state(instance, churn, time.time()).new_labelled_rows == 300
+
+
+def test_reloaded_days_the_model_saw_do_not_trigger_a_retrain(churn, data_dir):
+    """Issue 7 #10: only labelled rows of days after the training set's window count, each day
+    once at its latest load; backfills and re-deliveries of older days count nothing."""
+    from mlops_assets.defs.training.sensors import build_retrain_sensor, retrain_state
+
+    instance = dg.DagsterInstance.get()
+    uc = churn.model_copy(update={"retrain": RetrainConfig(min_new_rows=1000, cooldown_minutes=0, on_drift=False)})
+    sensor = build_retrain_sensor(uc)
+    _training_set(instance, holdout_end="2026-01-19")
+    old_days = [str(dt.date(2026, 1, 1) + dt.timedelta(days=i)) for i in range(19)]
+    for reload in range(2):  # the whole history re-delivered twice
+        for day in old_days:
+            _report(instance, "churn", "raw", partition=day, metadata={"labelled_rows": 400})
+    assert retrain_state(instance, uc, time.time()).new_labelled_rows == 0
+    assert isinstance(sensor(dg.build_sensor_context(instance=instance)), dg.SkipReason)
+
+    _report(instance, "churn", "raw", partition="2026-01-20", metadata={"labelled_rows": 400})
+    _report(instance, "churn", "raw", partition="2026-01-20", metadata={"labelled_rows": 450})  # corrected file
+    assert retrain_state(instance, uc, time.time()).new_labelled_rows == 450
+    assert isinstance(sensor(dg.build_sensor_context(instance=instance)), dg.SkipReason)
+    _report(instance, "churn", "raw", partition="2026-01-21", metadata={"labelled_rows": 600})
+    fired = sensor(dg.build_sensor_context(instance=instance))
+    assert isinstance(fired, dg.RunRequest) and fired.tags["mlops/trigger"] == "new_rows"
+    assert "1050 new labelled rows" in fired.tags["mlops/trigger_reason"]
+
+
+def test_a_missing_drift_check_result_is_a_loud_error(churn, data_dir):
+    from mlops_assets.defs.training.sensors import build_retrain_sensor
+
+    instance = dg.DagsterInstance.get()
+    _training_set(instance)
+    _report(instance, "churn", "drift_report", partition="2026-01-21")  # a report without its check
+    with pytest.raises(Exception, match="drift_below_threshold has no result for 2026-01-21"):
+        build_retrain_sensor(churn)(dg.build_sensor_context(instance=instance))
+
+
+def _chain_asset(name, fail=False):
+    @dg.asset(key=["churn", name])
+    def _asset():
+        if fail:
+            raise RuntimeError("gate failed")
+
+    return _asset
+
+
+def test_cool_down_runs_from_the_end_of_the_training_chain(churn, data_dir):
+    """Issue 7 #20: the cool-down counts from when the last chain run ended (here a failed
+    promotion run well after the training set), and the cron retrain obeys it too."""
+    from mlops_assets.defs.training.sensors import build_retrain_schedule, retrain_state, schedule_decision
+    from mlops_assets.training.history import last_retrain_end
+
+    instance = dg.DagsterInstance.get()
+    uc = churn.model_copy(update={"retrain": RetrainConfig(min_new_rows=100, cooldown_minutes=0.05)})  # 3 s
+    _training_set(instance)
+    built = instance.fetch_materializations(dg.AssetKey(["churn", "training_set"]), limit=1).records[0].timestamp
+    time.sleep(3.5)  # the training set alone is now older than the cool-down
+    assert dg.materialize([_chain_asset("candidate_model")], instance=instance).success
+    assert not dg.materialize([_chain_asset("champion_model", fail=True)], instance=instance,
+                              raise_on_error=False).success
+    ended = last_retrain_end(instance, uc)
+    (failed,) = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
+    assert ended == instance.get_run_record_by_id(failed.run_id).end_time and ended > built + 3
+
+    _report(instance, "churn", "raw", partition="2026-01-25", metadata={"labelled_rows": 500})
+    now = ended + 1
+    cooling = decide("churn", uc.retrain, retrain_state(instance, uc, now))
+    assert cooling.trigger is None and "cool-down" in cooling.reason
+    skipped = schedule_decision(uc, instance, "2026-01-26T03:00:00+00:00", now)
+    assert skipped.trigger is None and "cool-down" in skipped.reason
+    later = ended + 4
+    assert decide("churn", uc.retrain, retrain_state(instance, uc, later)).trigger == "new_rows"
+    due = schedule_decision(uc, instance, "2026-01-26T03:00:00+00:00", later)
+    assert (due.trigger, due.run_key) == ("schedule", "schedule:churn:2026-01-26T03:00:00+00:00")
+
+    # the schedule itself, evaluated at a tick after the cool-down
+    tick = dt.datetime(2026, 1, 26, 3, tzinfo=dt.timezone.utc)
+    request = build_retrain_schedule(uc.model_copy(update={"retrain": RetrainConfig(cooldown_minutes=0)}))(
+        dg.build_schedule_context(instance=instance, scheduled_execution_time=tick))
+    assert isinstance(request, dg.RunRequest) and request.tags["mlops/trigger"] == "schedule"

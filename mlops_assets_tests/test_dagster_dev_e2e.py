@@ -94,12 +94,12 @@ def _assert_ui_lineage(port: int) -> None:
 
 
 def test_a_landed_day_flows_to_its_drift_report(data_dir, dbt_manifest, tmp_path):
-    from mlops_assets.main_job import run_main_job
+    from mlops_assets.orchestrate import run_pipeline
 
     folder = data_dir / "landing" / "churn"
     write_days(folder, day_range(D0, 12), SimulationConfig(rows_per_day=200))
     (data_dir / "dagster_home" / "dagster.yaml").write_text(settings.DAGSTER_YAML)
-    assert run_main_job(only=["churn"])  # history and a champion, as after the Quickstart
+    assert run_pipeline(only=["churn"])  # history and a champion, as after the Quickstart
 
     port, log = _free_port(), tmp_path / "dagster_dev.log"
     env = {**os.environ, "MLOPS_SENSOR_INTERVAL_S": "3", "MLOPS_AUTOMATION_INTERVAL_S": "3",

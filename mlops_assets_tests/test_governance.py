@@ -6,6 +6,7 @@ each test reads the registry's current state rather than assuming an order.
 """
 import datetime as dt
 import json
+import logging
 import os
 import signal
 import socket
@@ -121,6 +122,15 @@ def test_first_candidate_is_registered_with_provenance_and_promoted_on_absolute_
     champ, _ = platform.metadata("churn", "champion_model")
     assert champ["promoted"] is True and champ["previous_champion"] == "none"
     assert platform.champion() == version == champ["champion_version"]
+    # The "first model" case is explicit, naming the registry: an empty registry is also what a
+    # lost MLflow store looks like.
+    uri = platform.client().tracking_uri
+    assert evaluation["comparison"] == champ["comparison"] == f"first model: no champion in registry {uri}"
+    warnings = [e.user_message for e in platform.instance.all_logs(platform.first_run_id)
+                if e.level == logging.WARNING and "first model: no champion in registry" in e.user_message]
+    assert len(warnings) == 2 and all(uri in w for w in warnings)
+    # the promotion records the holdout quality the champion had
+    assert float(mv.tags[registry.TAG_PROMOTED_ROC_AUC]) == pytest.approx(evaluation["holdout_roc_auc"], abs=1e-5)
 
 
 def test_degraded_candidate_is_refused_and_champion_stays(platform):
@@ -226,12 +236,51 @@ def test_backfill_with_a_pinned_model_version(platform):
         partition_key="2026-01-17", tags={"mlops/model_version": pinned}, raise_on_error=False)
     assert result.success
     meta, _ = platform.metadata("churn", "batch_predictions")
-    assert (meta["model_version"], meta["pinned_version"]) == (pinned, True)
+    assert (meta["model_version"], meta["pinned_version"], meta["unpromoted_version_allowed"]) == (pinned, True, False)
     assert platform.champion() == champion
     with duckdb.connect(str(platform.root / "warehouse.duckdb"), read_only=True) as con:
         versions = con.execute("SELECT DISTINCT model_version FROM predictions.churn "
                                "WHERE CAST(event_ts AS DATE) = '2026-01-17'").fetchall()
     assert versions == [(pinned,)]
+
+
+def _score_pinned(platform, version, day="2026-01-16", tags=None, config=None):
+    run_config = {"ops": {"churn__batch_predictions": {"config": config}}} if config else None
+    return dg.materialize(
+        platform.assets, selection=[dg.AssetKey(["churn", "batch_predictions"])], instance=platform.instance,
+        partition_key=day, tags={"mlops/model_version": version, **(tags or {})}, run_config=run_config,
+        raise_on_error=False)
+
+
+def test_a_pinned_version_that_was_never_champion_is_refused_unless_allowed(platform):
+    unproven_run = platform.materialize([["churn", "candidate_model"]], shuffle_labels=True)
+    assert unproven_run.success
+    unproven = platform.metadata("churn", "candidate_model")[0]["registered_version"]
+    scored = dg.AssetKey(["churn", "batch_predictions"])
+    before = platform.instance.get_latest_materialization_event(scored)
+
+    refused = _score_pinned(platform, unproven)
+    assert not refused.success
+    (failure,) = [e for e in refused.all_events if e.is_step_failure]
+    message = failure.event_specific_data.error.message
+    assert f"pinned version {unproven}" in message and f"{MODEL} v{unproven} was never champion" in message
+    assert "allow_unpromoted" in message
+    missing = _score_pinned(platform, "999", config={"model_version": "999", "allow_unpromoted": True})
+    assert not missing.success
+    assert f"{MODEL} has no version 999" in [e for e in missing.all_events if e.is_step_failure][0] \
+        .event_specific_data.error.message
+    # the refused runs materialized nothing
+    after = platform.instance.get_latest_materialization_event(scored)
+    assert (after and after.run_id) == (before and before.run_id)
+
+    for how in ({"tags": {"mlops/allow_unpromoted": "true"}},
+                {"config": {"model_version": unproven, "allow_unpromoted": True}}):
+        allowed = _score_pinned(platform, unproven, **how)
+        assert allowed.success, how
+        meta, run_id = platform.metadata("churn", "batch_predictions")
+        assert (meta["model_version"], meta["pinned_version"], meta["unpromoted_version_allowed"]) == (unproven, True, True)
+        assert any(e.level == logging.WARNING and f"v{unproven} although it was never champion" in e.user_message
+                   for e in platform.instance.all_logs(run_id))
 
 
 # ---------------------------------------------------------------- serving

@@ -148,3 +148,81 @@ def test_code_version_in_a_git_checkout_names_the_commit(tmp_path):
     assert registry.code_version(repo).endswith(f"+g{head}")
     (repo / "f").write_text("2")
     assert registry.code_version(repo).endswith(f"+g{head}-dirty")
+
+
+def test_a_sequence_of_slightly_worse_candidates_cannot_each_pass():
+    """Each candidate is 0.006 ROC AUC below the champion, within the 0.01 tolerance: compared
+    with the champion alone every one would be promoted (0.900 -> 0.870 after 5). Compared also
+    with the best of the recent champions, the 3rd candidate is refused."""
+    champions = {"1": m(roc_auc=0.900)}
+    current, promoted, refused = "1", [], None
+    for i in range(2, 7):
+        candidate = m(roc_auc=champions[current]["roc_auc"] - 0.006)
+        alone = rules.no_regression(candidate, champions[current], current, T)
+        assert alone.passed  # the champion-only comparison lets each step through
+        recent = {v: champions[v] for v in list(champions)[-rules.RECENT_CHAMPIONS:] if v != current}
+        g = rules.no_regression(candidate, champions[current], current, T, recent)
+        if not g.passed:
+            refused = (str(i), g)
+            break
+        champions[str(i)] = candidate
+        current = str(i)
+        promoted.append(current)
+    assert promoted == ["2"]
+    version, g = refused
+    assert version == "3"
+    assert "vs v1 0.9000, the best of the last 2 champions" in g.description
+    assert "-0.0120, beyond the allowed -0.01 by 0.0020" in g.description
+    assert g.metadata["slide_roc_auc_excess"] == pytest.approx(0.002)
+    assert g.metadata["roc_auc_excess"] == 0.0  # within tolerance of the champion itself
+
+
+def test_log_loss_slide_is_bounded_too():
+    recent = {"1": m(log_loss=0.40)}
+    g = rules.no_regression(m(log_loss=0.435), m(log_loss=0.42), "2", T, recent)
+    assert not g.passed and "log loss 0.4350 vs v1 0.4000" in g.description
+    assert g.metadata["slide_log_loss_excess"] == pytest.approx(0.015)
+
+
+def test_a_recent_champion_worse_than_the_current_one_changes_nothing():
+    recent = {"1": m(roc_auc=0.70, log_loss=0.60)}
+    with_recent = rules.no_regression(m(roc_auc=0.795), CHAMP, "2", T, recent)
+    assert with_recent.passed == rules.no_regression(m(roc_auc=0.795), CHAMP, "2", T).passed is True
+    assert with_recent.metadata["best_recent_roc_auc"] == 0.80
+
+
+@pytest.mark.parametrize("tags, fragment", [
+    (None, "churn_model has no version 9"),
+    ({}, "churn_model v9 was never champion (no mlops.promoted_at tag)"),
+    ({"mlops.training_set_digest": "x"}, "allow_unpromoted: true"),
+])
+def test_a_pinned_version_must_have_been_champion(tags, fragment):
+    assert fragment in rules.pinned_version_refusal("churn_model", "9", tags)
+
+
+def test_a_pinned_former_champion_is_accepted():
+    assert rules.pinned_version_refusal("churn_model", "2", {registry.TAG_PROMOTED_AT: "2026-01-01T00:00:00Z"}) is None
+
+
+def test_display_uri_drops_credentials():
+    assert registry.display_uri("https://u:secret@mlflow.example:5000/x") == "https://mlflow.example:5000/x"
+    assert registry.display_uri("sqlite:////data/mlflow.db") == "sqlite:////data/mlflow.db"
+
+
+def test_recent_champions_on_a_real_registry(tmp_path):
+    """Newest promotions first, at most n, versions a rollback left excluded until promoted again."""
+    import mlflow
+
+    c = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    c.create_registered_model("m")
+    for _ in range(5):
+        c.create_model_version("m", source=str(tmp_path / "artifact"))
+    for v, when in [("1", "2026-01-01T00:00:00Z"), ("2", "2026-01-02T00:00:00Z"), ("4", "2026-01-03T00:00:00Z")]:
+        c.set_model_version_tag("m", v, registry.TAG_PROMOTED_AT, when)
+    c.set_registered_model_alias("m", registry.CHAMPION_ALIAS, "4")
+    assert registry.recent_champions(c, "m", 5) == ["4", "2", "1"]
+    assert registry.recent_champions(c, "m", 2) == ["4", "2"]
+    assert registry.rollback(c, "m", "2") == ("4", "2")
+    assert registry.recent_champions(c, "m", 5) == ["2", "1"]  # v4 was rolled back from
+    assert registry.rollback(c, "m", "4") == ("2", "4")  # champion again: sets the bar again
+    assert registry.recent_champions(c, "m", 5) == ["4", "1"]

@@ -44,14 +44,14 @@ def test_demo_graph_end_to_end_then_drift(data_dir, dbt_manifest):
     import mlflow
 
     from mlops_assets.definitions import build_defs
-    from mlops_assets.main_job import execute, run_main_job
+    from mlops_assets.orchestrate import execute, run_pipeline
 
     folder = data_dir / "landing" / "churn"
     write_days(folder, day_range(D0, 20), SimulationConfig(rows_per_day=300))
     instance = dg.DagsterInstance.get()
     assert str(data_dir) in instance.root_directory
 
-    assert run_main_job(only=["churn"])
+    assert run_pipeline(only=["churn"])
     result = _latest_run(instance, "churn_training")
 
     # rows in DuckDB, through every layer
@@ -147,11 +147,11 @@ def test_bad_landing_files_are_named_and_keep_loaded_rows(data_dir, dbt_manifest
 
 
 def test_main_job_names_an_unreadable_landing_file(data_dir, dbt_manifest):
-    from mlops_assets.main_job import run_main_job
+    from mlops_assets.orchestrate import run_pipeline
 
     folder = data_dir / "landing" / "churn"
     folder.mkdir(parents=True)
     (folder / "churn_2026-01-01.csv").write_text("customer_id,churned\nC1,1\n")
     lines = []
-    assert run_main_job(only=["churn"], log=lines.append) is False
+    assert run_pipeline(only=["churn"], log=lines.append) is False
     assert any("churn_2026-01-01.csv" in line and "event_ts" in line for line in lines), lines

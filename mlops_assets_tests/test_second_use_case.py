@@ -35,13 +35,15 @@ def _write_batches(folder, days: int = 12):
 
 
 def test_yaml_only_use_case_gets_its_own_chain(data_dir, tmp_path, monkeypatch, dbt_manifest):
-    n_rows = _write_batches(data_dir / "landing" / "tumours")
+    days = 12
+    n_rows = _write_batches(data_dir / "landing" / "tumours", days)
     cases = tmp_path / "my_use_cases"
     cases.mkdir()
     (cases / "tumours.yaml").write_text(textwrap.dedent(f"""\
         name: tumours
         description: Benign or malignant, from scikit-learn's breast cancer data.
         first_day: 2026-03-01
+        last_day: 2026-03-{days:02d}
         landing: {{folder: tumours, pattern: "visits_*.csv"}}
         entity_column: patient_id
         timestamp_column: visit_ts
@@ -65,11 +67,14 @@ def test_yaml_only_use_case_gets_its_own_chain(data_dir, tmp_path, monkeypatch, 
     assert "churn/raw" in keys  # the demo is still there, untouched
     groups = {a.group_names_by_key[k] for k, a in repo.assets_defs_by_key.items() if k.path[0] == "tumours"}
     assert groups == {"tumours"}
+    # a historical data set: its day partitions are exactly the days of the data
+    keys = repo.get_job("tumours_daily").partitions_def.get_partition_keys()
+    assert (keys[0], keys[-1], len(keys)) == ("2026-03-01", f"2026-03-{days:02d}", days)
 
     instance = dg.DagsterInstance.get()
-    from mlops_assets.main_job import run_main_job
+    from mlops_assets.orchestrate import run_pipeline
 
-    assert run_main_job(only=["tumours"])
+    assert run_pipeline(only=["tumours"])
     raw = instance.get_latest_materialization_event(dg.AssetKey(["tumours", "raw"])).asset_materialization.metadata
     assert raw["dagster/row_count"].value == n_rows
     evaluation = instance.get_latest_materialization_event(

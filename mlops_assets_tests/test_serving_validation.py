@@ -36,6 +36,11 @@ def test_rows_object_and_bare_list_give_columns_in_spec_order():
     (body([{**ROW, "age": True}]), 422, "got boolean True"),
     (body([{**ROW, "plan": 1}]), 422, "column 'plan' must be a string or null, got number 1"),
     (b'[{"age": 1e400, "charges": 1, "plan": "a"}]', 422, "must be finite"),
+    (json.dumps([ROW]).encode("utf-16"), 400, "not UTF-8"),  # json.loads(bytes) would accept it
+    (json.dumps([ROW]).encode("utf-16-le"), 400, "not valid JSON"),
+    (b"[" * 5000 + b"]" * 5000, 400, "5000 levels deep"),  # was RecursionError, a 500
+    (b"7", 422, "got number"),
+    (b"null", 422, "got null"),
 ])
 def test_malformed_requests_are_rejected_with_a_4xx_naming_the_problem(raw, status, fragment):
     with pytest.raises(PayloadError) as err:

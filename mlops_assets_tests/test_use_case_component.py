@@ -9,6 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import yaml
 from pydantic import BaseModel
@@ -55,7 +56,7 @@ def test_the_demo_is_one_defs_yaml_of_the_component():
     assert Path(uc.source_file) == CHURN_DEFS
     from_component = UseCaseComponent.resolve_from_dict(raw["attributes"]).to_use_case(str(CHURN_DEFS))
     assert from_component == uc == load_use_case(CHURN_DEFS)
-    assert uc.thresholds.min_roc_auc == 0.70 and uc.first_day == dt.date(2025, 1, 1)
+    assert uc.thresholds.min_roc_auc == 0.70 and uc.first_day == dt.date(2026, 1, 1)
 
 
 def test_an_invalid_attribute_names_the_defs_yaml_and_the_field(monkeypatch):
@@ -85,10 +86,11 @@ def test_overrides_deep_merge_per_environment(tmp_path, monkeypatch):
 
     overrides.write_text("churn: {thresholds: {min_roc_auc: 2}}\n")
     with pytest.raises(UseCaseError, match=r"churn/defs\.yaml: invalid use case \(with overrides from .*ci\.yaml\)"):
-        load_use_cases()
+        load_use_cases(strict=True)
+    assert [u.name for u in load_use_cases()] == []  # left out (and logged), never half-applied
     overrides.write_text("chrun: {thresholds: {min_roc_auc: 0.8}}\n")
     with pytest.raises(UseCaseError, match=r"ci\.yaml: overrides for unknown use case\(s\) \['chrun'\]"):
-        load_use_cases()
+        load_use_cases(strict=True)
 
 
 def test_use_case_dirs_take_defs_yaml_folders_with_env_templates(tmp_path, monkeypatch):
@@ -228,3 +230,20 @@ def test_a_dbt_model_missing_from_the_manifest_is_named(dbt_manifest):
     with pytest.raises(ValueError, match=r"churn/defs\.yaml: features\.dbt_model 'features_nope' is not a model "
                                          r"under dbt_project/models/churn/.*mlops-assets prepare"):
         dbt_assets_of(missing)
+
+
+def test_an_invalid_defs_yaml_becomes_a_failing_asset_not_a_broken_location():
+    """A defs.yaml whose values break a rule builds one failing asset that names the file and
+    the field, so the other use cases of the location still load."""
+    from mlops_assets.components.chain import INVALID_GROUP
+
+    attrs = _attributes()
+    attrs["thresholds"] = {**attrs.get("thresholds", {}), "min_roc_auc": 3}
+    context = dg.ComponentTree.for_test().load_context
+    defs = UseCaseComponent.resolve_from_dict(attrs).build_defs(context)
+    (asset,) = defs.assets
+    assert asset.key.path[0] == "invalid_use_case" and asset.group_names_by_key[asset.key] == INVALID_GROUP
+    description = asset.descriptions_by_key[asset.key]
+    assert "defs.yaml" in description and "thresholds.min_roc_auc" in description
+    result = dg.materialize([asset], raise_on_error=False)
+    assert not result.success

@@ -35,8 +35,11 @@ def test_bad_use_case_names_the_file(tmp_path):
 def test_duplicate_use_case_name_is_refused(tmp_path, monkeypatch):
     (tmp_path / "again.yaml").write_text(CHURN_YAML.read_text())
     monkeypatch.setenv("MLOPS_USE_CASE_DIRS", str(tmp_path))
-    with pytest.raises(UseCaseError, match="already defined"):
-        load_use_cases()
+    with pytest.raises(UseCaseError, match=r"again\.yaml: use case name 'churn' is already defined in .*churn/defs\.yaml"):
+        load_use_cases(strict=True)
+    # the first definition stays in use; the duplicate is reported, not silently merged
+    (uc,) = load_use_cases()
+    assert uc.source_file == str(CHURN_YAML)
 
 
 @pytest.fixture

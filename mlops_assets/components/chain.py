@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from pathlib import Path
 
 import dagster as dg
 
-from mlops_assets.use_cases.config import UseCase
+from mlops_assets.use_cases.config import InvalidUseCase, UseCase
+
+INVALID_GROUP = "invalid_use_cases"
 
 
 def dbt_assets_of(uc: UseCase) -> list[dg.AssetsDefinition]:
@@ -72,12 +75,42 @@ def build_use_case_defs(uc: UseCase) -> dg.Definitions:
     from mlops_assets.defs.monitoring.assets import build_drift_report
     from mlops_assets.defs.scoring.assets import build_batch_predictions
     from mlops_assets.defs.training.assets import build_candidate_model, build_training_set
-    from mlops_assets.defs.training.sensors import build_retrain_sensor
+    from mlops_assets.defs.training.sensors import build_retrain_schedule, build_retrain_sensor
 
     return dg.Definitions(
         assets=[build_raw_asset(uc), *dbt_assets_of(uc), build_training_set(uc), build_candidate_model(uc),
                 build_model_evaluation(uc), build_champion_model(uc), build_batch_predictions(uc),
                 build_drift_report(uc)],
         sensors=[build_landing_sensor(uc), build_retrain_sensor(uc)],
+        schedules=[build_retrain_schedule(uc)],
         jobs=jobs_of(uc),
     )
+
+
+def build_invalid_use_case(bad: InvalidUseCase, key_name: str) -> dg.AssetsDefinition:
+    """A use-case file that does not load, shown in the UI instead of taking the whole code
+    location down: its description holds the error, and materializing it fails with it."""
+
+    @dg.asset(key=["invalid_use_case", key_name], group_name=INVALID_GROUP, kinds={"yaml"},
+              description=f"This use-case file could not be loaded, so it has no assets.\n\n"
+                          f"File: {bad.path}\n\nError: {bad.error}",
+              metadata={"file": bad.path, "error": bad.error})
+    def _invalid() -> None:
+        raise dg.Failure(description=bad.error, metadata={"file": bad.path})
+
+    return _invalid
+
+
+def invalid_use_case_defs(invalid: list[InvalidUseCase]) -> dg.Definitions:
+    """One failing asset per bad file, keyed by the file's folder (defs.yaml) or stem."""
+    assets, used = [], set()
+    for bad in invalid:
+        path = Path(bad.path)
+        stem = re.sub(r"[^A-Za-z0-9_]", "_", path.parent.name if path.name == "defs.yaml" else path.stem) or "unnamed"
+        name, n = stem, 1
+        while name in used:  # the same file name in two folders
+            n += 1
+            name = f"{stem}_{n}"
+        used.add(name)
+        assets.append(build_invalid_use_case(bad, name))
+    return dg.Definitions(assets=assets)

@@ -75,6 +75,10 @@ def _date(context: dg.ResolutionContext, value: Any) -> dt.date:
         raise ValueError(f"first_day: expected a date YYYY-MM-DD, got {rendered!r}") from exc
 
 
+def _optional_date(context: dg.ResolutionContext, value: Any) -> dt.date | None:
+    return None if context.resolve_value(value) is None else _date(context, value)
+
+
 # `model` is a use-case field (the model family and its parameters); pydantic warns that it
 # shadows Resolvable.model(), which stays reachable on the class because fields are not class
 # attributes. Renaming the field would change every use case file.
@@ -96,6 +100,9 @@ with warnings.catch_warnings():
         landing: LandingSection
         first_day: Annotated[dt.date, dg.Resolver(_date, model_field_type=str)] = Field(
             description="First day of data (YYYY-MM-DD); daily partitions start here.")
+        last_day: Annotated[dt.date | None, dg.Resolver(_optional_date, model_field_type=str | None)] = Field(
+            default=None, description="Last day of data (YYYY-MM-DD); daily partitions end here. null: they "
+                                      "run to tomorrow (UTC), for live data.")
         entity_column: str
         timestamp_column: str
         target_column: str
@@ -116,6 +123,11 @@ with warnings.catch_warnings():
             return to_use_case(self.fields(), source)
 
         def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
-            from mlops_assets.components.chain import build_use_case_defs
+            from mlops_assets.components.chain import build_use_case_defs, invalid_use_case_defs
+            from mlops_assets.use_cases.config import InvalidUseCase, UseCaseError
 
-            return build_use_case_defs(self.to_use_case(str(context.path / "defs.yaml")))
+            source = str(context.path / "defs.yaml")
+            try:
+                return build_use_case_defs(self.to_use_case(source))
+            except UseCaseError as exc:  # one bad use case must not take the others down
+                return invalid_use_case_defs([InvalidUseCase(source, str(exc))])

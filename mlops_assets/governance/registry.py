@@ -29,6 +29,11 @@ TAG_PREVIOUS_CHAMPION = "mlops.previous_champion"
 TAG_PROMOTED_AT = "mlops.promoted_at"
 TAG_PROMOTED_BY = "mlops.promoted_by_dagster_run"
 TAG_ROLLED_BACK_FROM = "mlops.rolled_back_from"
+TAG_ROLLED_BACK_AT = "mlops.rolled_back_at"  # on the version a rollback took the alias from
+# Holdout quality a champion had when promoted (informational: later holdouts differ, so the
+# gates re-score past champions on the candidate's holdout instead of comparing these numbers).
+TAG_PROMOTED_ROC_AUC = "mlops.promoted_holdout_roc_auc"
+TAG_PROMOTED_LOG_LOSS = "mlops.promoted_holdout_log_loss"
 
 
 class RegistryError(RuntimeError):
@@ -114,10 +119,49 @@ def champion_version(c, name: str) -> str | None:
     return None if version is None else str(version)
 
 
-def promote(c, name: str, version: str, previous: str | None, dagster_run_id: str) -> None:
+def display_uri(uri: str) -> str:
+    """A tracking URI fit for logs and metadata: any user:password part is dropped."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        return urlunsplit(parts._replace(netloc=netloc))
+    return uri
+
+
+def version_tags(c, name: str, version: str) -> dict[str, str] | None:
+    """Tags of a model version, None when the model or the version does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return dict(c.get_model_version(name, str(version)).tags)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise
+
+
+def recent_champions(c, name: str, n: int) -> list[str]:
+    """The ``n`` versions most recently promoted (newest first), leaving out versions a rollback
+    took the alias from: a rollback says that version should not set the bar."""
+    if "'" in name:  # the filter language has no escape for it; use-case names never hold one
+        raise RegistryError(f"model name {name!r} holds a quote: cannot search its versions")
+    versions = c.search_model_versions(f"name = '{name}'")
+    promoted = [v for v in versions if TAG_PROMOTED_AT in v.tags and TAG_ROLLED_BACK_AT not in v.tags]
+    promoted.sort(key=lambda v: (v.tags[TAG_PROMOTED_AT], int(v.version)), reverse=True)
+    return [str(v.version) for v in promoted[:n]]
+
+
+def promote(c, name: str, version: str, previous: str | None, dagster_run_id: str,
+            quality: dict[str, float] | None = None) -> None:
     """Record the provenance of the promotion on the new champion's version, then move the alias
     in one registry call. The tags come first: if the alias move fails, nothing serves the new
     version and the tags only say a promotion was attempted."""
+    if quality:
+        c.set_model_version_tag(name, version, TAG_PROMOTED_ROC_AUC, f"{quality['roc_auc']:.6f}")
+        c.set_model_version_tag(name, version, TAG_PROMOTED_LOG_LOSS, f"{quality['log_loss']:.6f}")
     c.set_model_version_tag(name, version, TAG_PREVIOUS_CHAMPION, previous or "")
     c.set_model_version_tag(name, version, TAG_PROMOTED_AT, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     c.set_model_version_tag(name, version, TAG_PROMOTED_BY, dagster_run_id)
@@ -151,6 +195,9 @@ def rollback(c, name: str, to_version: str | None = None) -> tuple[str, str]:
                             "a rollback may only return to a previously promoted version")
     c.set_model_version_tag(name, to_version, TAG_ROLLED_BACK_FROM, current)
     c.set_registered_model_alias(name, CHAMPION_ALIAS, to_version)
+    c.set_model_version_tag(name, current, TAG_ROLLED_BACK_AT, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    if TAG_ROLLED_BACK_AT in target.tags:  # champion again (`rollback --to-version`): it sets the bar again
+        c.delete_model_version_tag(name, to_version, TAG_ROLLED_BACK_AT)
     return current, to_version
 
 

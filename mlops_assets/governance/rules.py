@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mlops_assets.evaluation.gates import GateResult
+from mlops_assets.governance.registry import TAG_PROMOTED_AT
 from mlops_assets.use_cases.config import Thresholds
 
 # Gate names, in the order the UI lists them. The first two predate the champion comparison.
@@ -53,32 +54,76 @@ def compare_slices(candidate: dict[str, list[dict]], champion: dict[str, list[di
     return out
 
 
+# How many of the most recent champions a candidate is also compared with (see no_regression).
+RECENT_CHAMPIONS = 5
+
+
 def no_regression(candidate: dict[str, float], champion: dict[str, float] | None, champion_version: str | None,
-                  t: Thresholds) -> GateResult:
+                  t: Thresholds, recent: dict[str, dict[str, float]] | None = None) -> GateResult:
     """The candidate may not lose more than the tolerance in ROC AUC, nor gain more than the
-    tolerance in log loss, against the champion on the same holdout. No champion: passes."""
+    tolerance in log loss, against the champion on the same holdout. No champion: passes.
+
+    ``recent`` holds the metrics of the last few champions (version -> metrics) on that same
+    holdout. Comparing with the champion alone lets quality slide by up to the tolerance at every
+    promotion; comparing also with the best of the recent champions bounds the slide over that
+    window to one tolerance, e.g. 0.900 -> 0.894 passes, 0.894 -> 0.888 does not (vs 0.900)."""
     if champion is None:
         return GateResult(NO_REGRESSION, True, "no champion yet: the first model is judged on absolute quality alone",
                           {"has_champion": 0.0})
+    references = {**(recent or {}), champion_version: champion}
+    auc_version = max(references, key=lambda v: references[v]["roc_auc"])
+    loss_version = min(references, key=lambda v: references[v]["log_loss"])
     auc_delta = candidate["roc_auc"] - champion["roc_auc"]
     loss_delta = candidate["log_loss"] - champion["log_loss"]
     auc_excess = max(0.0, -auc_delta - t.max_roc_auc_drop)
     loss_excess = max(0.0, loss_delta - t.max_log_loss_increase)
+    slide_auc = candidate["roc_auc"] - references[auc_version]["roc_auc"]
+    slide_loss = candidate["log_loss"] - references[loss_version]["log_loss"]
+    slide_auc_excess = max(0.0, -slide_auc - t.max_roc_auc_drop)
+    slide_loss_excess = max(0.0, slide_loss - t.max_log_loss_increase)
     problems = []
     if auc_excess > 0:
         problems.append(f"ROC AUC {candidate['roc_auc']:.4f} vs champion v{champion_version} {champion['roc_auc']:.4f}: "
                         f"{auc_delta:+.4f}, beyond the allowed -{t.max_roc_auc_drop} by {auc_excess:.4f}")
+    elif slide_auc_excess > 0:
+        problems.append(f"ROC AUC {candidate['roc_auc']:.4f} vs v{auc_version} {references[auc_version]['roc_auc']:.4f}, "
+                        f"the best of the last {len(references)} champions on this holdout: {slide_auc:+.4f}, beyond "
+                        f"the allowed -{t.max_roc_auc_drop} by {slide_auc_excess:.4f} (quality may not slide a "
+                        "tolerance at every promotion)")
     if loss_excess > 0:
         problems.append(f"log loss {candidate['log_loss']:.4f} vs champion v{champion_version} {champion['log_loss']:.4f}: "
                         f"{loss_delta:+.4f}, beyond the allowed +{t.max_log_loss_increase} by {loss_excess:.4f}")
+    elif slide_loss_excess > 0:
+        problems.append(f"log loss {candidate['log_loss']:.4f} vs v{loss_version} {references[loss_version]['log_loss']:.4f}, "
+                        f"the best of the last {len(references)} champions on this holdout: {slide_loss:+.4f}, beyond "
+                        f"the allowed +{t.max_log_loss_increase} by {slide_loss_excess:.4f} (quality may not slide a "
+                        "tolerance at every promotion)")
     description = "; ".join(problems) or (
         f"vs champion v{champion_version}: ROC AUC {auc_delta:+.4f} (allowed -{t.max_roc_auc_drop}), "
-        f"log loss {loss_delta:+.4f} (allowed +{t.max_log_loss_increase})")
+        f"log loss {loss_delta:+.4f} (allowed +{t.max_log_loss_increase}); vs the best of the last "
+        f"{len(references)} champion(s): ROC AUC {slide_auc:+.4f} (v{auc_version}), log loss {slide_loss:+.4f} "
+        f"(v{loss_version})")
     return GateResult(NO_REGRESSION, not problems, description, {
         "has_champion": 1.0, "roc_auc_delta": auc_delta, "log_loss_delta": loss_delta,
         "roc_auc_excess": auc_excess, "log_loss_excess": loss_excess,
         "max_roc_auc_drop": t.max_roc_auc_drop, "max_log_loss_increase": t.max_log_loss_increase,
+        "champions_compared": float(len(references)), "best_recent_roc_auc": references[auc_version]["roc_auc"],
+        "best_recent_log_loss": references[loss_version]["log_loss"],
+        "slide_roc_auc_excess": slide_auc_excess, "slide_log_loss_excess": slide_loss_excess,
     })
+
+
+def pinned_version_refusal(model_name: str, version: str, tags: dict[str, str] | None) -> str | None:
+    """Why ``version`` may not score batch predictions when pinned, or None when it may: only a
+    version that was champion once (it carries the promotion tag) passed the gates. ``tags`` is
+    None when the version does not exist."""
+    if tags is None:
+        return f"{model_name} has no version {version}"
+    if TAG_PROMOTED_AT not in tags:
+        return (f"{model_name} v{version} was never champion (no {TAG_PROMOTED_AT} tag): it did not pass the "
+                "promotion gates. Pin a version that was champion, or set allow_unpromoted: true in the run "
+                "config (or the run tag mlops/allow_unpromoted=true) to score with it anyway, recorded on the run")
+    return None
 
 
 def no_slice_regression(slices: list[dict], has_champion: bool, t: Thresholds) -> GateResult:
@@ -135,7 +180,7 @@ class Verdict:
 
 
 @dataclass(frozen=True)
-class Decision:
+class PromotionDecision:
     promote: bool
     reasons: list[str] = field(default_factory=list)
     already_champion: bool = False
@@ -146,12 +191,12 @@ class Decision:
 
 
 def promotion_decision(verdicts: list[Verdict], required: tuple[str, ...], candidate_version: str,
-                       evaluated_against: str | None, current_champion: str | None) -> Decision:
+                       evaluated_against: str | None, current_champion: str | None) -> PromotionDecision:
     """Promote only when every required gate passed for this evaluation, and the champion the
     candidate was compared with is still the champion (else the comparison is stale)."""
     if current_champion is not None and current_champion == candidate_version:
         # Re-running the promotion after it succeeded: nothing to move, nothing to refuse.
-        return Decision(False, [f"v{candidate_version} is already the champion"], already_champion=True)
+        return PromotionDecision(False, [f"v{candidate_version} is already the champion"], already_champion=True)
     by_gate = {v.gate: v for v in verdicts}
     reasons = []
     for gate in required:
@@ -163,7 +208,7 @@ def promotion_decision(verdicts: list[Verdict], required: tuple[str, ...], candi
     if evaluated_against != current_champion:
         reasons.append(f"the candidate was compared with champion {_v(evaluated_against)} but the champion is now "
                        f"{_v(current_champion)}: re-run model_evaluation")
-    return Decision(not reasons, reasons)
+    return PromotionDecision(not reasons, reasons)
 
 
 def _v(version: str | None) -> str:

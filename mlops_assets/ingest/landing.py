@@ -11,17 +11,23 @@ it, never duplicates it, and a bad file leaves the warehouse exactly as it was.
 """
 from __future__ import annotations
 
+import codecs
+import csv
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
+from mlops_assets.sql import ident, is_plain, literal, qualified
 from mlops_assets.use_cases.config import UseCase
 
 INDEX = "raw._file_days"
 TMP_PREFIXES = (".", "_", "~")
 TMP_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
+DATA_SUFFIXES = (".csv", ".parquet")
+GLOB_CHARS = "*?["
+HEADER_LIMIT = 1 << 20  # a header line longer than this is not a header
 
 
 class LandingFileError(ValueError):
@@ -36,6 +42,13 @@ class LandingFile:
 
 
 @dataclass(frozen=True)
+class LandingScan:
+    files: list[LandingFile]
+    refused: dict[str, str] = field(default_factory=dict)  # path -> problem (e.g. a link out of the folder)
+    ignored: list[str] = field(default_factory=list)  # human-readable notes: files the pattern leaves out, ...
+
+
+@dataclass(frozen=True)
 class WindowLoad:
     rows: int
     replaced_rows: int
@@ -43,6 +56,9 @@ class WindowLoad:
     rows_per_day: dict[str, int]
     unreadable: dict[str, str] = field(default_factory=dict)  # path -> problem, files no day can use
     fingerprints: tuple[str, ...] = ()  # "path@size:mtime_ns" of the files read, as the sensor sees them
+    kept_rows: dict[str, int] = field(default_factory=dict)  # path -> rows of its last good version kept in the window
+    outside: dict[str, int] = field(default_factory=dict)  # path -> rows dated outside the partitions
+    notes: tuple[str, ...] = ()  # warnings: ignored columns, files the pattern leaves out, ...
 
 
 def fingerprint(f: LandingFile) -> str:
@@ -57,58 +73,165 @@ def in_utc(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def utc_ts(column: str) -> str:
+    """SQL for a column's value as a naive UTC timestamp, NULL when it does not parse. Through
+    TIMESTAMPTZ so that text with an offset ('...T23:30:00+02:00') lands on its UTC day, as a
+    column DuckDB typed as a timestamp does (a plain cast of such text drops the offset)."""
+    return f"CAST(TRY_CAST({ident(column)} AS TIMESTAMPTZ) AS TIMESTAMP)"
+
+
 def is_candidate_name(name: str) -> bool:
     """Hidden and temporary names are skipped: writers are expected to write under such a name
     and rename the file when it is complete."""
     return not name.startswith(TMP_PREFIXES) and not name.endswith(TMP_SUFFIXES)
 
 
-def list_landing_files(folder: Path, pattern: str) -> list[LandingFile]:
+def scan_landing(folder: Path, pattern: str) -> LandingScan:
+    """The batch files of a landing folder, and what was refused or left out and why.
+    A symbolic link is followed only when its target is inside the folder (else anyone who can
+    write a link there could load any file the platform can read)."""
     if not folder.is_dir():
-        return []
-    files = []
-    for p in sorted(folder.glob(pattern)):
+        return LandingScan([])
+    root = folder.resolve()
+    files, refused, ignored, seen = [], {}, [], set()
+    matched = sorted(folder.glob(pattern))
+    for p in sorted(matched, key=lambda p: (p.is_symlink(), p)):  # a file before the links to it
         if not is_candidate_name(p.name):
             continue
         try:
             st = p.stat()
-        except FileNotFoundError:  # removed or renamed since the listing: the next look sees it
+            real = p.resolve()
+        except FileNotFoundError:  # removed or renamed since the listing (or a dangling link)
+            if p.is_symlink():
+                refused[str(p)] = f"{p}: a symbolic link to a missing file; refused"
             continue
-        if p.is_file():
-            files.append(LandingFile(p.resolve(), st.st_size, st.st_mtime_ns))
-    return files
+        if not real.is_relative_to(root):
+            refused[str(p)] = (f"{p}: a symbolic link to {real}, outside the landing folder {root}; refused "
+                               "(copy the file into the folder instead)")
+            continue
+        if not p.is_file():
+            ignored.append(f"{p.name}: not a regular file (a directory?); ignored")
+            continue
+        if real in seen:
+            ignored.append(f"{p.name}: a link to {real.name}, which is read already; ignored")
+            continue
+        seen.add(real)
+        files.append(LandingFile(real, st.st_size, st.st_mtime_ns))
+    matched_names = {p.name for p in matched}
+    for p in sorted(folder.iterdir()):
+        if (p.suffix.lower() in DATA_SUFFIXES and p.name not in matched_names and is_candidate_name(p.name)
+                and p.is_file()):
+            ignored.append(f"{p.name}: not matched by the landing pattern {pattern!r}; ignored (change the "
+                           "use case's landing.pattern to load it)")
+    return LandingScan(files, refused, ignored)
+
+
+def list_landing_files(folder: Path, pattern: str) -> list[LandingFile]:
+    """The files scan_landing accepts (see it for what is refused)."""
+    return scan_landing(folder, pattern).files
+
+
+def glob_escaped(path: Path) -> str:
+    """DuckDB expands globs in file names: 'churn_*.csv' would also read every other day's file.
+    Each glob character becomes a one-character class matching only itself."""
+    return "".join(f"[{c}]" if c in GLOB_CHARS else c for c in str(path))
 
 
 def reader_sql(path: Path) -> str:
-    quoted = str(path).replace("'", "''")
+    quoted = literal(glob_escaped(path))
     suffix = path.suffix.lower()
     if suffix == ".csv":
         # Explicit delimiter and quote: auto-detection would "succeed" on a broken file by
         # guessing another dialect and reading one wide column.
-        return f"read_csv('{quoted}', header = true, delim = ',', quote = '\"', auto_detect = true, sample_size = -1)"
+        return f"read_csv({quoted}, header = true, delim = ',', quote = '\"', auto_detect = true, sample_size = -1)"
     if suffix == ".parquet":
-        return f"read_parquet('{quoted}')"
+        return f"read_parquet({quoted})"
     raise LandingFileError(f"{path}: unsupported file type {suffix!r}; expected .csv or .parquet")
 
 
-def file_days(con: duckdb.DuckDBPyConnection, path: Path, ts_col: str) -> dict[dt.date, int]:
-    """Rows per calendar day of the file's timestamp column. Raises LandingFileError when the
-    file does not parse, lacks the column, or has timestamps that are empty or do not parse:
-    such rows could not be placed in any day and would otherwise be lost silently."""
+def _not_utf8(path: Path) -> str | None:
+    """Where the file stops being UTF-8, or None. Only run once DuckDB failed on the file."""
+    decoder, offset = codecs.getincrementaldecoder("utf-8")(), 0
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    return f"byte 0x{exc.object[exc.start]:02x} near offset {max(offset + exc.start, 0)}"
+                offset += len(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return "a cut multi-byte character at the end"
+    except OSError:
+        return None
+    return None
+
+
+def unparseable(path: Path, exc: Exception) -> LandingFileError:
+    """DuckDB's error as one line naming the file; 'not UTF-8' said as such."""
+    if path.suffix.lower() == ".csv" and (where := _not_utf8(path)):
+        return LandingFileError(f"{path}: not UTF-8 ({where}); save the file as UTF-8")
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    reason = next((ln for ln in lines[1:] if not ln.startswith(("Original Line", "Possible Solution"))), "")
+    text = lines[0] if lines else type(exc).__name__
+    if reason and reason not in text:
+        text = f"{text}: {reason}"
+    return LandingFileError(f"{path}: could not be parsed: {text[:400]}")
+
+
+def _csv_header(path: Path) -> list[str]:
+    with open(path, encoding="utf-8-sig", newline="", errors="replace") as f:
+        line = f.readline(HEADER_LIMIT)
+    return next(csv.reader([line]), [])
+
+
+def file_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+    """The file's column names, refused unless each is a plain identifier (they reach SQL, and
+    a header is user input) and unique."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise LandingFileError(f"{path}: cannot be read: {exc.strerror or exc}") from exc
+    if size == 0:
+        raise LandingFileError(f"{path}: empty file (0 bytes); expected a header line and rows")
     try:
         cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {reader_sql(path)}").fetchall()]
     except duckdb.Error as exc:
-        raise LandingFileError(f"{path}: could not be parsed: {str(exc).splitlines()[0]}") from exc
+        raise unparseable(path, exc) from exc
+    if path.suffix.lower() == ".csv":
+        header = _csv_header(path)
+        dups = sorted({c for c in header if header.count(c) > 1})
+        if dups:
+            raise LandingFileError(f"{path}: duplicate column name(s) {dups} in the header")
+    for c in cols:
+        if not is_plain(c):
+            hint = ""
+            if len(cols) == 1 and (sep := next((s for s in ";\t|" if s in c), None)):
+                hint = f"; the file seems to be separated by {sep!r}, expected ','"
+            raise LandingFileError(f"{path}: column name {c[:200]!r} is not a plain identifier (letters, digits "
+                                   f"and '_', not starting with a digit){hint}; rename it in the header")
+    return cols
+
+
+def file_days(con: duckdb.DuckDBPyConnection, path: Path, ts_col: str) -> dict[dt.date, int]:
+    """Rows per UTC day of the file's timestamp column. Raises LandingFileError when the
+    file does not parse, lacks the column, has a column name that is not a plain identifier, or
+    has timestamps that are empty or do not parse: such rows could not be placed in any day and
+    would otherwise be lost silently. Sets the connection's session time zone to UTC."""
+    in_utc(con)
+    cols = file_columns(con, path)
     if ts_col not in cols:
         raise LandingFileError(f"{path}: missing required column(s) [{ts_col!r}]; the file has {cols}")
+    ts = utc_ts(ts_col)
     try:
         rows = con.execute(
-            f"""SELECT CAST(TRY_CAST("{ts_col}" AS TIMESTAMP) AS DATE) AS day, count(*),
-                       min(CASE WHEN TRY_CAST("{ts_col}" AS TIMESTAMP) IS NULL THEN coalesce(CAST("{ts_col}" AS VARCHAR), '<empty>') END)
+            f"""SELECT CAST({ts} AS DATE) AS day, count(*),
+                       min(CASE WHEN {ts} IS NULL THEN coalesce(CAST({ident(ts_col)} AS VARCHAR), '<empty>') END)
                 FROM {reader_sql(path)} GROUP BY 1"""
         ).fetchall()
     except duckdb.Error as exc:
-        raise LandingFileError(f"{path}: could not be parsed: {str(exc).splitlines()[0]}") from exc
+        raise unparseable(path, exc) from exc
     bad = [(n, example) for day, n, example in rows if day is None]
     if bad:
         n, example = bad[0]
@@ -120,40 +243,59 @@ def file_days(con: duckdb.DuckDBPyConnection, path: Path, ts_col: str) -> dict[d
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE SCHEMA IF NOT EXISTS raw")
     con.execute(
-        f"""CREATE TABLE IF NOT EXISTS {INDEX} (
+        f"""CREATE TABLE IF NOT EXISTS {qualified(INDEX)} (
             use_case VARCHAR, path VARCHAR, size BIGINT, mtime_ns BIGINT, day DATE, rows BIGINT,
             indexed_at TIMESTAMP, PRIMARY KEY (use_case, path, day))"""
     )
 
 
+def _unchanged(f: LandingFile) -> bool:
+    """Whether the file still has the size and mtime it was listed with."""
+    try:
+        st = f.path.stat()
+    except OSError:
+        return False
+    return (st.st_size, st.st_mtime_ns) == (f.size, f.mtime_ns)
+
+
+def changed_while_read(f: LandingFile) -> str:
+    return (f"{f.path}: changed while being read (it may still be being written); write it under a temporary "
+            "name and rename it when complete. It is read again on the next load")
+
+
 def refresh_index(con: duckdb.DuckDBPyConnection, uc: UseCase, files: list[LandingFile],
                   log=None) -> dict[str, str]:
     """Bring the file index up to date: read new and changed files (by size and mtime), forget
-    vanished ones. A file that cannot be read is left out of the index (and so out of every
-    day) and returned with its problem, so that one bad file does not stop other days loading;
-    the caller reports it. Returns {path: problem} of unreadable files."""
+    vanished ones. A file that cannot be read (or changes while it is read) is returned with
+    its problem, so that one bad file does not stop other days loading; the caller reports it.
+    A new version that cannot be read does not erase the last good one: the index keeps the
+    good version's days, and load_window keeps its rows. Returns {path: problem}."""
     ensure_tables(con)
+    index = qualified(INDEX)
     known = {(p, s, m) for p, s, m in con.execute(
-        f"SELECT DISTINCT path, size, mtime_ns FROM {INDEX} WHERE use_case = ?", [uc.name]).fetchall()}
+        f"SELECT DISTINCT path, size, mtime_ns FROM {index} WHERE use_case = ?", [uc.name]).fetchall()}
     present = {str(f.path) for f in files}
     changed = [f for f in files if (str(f.path), f.size, f.mtime_ns) not in known]
     days_by_file, unreadable = {}, {}
     for f in changed:  # all are read before anything is written
         try:
-            days_by_file[f] = file_days(con, f.path, uc.timestamp_column)
+            days = file_days(con, f.path, uc.timestamp_column)
         except LandingFileError as exc:
             unreadable[str(f.path)] = str(exc)
+            continue
+        if _unchanged(f):
+            days_by_file[f] = days
+        else:
+            unreadable[str(f.path)] = changed_while_read(f)
     con.execute("BEGIN TRANSACTION")
     try:
         for path in {p for p, _, _ in known} - present:
-            con.execute(f"DELETE FROM {INDEX} WHERE use_case = ? AND path = ?", [uc.name, path])
-        for path in unreadable:  # an older readable version of it must not stay in the index
-            con.execute(f"DELETE FROM {INDEX} WHERE use_case = ? AND path = ?", [uc.name, path])
+            con.execute(f"DELETE FROM {index} WHERE use_case = ? AND path = ?", [uc.name, path])
         for f, days in days_by_file.items():
-            con.execute(f"DELETE FROM {INDEX} WHERE use_case = ? AND path = ?", [uc.name, str(f.path)])
+            con.execute(f"DELETE FROM {index} WHERE use_case = ? AND path = ?", [uc.name, str(f.path)])
             if days:
                 con.executemany(
-                    f"INSERT INTO {INDEX} VALUES (?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
+                    f"INSERT INTO {index} VALUES (?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
                     [[uc.name, str(f.path), f.size, f.mtime_ns, day, n] for day, n in days.items()])
         con.execute("COMMIT")
     except BaseException:
@@ -166,9 +308,18 @@ def refresh_index(con: duckdb.DuckDBPyConnection, uc: UseCase, files: list[Landi
 
 def files_for_window(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime, end: dt.datetime) -> list[Path]:
     rows = con.execute(
-        f"SELECT DISTINCT path FROM {INDEX} WHERE use_case = ? AND day >= CAST(? AS DATE) AND day < CAST(? AS DATE) ORDER BY path",
+        f"SELECT DISTINCT path FROM {qualified(INDEX)} WHERE use_case = ? AND day >= CAST(? AS DATE) "
+        "AND day < CAST(? AS DATE) ORDER BY path",
         [uc.name, start, end]).fetchall()
     return [Path(r[0]) for r in rows]
+
+
+def rows_outside(con: duckdb.DuckDBPyConnection, uc: UseCase, first_day: dt.date, last_day: dt.date) -> dict[str, int]:
+    """Rows per indexed file dated before first_day or after last_day: rows no partition takes."""
+    ensure_tables(con)
+    return {p: int(n) for p, n in con.execute(
+        f"SELECT path, sum(rows) FROM {qualified(INDEX)} WHERE use_case = ? AND (day < ? OR day > ?) "
+        "GROUP BY 1 ORDER BY 1", [uc.name, first_day, last_day]).fetchall()}
 
 
 def required_raw_columns(uc: UseCase) -> list[str]:
@@ -182,75 +333,126 @@ def stage_window(con: duckdb.DuckDBPyConnection, uc: UseCase, path: Path, stagin
                  start: dt.datetime, end: dt.datetime) -> int:
     """The file's rows inside [start, end) in a temp table, validated. Raises LandingFileError
     naming the file and what is wrong; writes nothing outside the temp table."""
-    ts, target = uc.timestamp_column, uc.target_column
+    target = ident(uc.target_column)
+    ts = utc_ts(uc.timestamp_column)
     try:
         con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {staging} AS SELECT * FROM {reader_sql(path)}
-                WHERE TRY_CAST("{ts}" AS TIMESTAMP) >= ? AND TRY_CAST("{ts}" AS TIMESTAMP) < ?""", [start, end])
+            f"""CREATE OR REPLACE TEMP TABLE {ident(staging)} AS SELECT * FROM {reader_sql(path)}
+                WHERE {ts} >= ? AND {ts} < ?""", [start, end])
     except duckdb.Error as exc:
-        raise LandingFileError(f"{path}: could not be parsed: {str(exc).splitlines()[0]}") from exc
-    cols = [r[0] for r in con.execute(f"DESCRIBE {staging}").fetchall()]
+        raise unparseable(path, exc) from exc
+    cols = [r[0] for r in con.execute(f"DESCRIBE {ident(staging)}").fetchall()]
+    # file_days refused this version already if a name is not plain; checked again (cheaply, on
+    # the staged table) because from here the names reach SQL.
+    odd = [c for c in cols if not is_plain(c)]
+    if odd:
+        raise LandingFileError(f"{path}: column name {odd[0][:200]!r} is not a plain identifier; rename it in the header")
     missing = [c for c in required_raw_columns(uc) if c not in cols]
     if missing:
         raise LandingFileError(f"{path}: missing required column(s) {missing}; the file has {cols}")
     # Through VARCHAR so that booleans ("yes", "true") and fractions are not quietly coerced.
     bad_target = con.execute(
-        f"""SELECT count(*), min(CAST("{target}" AS VARCHAR)) FROM {staging}
-            WHERE coalesce(TRY_CAST(CAST("{target}" AS VARCHAR) AS DOUBLE) NOT IN (0, 1), true)"""
+        f"""SELECT count(*), min(CAST({target} AS VARCHAR)) FROM {ident(staging)}
+            WHERE coalesce(TRY_CAST(CAST({target} AS VARCHAR) AS DOUBLE) NOT IN (0, 1), true)"""
     ).fetchone()
     if bad_target[0]:
-        raise LandingFileError(
-            f"{path}: column {target!r} must be 0 or 1; {bad_target[0]} row(s) are not (e.g. {bad_target[1]!r})")
-    return int(con.execute(f"SELECT count(*) FROM {staging}").fetchone()[0])
+        # DuckDB reads yes/no, true/false, y/n as booleans: say so, the file never said 'true'.
+        is_bool = _columns(con, ident(staging))[uc.target_column] == "BOOLEAN"
+        as_bool = " (a yes/no or true/false value)" if is_bool else ""
+        raise LandingFileError(f"{path}: column {uc.target_column!r} must be 0 or 1; {bad_target[0]} row(s) are "
+                               f"not (e.g. {bad_target[1]!r}{as_bool})")
+    return int(con.execute(f"SELECT count(*) FROM {ident(staging)}").fetchone()[0])
+
+
+def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
+    return dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {relation})").fetchall())
 
 
 def load_window(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime, end: dt.datetime,
-                log=None) -> WindowLoad:
-    """Replace the rows of [start, end) in raw.<use case> with what the landing files hold for it."""
-    files = list_landing_files(uc.landing.path(), uc.landing.pattern)
+                log=None, last_day: dt.date | None = None) -> WindowLoad:
+    """Replace the rows of [start, end) in raw.<use case> with what the landing files hold for it.
+
+    A file whose current version cannot be read keeps the rows its last good version put in
+    raw (reported in `unreadable` and `kept_rows`). A file that changes while the window is
+    read fails the load, writing nothing. With `last_day`, rows the files date before the use
+    case's first day or after last_day (no partition takes them) are counted in `outside`.
+    Columns a file has beyond the raw table's are ignored (noted). Sets the session to UTC."""
+    in_utc(con)
+    scan = scan_landing(uc.landing.path(), uc.landing.pattern)
+    files = scan.files
     unreadable = refresh_index(con, uc, files, log)
+    unreadable.update(scan.refused)
     paths = files_for_window(con, uc, start, end)
+    kept = [str(p) for p in paths if str(p) in unreadable]
+    read = [p for p in paths if str(p) not in unreadable]
+    by_path = {str(f.path): f for f in files}
+    raw, ts = qualified(uc.raw_table), ident(uc.timestamp_column)
+    notes = list(scan.ignored)
     staged = []
-    for i, path in enumerate(paths):
-        name = f"_stage_{i}"
-        staged.append((path, name, stage_window(con, uc, path, name, start, end)))
-    ts = uc.timestamp_column
-    con.execute("BEGIN TRANSACTION")
     try:
-        replaced = 0
-        if table_exists(con, uc.raw_table):
-            replaced = con.execute(f'DELETE FROM {uc.raw_table} WHERE "{ts}" >= ? AND "{ts}" < ?', [start, end]).fetchone()[0]
-        for path, name, _ in staged:
-            select = (f"""SELECT * REPLACE (CAST("{ts}" AS TIMESTAMP) AS "{ts}", CAST("{uc.target_column}" AS INTEGER) AS "{uc.target_column}"),
-                          CAST(? AS VARCHAR) AS _source_file, now()::TIMESTAMP AS _loaded_at FROM {name}""")
-            if not table_exists(con, uc.raw_table):
-                con.execute(f"CREATE TABLE {uc.raw_table} AS {select} LIMIT 0", [str(path)])
-            _refuse_rounding(con, uc, path, name)
-            try:
-                con.execute(f"INSERT INTO {uc.raw_table} BY NAME {select}", [str(path)])
-            except duckdb.Error as exc:
-                raise LandingFileError(
-                    f"{path}: does not fit the existing table {uc.raw_table}: {str(exc).splitlines()[0]}") from exc
-        per_day = {}
-        if table_exists(con, uc.raw_table):
-            per_day = {str(d): int(n) for d, n in con.execute(
-                f'SELECT CAST("{ts}" AS DATE), count(*) FROM {uc.raw_table} WHERE "{ts}" >= ? AND "{ts}" < ? GROUP BY 1 ORDER BY 1',
-                [start, end]).fetchall()}
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        for i, path in enumerate(read):
+            name = f"_stage_{i}"
+            staged.append((path, name, stage_window(con, uc, path, name, start, end)))
+        for path in read:  # the rows staged are those of the version listed, or the load fails
+            if str(path) in by_path and not _unchanged(by_path[str(path)]):
+                raise LandingFileError(changed_while_read(by_path[str(path)]) + "; nothing was written")
+        con.execute("BEGIN TRANSACTION")
+        try:
+            replaced, kept_rows, window = 0, {}, f"{ts} >= ? AND {ts} < ?"
+            if table_exists(con, uc.raw_table):
+                for path in kept:
+                    kept_rows[path] = int(con.execute(
+                        f"SELECT count(*) FROM {raw} WHERE {window} AND _source_file = ?", [start, end, path]
+                    ).fetchone()[0])
+                replaced = con.execute(f"DELETE FROM {raw} WHERE {window} AND NOT list_contains(?, _source_file)",
+                                       [start, end, kept]).fetchone()[0]
+            for path, name, _ in staged:
+                notes += _insert(con, uc, path, name)
+            per_day = {}
+            if table_exists(con, uc.raw_table):
+                per_day = {str(d): int(n) for d, n in con.execute(
+                    f"SELECT CAST({ts} AS DATE), count(*) FROM {raw} WHERE {window} GROUP BY 1 ORDER BY 1",
+                    [start, end]).fetchall()}
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
     finally:
         for _, name, _ in staged:
-            con.execute(f"DROP TABLE IF EXISTS {name}")
+            con.execute(f"DROP TABLE IF EXISTS {ident(name)}")
+    for path, n in kept_rows.items():
+        unreadable[path] += f"; kept the {n} row(s) its last good version loaded for this window"
+    outside = rows_outside(con, uc, uc.first_day, last_day) if last_day else {}
     if log:
         log(f"{uc.raw_table} [{start:%Y-%m-%d}, {end:%Y-%m-%d}): {sum(per_day.values())} rows from "
-            f"{len(paths)} file(s), {replaced} replaced")
-    by_path = {str(f.path): f for f in files}
+            f"{len(read)} file(s), {replaced} replaced" + (f", {sum(kept_rows.values())} kept" if kept_rows else ""))
     return WindowLoad(rows=sum(per_day.values()), replaced_rows=int(replaced),
-                      files=tuple(str(p) for p in paths), rows_per_day=per_day,
-                      fingerprints=tuple(fingerprint(by_path[str(p)]) for p in paths if str(p) in by_path),
-                      unreadable=unreadable)
+                      files=tuple(str(p) for p in read), rows_per_day=per_day,
+                      fingerprints=tuple(fingerprint(by_path[str(p)]) for p in read if str(p) in by_path),
+                      unreadable=unreadable, kept_rows=kept_rows, outside=outside, notes=tuple(notes))
+
+
+def _insert(con: duckdb.DuckDBPyConnection, uc: UseCase, path: Path, staging: str) -> list[str]:
+    """Append a staged file to the raw table (created from the first file). Columns the table
+    does not have are left out, and said so."""
+    raw, ts, target = qualified(uc.raw_table), ident(uc.timestamp_column), ident(uc.target_column)
+    notes, exclude = [], ""
+    if table_exists(con, uc.raw_table):
+        extra = [c for c in _columns(con, ident(staging)) if c not in _columns(con, raw)]
+        if extra:
+            exclude = f"EXCLUDE ({', '.join(ident(c) for c in extra)})"
+            notes.append(f"{path.name}: column(s) {extra} are not in {uc.raw_table}; ignored")
+    select = (f"SELECT * {exclude} REPLACE ({utc_ts(uc.timestamp_column)} AS {ts}, CAST({target} AS INTEGER) AS "
+              f"{target}), CAST(? AS VARCHAR) AS _source_file, now()::TIMESTAMP AS _loaded_at FROM {ident(staging)}")
+    if not table_exists(con, uc.raw_table):
+        con.execute(f"CREATE TABLE {raw} AS {select} LIMIT 0", [str(path)])
+    _refuse_rounding(con, uc, path, staging)
+    try:
+        con.execute(f"INSERT INTO {raw} BY NAME {select}", [str(path)])
+    except duckdb.Error as exc:
+        raise LandingFileError(
+            f"{path}: does not fit the existing table {uc.raw_table}: {str(exc).splitlines()[0]}") from exc
+    return notes
 
 
 INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
@@ -259,23 +461,33 @@ INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYIN
 
 def _refuse_rounding(con: duckdb.DuckDBPyConnection, uc: UseCase, path: Path, staging: str) -> None:
     """The raw table's column types come from its first file; inserting 1.5 into an integer
-    column would silently store 2. Refuse instead, naming the column."""
-    table_types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {uc.raw_table})").fetchall())
-    staged_types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {staging})").fetchall())
-    for col, staged in staged_types.items():
-        if table_types.get(col) in INTEGER_TYPES and staged not in INTEGER_TYPES and col != uc.target_column:
-            n, example = con.execute(
-                f"""SELECT count(*), min(CAST("{col}" AS VARCHAR)) FROM {staging} WHERE "{col}" IS NOT NULL AND
-                    coalesce(TRY_CAST("{col}" AS DOUBLE) <> round(TRY_CAST("{col}" AS DOUBLE)), true)""").fetchone()
-            if n:
-                raise LandingFileError(
-                    f"{path}: column {col!r} has {n} non-integer value(s) (e.g. {example!r}) but {uc.raw_table} stores "
-                    f"it as {table_types[col]} (from the first file loaded); fix the file, or widen the column with "
-                    f"ALTER TABLE {uc.raw_table} ALTER \"{col}\" TYPE DOUBLE")
+    column would silently store 2. Refuse instead, naming the column. Text such as 'N/A' is a
+    different mistake (a missing value written as text): widening the column would not help."""
+    table_types = _columns(con, qualified(uc.raw_table))
+    for col, staged in _columns(con, ident(staging)).items():
+        if table_types.get(col) not in INTEGER_TYPES or staged in INTEGER_TYPES or col == uc.target_column:
+            continue
+        c = ident(col)
+        number = f"TRY_CAST(CAST({c} AS VARCHAR) AS DOUBLE)"
+        text_n, text_eg, frac_n, frac_eg = con.execute(
+            f"""SELECT count(*) FILTER (WHERE {number} IS NULL),
+                       min(CAST({c} AS VARCHAR)) FILTER (WHERE {number} IS NULL),
+                       count(*) FILTER (WHERE {number} <> round({number})),
+                       min(CAST({c} AS VARCHAR)) FILTER (WHERE {number} <> round({number}))
+                FROM {ident(staging)} WHERE {c} IS NOT NULL""").fetchone()
+        if text_n:
+            raise LandingFileError(
+                f"{path}: column {col!r} must hold whole numbers ({uc.raw_table} stores it as {table_types[col]}); "
+                f"{text_n} value(s) are not numbers (e.g. {text_eg!r}); leave a missing value empty")
+        if frac_n:
+            raise LandingFileError(
+                f"{path}: column {col!r} has {frac_n} non-integer value(s) (e.g. {frac_eg!r}) but {uc.raw_table} "
+                f"stores it as {table_types[col]} (from the first file loaded); fix the file, or widen the column "
+                f"with ALTER TABLE {qualified(uc.raw_table)} ALTER {c} TYPE DOUBLE")
 
 
-def table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
-    schema, _, table = qualified.rpartition(".")
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    schema, _, table = name.rpartition(".")
     return bool(con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
         [schema or "main", table]).fetchone()[0])

@@ -70,11 +70,12 @@ def plan_landing(files: list[LandingFile], cursor: dict[str, dict], now: dt.date
         early = sorted(d for d in days if d < first_day)
         future = sorted(d for d in days if d > last_day)
         if early:
-            plan.skipped.append(f"{f.path.name}: {len(early)} day(s) before the first partition {first_day} "
-                                f"({early[0]}..{early[-1]}) are not loaded")
+            plan.skipped.append(f"{f.path.name}: {sum(days[d] for d in early)} row(s) on {len(early)} day(s) "
+                                f"before the first partition {first_day} ({early[0]}..{early[-1]}) are not loaded")
         if future:
-            plan.skipped.append(f"{f.path.name}: {len(future)} day(s) after the last partition {last_day} "
-                                f"({future[0]}..{future[-1]}); requested once they exist")
+            plan.skipped.append(f"{f.path.name}: {sum(days[d] for d in future)} row(s) on {len(future)} day(s) "
+                                f"after the last partition {last_day} ({future[0]}..{future[-1]}); requested once "
+                                "they exist")
         for d in sorted((set(days) | old_days)):
             if in_range(d):
                 plan._want(d, version)

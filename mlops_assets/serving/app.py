@@ -16,16 +16,48 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from mlops_assets.serving.holder import ChampionHolder, frame_from_columns
-from mlops_assets.serving.validation import MAX_ROWS_DEFAULT, FeatureSpec, PayloadError, parse_rows
+from mlops_assets.serving.validation import (
+    MAX_BYTES_DEFAULT,
+    MAX_ROWS_DEFAULT,
+    FeatureSpec,
+    PayloadError,
+    parse_rows,
+)
 
 
-def create_app(holder: ChampionHolder, max_rows: int = MAX_ROWS_DEFAULT, poll: bool = True) -> Starlette:
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The request body, refused with 413 before it is read when Content-Length says it is too
+    big, and while it is read when more bytes arrive than allowed (chunked or lying clients).
+    Also refuses a declared charset other than UTF-8 (415)."""
+    content_type = request.headers.get("content-type", "")
+    charset = next((p.split("=", 1)[1].strip().strip('"').lower() for p in content_type.split(";")[1:]
+                    if p.strip().lower().startswith("charset=")), None)
+    if charset not in (None, "utf-8", "utf8"):
+        raise PayloadError(415, f"Content-Type charset {charset!r} is not supported: send UTF-8 JSON")
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise PayloadError(400, f"Content-Length {declared!r} is not a number of bytes")
+        if int(declared) > max_bytes:
+            raise PayloadError(413, f"body of {int(declared)} bytes exceeds the limit of {max_bytes} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadError(413, f"body exceeds the limit of {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(holder: ChampionHolder, max_rows: int = MAX_ROWS_DEFAULT, poll: bool = True,
+               max_bytes: int = MAX_BYTES_DEFAULT) -> Starlette:
     spec = holder.spec
 
     async def predict(request: Request) -> JSONResponse:
-        body = await request.body()
         try:
-            columns = parse_rows(body, spec, max_rows)
+            body = await read_body(request, max_bytes)
+            # Decoding and parsing up to max_bytes is CPU work: off the event loop, like scoring.
+            columns = await run_in_threadpool(parse_rows, body, spec, max_rows)
         except PayloadError as exc:
             return JSONResponse({"error": exc.message}, status_code=exc.status)
         served = holder.current  # read once: the version reported is the model that scored

@@ -8,9 +8,22 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 
 MAX_ROWS_DEFAULT = 10_000
+# A full request of MAX_ROWS_DEFAULT rows of a few dozen features is well under this; the
+# limit is checked before a byte is parsed (Content-Length, then bytes counted while reading).
+MAX_BYTES_DEFAULT = 8 * 1024 * 1024
+# {"rows": [{...}]} is 3 levels deep; anything near the limit is not a request, and the bound
+# keeps the JSON parser from recursing until RecursionError.
+MAX_DEPTH = 32
+
+# A JSON string, closed or running to the end of the body. Possessive, and always matching at
+# a quote, so that one left-to-right pass over any body is linear.
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*+(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_STEP = bytes.maketrans(b"[{]}", bytes([1, 1, 255, 255]))  # 255 is -1 as int8
 
 
 class PayloadError(ValueError):
@@ -40,13 +53,25 @@ def parse_rows(body: bytes, spec: FeatureSpec, max_rows: int = MAX_ROWS_DEFAULT)
     if not body.strip():
         raise PayloadError(400, 'empty body: send JSON {"rows": [{feature: value, ...}, ...]}')
     try:
-        payload = json.loads(body, parse_constant=_reject_constant)
+        # Decoded here, strictly: json.loads(bytes) would also guess UTF-16 and UTF-32.
+        text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise PayloadError(400, f"body is not UTF-8 JSON: {exc}") from exc
+        raise PayloadError(400, f"body is not UTF-8 (JSON requests must be UTF-8): byte {exc.start} "
+                                f"is {body[exc.start:exc.start + 1]!r}") from exc
+    depth = nesting_depth(body)
+    if depth > MAX_DEPTH:
+        raise PayloadError(400, f"body nests arrays/objects {depth} levels deep (limit {MAX_DEPTH}): "
+                                'send {"rows": [{feature: value, ...}, ...]}')
+    try:
+        payload = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise PayloadError(400, f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    except RecursionError as exc:  # backstop: nesting_depth should have refused it
+        raise PayloadError(400, "body nests arrays/objects too deeply") from exc
     except ValueError as exc:  # e.g. an integer literal longer than Python converts
         raise PayloadError(400, f"body is not usable JSON: {exc}") from exc
+    if not isinstance(payload, (dict, list)):
+        raise PayloadError(422, f'expected an object {{"rows": [...]}} or a list of rows, got {_json_type(payload)}')
     if isinstance(payload, dict):
         if "rows" not in payload:
             raise PayloadError(422, f'expected an object with a "rows" list, got keys {sorted(payload)[:10]}')
@@ -84,6 +109,17 @@ def parse_rows(body: bytes, spec: FeatureSpec, max_rows: int = MAX_ROWS_DEFAULT)
                 raise PayloadError(422, f"row {i} column {c!r} must be a string or null, got {_json_type(v)} {v!r}")
             columns[c].append(v)
     return columns
+
+
+def nesting_depth(body: bytes) -> int:
+    """Deepest nesting of arrays/objects in ``body``, brackets inside strings not counted. Runs
+    in C loops (regex, translate, numpy) so a body at the byte limit costs milliseconds."""
+    import numpy as np
+
+    brackets = _STRING.sub(b"", body).translate(None, _NOT_BRACKET).translate(_STEP)
+    if not brackets:
+        return 0
+    return int(np.cumsum(np.frombuffer(brackets, dtype=np.int8), dtype=np.int64).max())
 
 
 def _json_type(v) -> str:

@@ -4,12 +4,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
+from mlops_assets.sql import ident, qualified
 from mlops_assets.use_cases.config import UseCase
 
 SPLIT_COLUMN = "_split"
 
 
 def training_table(uc: UseCase) -> str:
+    """The table's name as recorded in metadata (unquoted); quote it with `qualified`."""
     return f"ml.{uc.name}_training_set"
 
 
@@ -17,11 +19,26 @@ def model_columns(uc: UseCase) -> list[str]:
     return [uc.entity_column, uc.timestamp_column, *uc.features.all, uc.target_column]
 
 
+def order_by(uc: UseCase) -> str:
+    """A total order on the training rows: time, entity, then every other column, so two builds
+    from the same data hand the model the same rows in the same order (rows equal in every
+    column are interchangeable). Row order changes what a fitted model is."""
+    first = [uc.timestamp_column, uc.entity_column]
+    rest = [c for c in model_columns(uc) if c not in first]
+    return ", ".join(f"{ident(c)} NULLS LAST" for c in first + rest)
+
+
 def frame_digest(df) -> str:
-    """Content hash of a frame, recorded with each model so its training data is identifiable."""
+    """Content hash of a frame, recorded with each model so its training data is identifiable.
+    Independent of row order (the sorted row hashes are hashed), dependent on column names
+    and order, values and how often each row occurs."""
+    import numpy as np
     import pandas as pd
 
-    return hashlib.sha256(pd.util.hash_pandas_object(df, index=False).values.tobytes()).hexdigest()[:16]
+    rows = np.sort(pd.util.hash_pandas_object(df, index=False).to_numpy())
+    h = hashlib.sha256("\x1f".join(map(str, df.columns)).encode())
+    h.update(rows.tobytes())
+    return h.hexdigest()[:16]
 
 
 def window_start(last_day: dt.date, holdout_days: int, window_days: int | None) -> dt.date:
@@ -32,8 +49,54 @@ def window_start(last_day: dt.date, holdout_days: int, window_days: int | None) 
     return last_day - dt.timedelta(days=holdout_days + window_days - 1)
 
 
+def read_features(con, uc: UseCase, first_day: dt.date):
+    """The feature rows from `first_day` on, in the deterministic training order."""
+    cols = ", ".join(ident(c) for c in model_columns(uc))
+    return con.execute(
+        f"SELECT {cols} FROM {qualified(uc.features_table)} "
+        f"WHERE CAST({ident(uc.timestamp_column)} AS DATE) >= ? ORDER BY {order_by(uc)}", [first_day]).df()
+
+
+def latest_feature_day(con, uc: UseCase) -> dt.date | None:
+    return con.execute(f"SELECT max(CAST({ident(uc.timestamp_column)} AS DATE)) "
+                       f"FROM {qualified(uc.features_table)}").fetchone()[0]
+
+
 def read_split(con, uc: UseCase, split: str):
-    df = con.execute(f"SELECT * FROM {training_table(uc)} WHERE {SPLIT_COLUMN} = ?", [split]).df()
+    # ORDER BY: a table's scan order is not guaranteed (DuckDB inserts in parallel).
+    df = con.execute(f"SELECT * FROM {qualified(training_table(uc))} WHERE {ident(SPLIT_COLUMN)} = ? "
+                     f"ORDER BY {order_by(uc)}", [split]).df()
     if df.empty:
         raise ValueError(f"{training_table(uc)} has no {split!r} rows: materialize the training set first")
     return df.drop(columns=[SPLIT_COLUMN])
+
+
+def build_frame(con, uc: UseCase):
+    """The training set from the warehouse: train rows then holdout rows, each in the
+    deterministic order, with a `_split` column; plus the split's SplitInfo. Raises ValueError
+    with the reason when no split is possible."""
+    import pandas as pd
+
+    from mlops_assets.training.split import time_split
+
+    last_day = latest_feature_day(con, uc)
+    if last_day is None:
+        raise ValueError(f"{uc.features_table} is empty: materialize some days of features first")
+    # Read only the partitions the split can use: the cost follows the window, not the history.
+    first_day = window_start(last_day, uc.split.holdout_days, uc.split.training_window_days)
+    df = read_features(con, uc, first_day)
+    train, holdout, info = time_split(df, uc.timestamp_column, uc.target_column,
+                                      uc.split.holdout_days, uc.split.training_window_days)
+    frame = pd.concat([train.assign(**{SPLIT_COLUMN: "train"}), holdout.assign(**{SPLIT_COLUMN: "holdout"})],
+                      ignore_index=True)
+    return frame, info
+
+
+def write_frame(con, uc: UseCase, frame) -> None:
+    schema = training_table(uc).split(".")[0]
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
+    con.register("training_frame", frame)
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {qualified(training_table(uc))} AS SELECT * FROM training_frame")
+    finally:
+        con.unregister("training_frame")

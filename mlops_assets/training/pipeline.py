@@ -22,8 +22,12 @@ ESTIMATORS = {
 def build_pipeline(family: str, params: dict[str, Any], numeric: list[str], categorical: list[str]) -> Pipeline:
     if family not in ESTIMATORS:
         raise ValueError(f"unknown model family {family!r}; expected one of {sorted(ESTIMATORS)}")
+    cls = ESTIMATORS[family]
+    # A fixed seed unless the use case sets one: the same training set gives the same model.
+    if "random_state" in cls().get_params() and "random_state" not in params:
+        params = {**params, "random_state": 0}
     try:
-        estimator = ESTIMATORS[family](**params)
+        estimator = cls(**params)
     except TypeError as exc:
         raise ValueError(f"bad hyper-parameters for {family}: {exc}") from exc
     transformers = [("num", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numeric)]

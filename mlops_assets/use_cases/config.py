@@ -8,18 +8,43 @@ of assets for each one under its own key prefix and group.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mlops_assets import settings
+from mlops_assets.sql import is_plain
+
+log = logging.getLogger(__name__)
 
 USE_CASE_DIRS_ENV = "MLOPS_USE_CASE_DIRS"
 
 ModelFamily = Literal["logistic_regression", "random_forest", "hist_gradient_boosting"]
+
+
+def _plain(value: str) -> str:
+    # Column and model names reach SQL, dbt and MLflow; only plain names are portable and
+    # readable in error messages (quoting through mlops_assets.sql stays the second guard).
+    if not is_plain(value):
+        raise ValueError(f"{value!r} is not a plain identifier (letters, digits and '_', not starting with a digit)")
+    return value
+
+
+Identifier = Annotated[str, AfterValidator(_plain)]
+
+
+def _cron(value: str) -> str:
+    from dagster._utils.schedules import is_valid_cron_string  # the rule Dagster's schedules apply
+
+    if not isinstance(value, str) or not is_valid_cron_string(value):
+        raise ValueError(f"{value!r} is not a valid cron string (5 fields: minute hour day-of-month month day-of-week)")
+    return value
 
 
 class _Strict(BaseModel):
@@ -38,9 +63,9 @@ class LandingConfig(_Strict):
 
 
 class FeaturesConfig(_Strict):
-    dbt_model: str | None = Field(default=None, description="dbt model with one row per example; None: use the raw table.")
-    numeric: list[str]
-    categorical: list[str] = Field(default_factory=list)
+    dbt_model: Identifier | None = Field(default=None, description="dbt model with one row per example; null: use the raw table.")
+    numeric: list[Identifier] = Field(description="Numeric feature columns.")
+    categorical: list[Identifier] = Field(default_factory=list, description="Categorical feature columns (one-hot encoded).")
 
     @property
     def all(self) -> list[str]:
@@ -48,9 +73,9 @@ class FeaturesConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    family: ModelFamily = "hist_gradient_boosting"
-    params: dict[str, Any] = Field(default_factory=dict)
-    registered_name: str | None = None
+    family: ModelFamily = Field(default="hist_gradient_boosting", description="scikit-learn estimator family.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Hyper-parameters passed to the estimator; omitted ones take scikit-learn's defaults.")
+    registered_name: Identifier | None = Field(default=None, description="MLflow registered model name; null: `<name>_model`.")
 
 
 class SplitConfig(_Strict):
@@ -59,17 +84,17 @@ class SplitConfig(_Strict):
 
 
 class RetrainConfig(_Strict):
-    cron: str = Field(default="0 3 * * 1", description="Scheduled retraining (default: Mondays 03:00 UTC).")
+    cron: Annotated[str, AfterValidator(_cron)] = Field(default="0 3 * * 1", description="Scheduled retraining, cron in UTC (default: Mondays 03:00).")
     on_drift: bool = Field(default=True, description="Retrain when the latest day's drift check fails.")
-    min_new_rows: int | None = Field(default=5000, ge=1, description="Retrain once this many labelled rows arrived since the last training set; None: off.")
+    min_new_rows: int | None = Field(default=5000, ge=1, description="Retrain once this many labelled rows arrived since the last training set; null: off.")
     cooldown_minutes: float = Field(default=30, ge=0, description="No trigger fires again this soon after a retrain finished.")
 
 
 class Thresholds(_Strict):
-    min_roc_auc: float = Field(default=0.6, ge=0.0, le=1.0)
-    max_log_loss: float | None = None
+    min_roc_auc: float = Field(default=0.6, ge=0.0, le=1.0, description="Holdout ROC AUC a candidate needs to be promoted.")
+    max_log_loss: float | None = Field(default=None, gt=0.0, description="Holdout log loss a candidate may not exceed; null: no limit.")
     min_lift_over_baseline: float = Field(default=0.02, description="ROC AUC the model must gain over the trivial baseline.")
-    drift_share: float = Field(default=0.3, gt=0.0, le=1.0, description="Share of drifted columns above which drift is flagged.")
+    drift_share: float = Field(default=0.3, gt=0.0, le=1.0, description="Drift is flagged when the share of drifted columns is at or above this (one threshold for the HTML report and the check).")
     # Champion/challenger gates. Both models are scored on the same holdout, so the tolerances
     # only absorb the noise of a finite holdout; a candidate may not be worse by more than that.
     max_roc_auc_drop: float = Field(default=0.01, ge=0.0, description="ROC AUC the candidate may lose vs the champion.")
@@ -83,20 +108,21 @@ class Thresholds(_Strict):
 
 
 class UseCase(_Strict):
-    name: str
-    description: str = ""
-    landing: LandingConfig
+    name: str = Field(description="Lower-case identifier: table name, asset key prefix and group.")
+    description: str = Field(default="", description="Free text shown in the UI.")
+    landing: LandingConfig = Field(description="Where the batch files arrive.")
     first_day: dt.date = Field(description="First day of data; daily partitions start here.")
-    entity_column: str
-    timestamp_column: str
-    target_column: str
-    features: FeaturesConfig
-    slice_columns: list[str] = Field(default_factory=list)
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    split: SplitConfig = Field(default_factory=SplitConfig)
-    retrain: RetrainConfig = Field(default_factory=RetrainConfig)
-    thresholds: Thresholds = Field(default_factory=Thresholds)
-    source_file: str | None = Field(default=None, exclude=True)
+    last_day: dt.date | None = Field(default=None, description="Last day of data; daily partitions end here. null: they run to tomorrow (UTC), for live data.")
+    entity_column: Identifier = Field(description="Column identifying the entity (e.g. customer id).")
+    timestamp_column: Identifier = Field(description="Event time column; its UTC day is the row's partition.")
+    target_column: Identifier = Field(description="Binary label column (0/1); required in landing files today.")
+    features: FeaturesConfig = Field(description="Feature columns and the dbt model that holds them.")
+    slice_columns: list[Identifier] = Field(default_factory=list, description="Categorical features whose values are compared one by one by the evaluation gates.")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="Model family and hyper-parameters.")
+    split: SplitConfig = Field(default_factory=SplitConfig, description="Time-based train/holdout split.")
+    retrain: RetrainConfig = Field(default_factory=RetrainConfig, description="When retraining is requested.")
+    thresholds: Thresholds = Field(default_factory=Thresholds, description="Quality, drift and serving gates.")
+    source_file: str | None = Field(default=None, exclude=True, description="The YAML file it was loaded from (set by the loader).")
 
     @field_validator("name")
     @classmethod
@@ -108,6 +134,8 @@ class UseCase(_Strict):
 
     @model_validator(mode="after")
     def _columns_are_distinct(self) -> "UseCase":
+        if self.last_day is not None and self.last_day < self.first_day:
+            raise ValueError(f"last_day {self.last_day} is before first_day {self.first_day}")
         keys = {self.entity_column, self.timestamp_column, self.target_column}
         clash = keys & set(self.features.all)
         if clash:
@@ -150,9 +178,122 @@ def use_case_dirs() -> list[Path]:
     return [Path(p) for p in os.environ.get(USE_CASE_DIRS_ENV, "").split(os.pathsep) if p]
 
 
-def load_use_cases(dirs: list[Path] | None = None) -> list[UseCase]:
-    """All use cases, sorted by name: the defs folder's defs.yaml files and MLOPS_USE_CASE_DIRS
-    (or only ``dirs`` when given). Names must be unique across folders."""
-    from mlops_assets.use_cases.discovery import DEFS_DIR, load_all
+@dataclass(frozen=True)
+class InvalidUseCase:
+    """A use-case file (or folder) that could not be loaded, and why."""
+    path: str
+    error: str
 
-    return load_all(defs_dir=DEFS_DIR if dirs is None else None, dirs=dirs)
+
+@dataclass(frozen=True)
+class UseCaseSet:
+    use_cases: list[UseCase]
+    invalid: list[InvalidUseCase]
+
+
+def load_use_case_set(dirs: list[Path] | None = None) -> UseCaseSet:
+    """Every use case that loads, sorted by name, and every file that does not: the defs
+    folder's defs.yaml files and MLOPS_USE_CASE_DIRS (or only ``dirs`` when given). One bad
+    file must not take the others down: the code location shows it as a failing asset."""
+    from mlops_assets.use_cases.discovery import DEFS_DIR, load_set
+
+    return load_set(defs_dir=DEFS_DIR if dirs is None else None, dirs=dirs)
+
+
+_logged: set[tuple[str, str]] = set()
+
+
+def load_use_cases(dirs: list[Path] | None = None, *, strict: bool = False) -> list[UseCase]:
+    """All use cases that load, sorted by name. Names must be unique across folders. Files
+    that do not load are logged (once per process) and left out; with `strict` they raise."""
+    loaded = load_use_case_set(dirs)
+    if strict and loaded.invalid:
+        raise UseCaseError("\n".join(i.error for i in loaded.invalid))
+    for bad in loaded.invalid:
+        if (bad.path, bad.error) not in _logged:
+            _logged.add((bad.path, bad.error))
+            log.error("skipping use case file: %s", bad.error)
+    return loaded.use_cases
+
+
+def get_use_case(name: str, dirs: list[Path] | None = None) -> UseCase:
+    """One use case by name; when it is unknown, the error lists the known ones and every
+    file that failed to load (the wanted one may be among them)."""
+    loaded = load_use_case_set(dirs)
+    for uc in loaded.use_cases:
+        if uc.name == name:
+            return uc
+    message = f"unknown use case {name!r}; known: {[uc.name for uc in loaded.use_cases]}"
+    if loaded.invalid:
+        message += "; files that failed to load: " + "; ".join(i.error for i in loaded.invalid)
+    raise UseCaseError(message)
+
+
+@dataclass(frozen=True)
+class FieldDoc:
+    path: str          # dotted, as written in the YAML file
+    type: str
+    required: bool
+    default: str       # as YAML would spell it; "" when required
+    description: str
+
+
+def _type_name(annotation: Any) -> str:
+    import typing
+
+    if annotation is type(None):
+        return "null"
+    if isinstance(annotation, type):
+        return {"str": "string", "int": "integer", "float": "number", "bool": "boolean",
+                "date": "date (YYYY-MM-DD)"}.get(annotation.__name__, annotation.__name__)
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Annotated:
+        base = args[0]
+        if any(getattr(m, "func", None) is _plain for m in args[1:]):
+            return "identifier"
+        if any(getattr(m, "func", None) is _cron for m in args[1:]):
+            return "cron string"
+        return _type_name(base)
+    if origin is Literal:
+        return "one of " + ", ".join(map(str, args))
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        return " or ".join(_type_name(a) for a in args)
+    if origin is list:
+        return f"list of {_type_name(args[0])}"
+    if origin is dict:
+        return "mapping"
+    return str(annotation)
+
+
+def _yaml_value(value: Any) -> str:
+    text = yaml.safe_dump(value, default_flow_style=True).strip()
+    return text.removesuffix("\n...").removesuffix("...").strip()
+
+
+def describe_fields(model: type[BaseModel] = UseCase, prefix: str = "") -> list[FieldDoc]:
+    """Every field of the use-case schema with its type, default and meaning, in file order;
+    nested sections are followed by their own fields. The README's table is generated from it."""
+    rows: list[FieldDoc] = []
+    for name, field in model.model_fields.items():
+        if field.exclude:  # set by the loader, not written in files
+            continue
+        path = f"{prefix}{name}"
+        required = field.is_required()
+        validators = {getattr(m, "func", None) for m in field.metadata}  # Annotated[...] of a plain field
+        kind = "identifier" if _plain in validators else "cron string" if _cron in validators else None
+        nested = field.annotation if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel) else None
+        default = "" if required or nested else _yaml_value(field.get_default(call_default_factory=True))
+        rows.append(FieldDoc(path, "section" if nested else kind or _type_name(field.annotation), required, default,
+                             field.description or ""))
+        if nested:
+            rows += describe_fields(nested, prefix=f"{path}.")
+    return rows
+
+
+def fields_markdown() -> str:
+    """describe_fields() as a Markdown table."""
+    lines = ["| Field | Type | Default | Meaning |", "|---|---|---|---|"]
+    for f in describe_fields():
+        default = "**required**" if f.required else f"`{f.default}`" if f.type != "section" else ""
+        lines.append(f"| `{f.path}` | {f.type} | {default} | {f.description.replace('|', '/')} |")
+    return "\n".join(lines)

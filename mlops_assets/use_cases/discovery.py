@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from mlops_assets.use_cases.config import USE_CASE_DIRS_ENV, UseCase, UseCaseError
+from mlops_assets.use_cases.config import USE_CASE_DIRS_ENV, InvalidUseCase, UseCase, UseCaseError, UseCaseSet
 
 COMPONENT_TYPE = "mlops_assets.components.UseCase"
 OVERRIDES_ENV = "MLOPS_USE_CASE_OVERRIDES"
@@ -67,7 +67,10 @@ def read_fields(path: Path) -> dict[str, Any] | None:
     """A file's use-case fields: a plain YAML mapping, or the `attributes` of a defs.yaml of
     type mlops_assets.components.UseCase (None for a defs.yaml of another component type).
     `{{ env.X }}` templates in a defs.yaml are rendered the way Dagster renders them."""
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UseCaseError(f"{path}: cannot be read as UTF-8 text: {exc}") from exc
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -101,26 +104,45 @@ def extra_dirs() -> list[Path]:
     return [Path(p) for p in os.environ.get(USE_CASE_DIRS_ENV, "").split(os.pathsep) if p]
 
 
-def load_all(defs_dir: Path | None = DEFS_DIR, dirs: list[Path] | None = None) -> list[UseCase]:
+def load_set(defs_dir: Path | None = DEFS_DIR, dirs: list[Path] | None = None) -> UseCaseSet:
     """Use cases of the defs folder and of ``dirs`` (default: MLOPS_USE_CASE_DIRS), sorted by
-    name. Names are unique; every name in the override file must be one of them."""
-    overrides = read_overrides()
+    name, and every file or folder that failed with its error. Names are unique (the second
+    file is the failing one); every name in the override file must be one of them."""
+    invalid: list[InvalidUseCase] = []
+    try:
+        overrides = read_overrides()
+    except UseCaseError as exc:  # a broken override file fails every use case it could touch
+        return UseCaseSet([], [InvalidUseCase(os.environ.get(OVERRIDES_ENV, ""), str(exc))])
     files = _component_files(defs_dir) if defs_dir is not None else []
     for folder in extra_dirs() if dirs is None else dirs:
         if not folder.is_dir():
-            raise UseCaseError(f"use case folder {folder} does not exist (from {USE_CASE_DIRS_ENV})")
+            invalid.append(InvalidUseCase(str(folder), f"use case folder {folder} does not exist (from {USE_CASE_DIRS_ENV})"))
+            continue
         files += use_case_files(folder)
     found: dict[str, UseCase] = {}
     for path in files:
-        fields = read_fields(path)
-        if fields is None:
+        try:
+            fields = read_fields(path)
+            if fields is None:
+                continue
+            uc = to_use_case(fields, path, overrides)
+            if uc.name in found:
+                raise UseCaseError(f"{path}: use case name {uc.name!r} is already defined in {found[uc.name].source_file}")
+        except UseCaseError as exc:
+            invalid.append(InvalidUseCase(str(path), str(exc)))
             continue
-        uc = to_use_case(fields, path, overrides)
-        if uc.name in found:
-            raise UseCaseError(f"{path}: use case name {uc.name!r} is already defined in {found[uc.name].source_file}")
         found[uc.name] = uc
     unknown = set(overrides) - set(found)
-    if unknown:
-        raise UseCaseError(f"{os.environ.get(OVERRIDES_ENV)}: overrides for unknown use case(s) {sorted(unknown)}; "
-                           f"known: {sorted(found)}")
-    return [found[k] for k in sorted(found)]
+    if unknown and not invalid:
+        invalid.append(InvalidUseCase(os.environ.get(OVERRIDES_ENV, ""),
+                                      f"{os.environ.get(OVERRIDES_ENV)}: overrides for unknown use case(s) "
+                                      f"{sorted(unknown)}; known: {sorted(found)}"))
+    return UseCaseSet([found[k] for k in sorted(found)], invalid)
+
+
+def load_all(defs_dir: Path | None = DEFS_DIR, dirs: list[Path] | None = None) -> list[UseCase]:
+    """Like load_set, but the first failure raises."""
+    loaded = load_set(defs_dir, dirs)
+    if loaded.invalid:
+        raise UseCaseError("\n".join(i.error for i in loaded.invalid))
+    return loaded.use_cases

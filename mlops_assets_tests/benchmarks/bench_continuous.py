@@ -39,7 +39,7 @@ def one_new_day(history_days: int, rows_per_day: int) -> dict[str, float]:
     import dagster as dg
 
     from mlops_assets.definitions import build_defs
-    from mlops_assets.main_job import execute, run_main_job
+    from mlops_assets.orchestrate import execute, run_pipeline
     from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
 
     data = _fresh_env(str(history_days))
@@ -48,7 +48,7 @@ def one_new_day(history_days: int, rows_per_day: int) -> dict[str, float]:
     folder = data / "landing" / "churn"
     write_days(folder, day_range(d0, history_days), cfg)
     quiet = lambda *_: None  # noqa: E731
-    assert run_main_job(only=["churn"], log=quiet), "history run failed"
+    assert run_pipeline(only=["churn"], log=quiet), "history run failed"
     new_day = d0 + dt.timedelta(days=history_days)
     write_days(folder, [new_day], cfg)
     defs, instance = build_defs(), dg.DagsterInstance.get()
@@ -67,7 +67,7 @@ def landing_latency(history_days: int, rows_per_day: int, bound_s: float) -> flo
     import dagster as dg
 
     from mlops_assets import settings
-    from mlops_assets.main_job import run_main_job
+    from mlops_assets.orchestrate import run_pipeline
     from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
 
     data = _fresh_env("latency")
@@ -76,7 +76,7 @@ def landing_latency(history_days: int, rows_per_day: int, bound_s: float) -> flo
     d0 = _history_start(history_days)
     cfg = SimulationConfig(start_date=d0, rows_per_day=rows_per_day)
     write_days(folder, day_range(d0, history_days), cfg)
-    assert run_main_job(only=["churn"], log=lambda *_: None)
+    assert run_pipeline(only=["churn"], log=lambda *_: None)
     log = open(data / "dagster_dev.log", "w")
     proc = subprocess.Popen([str(Path(sys.executable).parent / "dagster"), "dev", "-m", "mlops_assets.definitions",
                              "-h", "127.0.0.1", "-p", "3917"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,

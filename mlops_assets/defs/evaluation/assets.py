@@ -16,7 +16,8 @@ GATES = rules.ALL_GATES
 GATE_DESCRIPTIONS = {
     rules.MINIMUM_QUALITY: "Holdout ROC AUC (and log loss, if set) meet the use case's absolute thresholds.",
     rules.BEATS_BASELINE: "ROC AUC lift over a prior-only baseline, and a lower log loss.",
-    rules.NO_REGRESSION: "No ROC AUC loss / log loss gain vs the champion beyond the tolerances (passes without a champion).",
+    rules.NO_REGRESSION: "No ROC AUC loss / log loss gain beyond the tolerances vs the champion, nor vs the best "
+                         f"of the last {rules.RECENT_CHAMPIONS} champions on the same holdout (passes without a champion).",
     rules.NO_SLICE_REGRESSION: "No slice of slice_columns loses ROC AUC vs the champion beyond the tolerance.",
     rules.LATENCY_BUDGET: "Best-of-7 prediction latency of a batch within budget.",
     rules.SIZE_BUDGET: "Logged model files within the size budget.",
@@ -66,17 +67,33 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
         # The champion is scored on exactly the same rows. A champion that cannot be loaded or
         # scored fails the comparison gates (with the error) rather than waving the candidate through.
         client = mlflow.MlflowClient()  # the tracking URI the mlflow resource set for this run
+        registry_uri = registry.display_uri(mlflow.get_registry_uri())
         champion_version = registry.champion_version(client, uc.registered_model_name)
         champion_metrics = champion_slices = champion_error = None
-        if champion_version is not None:
+        recent: dict[str, dict] = {}
+        if champion_version is None:
+            # Said loudly: an empty registry is also what a lost or mis-pointed MLflow store looks like.
+            comparison = f"first model: no champion in registry {registry_uri}"
+            context.log.warning(f"{comparison} for {uc.registered_model_name}: candidate v{candidate_version} is "
+                                "judged on absolute quality alone. If a champion existed, check MLFLOW_TRACKING_URI.")
+        else:
+            comparison = f"vs champion v{champion_version} in registry {registry_uri}"
             try:
                 champ = mlflow.sklearn.load_model(f"models:/{uc.registered_model_name}/{champion_version}")
                 champ_prob = champ.predict_proba(X)[:, 1]
                 champion_metrics = evaluation_report(y, champ_prob, baseline.predict_proba(X)[:, 1], {})["model"]
                 champion_slices = {c: slice_metrics(y, champ_prob, holdout[c].to_numpy(), t.min_slice_rows)
                                    for c in uc.slice_columns}
+                # The last few champions on the same rows too: bounds the slide across promotions.
+                for version in registry.recent_champions(client, uc.registered_model_name, rules.RECENT_CHAMPIONS):
+                    if version in (champion_version, candidate_version):
+                        continue
+                    past = mlflow.sklearn.load_model(f"models:/{uc.registered_model_name}/{version}")
+                    recent[version] = evaluation_report(y, past.predict_proba(X)[:, 1],
+                                                        baseline.predict_proba(X)[:, 1], {})["model"]
             except Exception as exc:  # noqa: BLE001 - reported through the gates, see above
-                champion_error = f"champion v{champion_version} could not be scored on the holdout: {exc!r}"
+                champion_error = (f"champion v{champion_version} or a recent champion could not be scored on the "
+                                  f"holdout: {exc!r}")
                 context.log.error(champion_error)
         candidate_slices = {c: slice_metrics(y, prob, holdout[c].to_numpy(), t.min_slice_rows) for c in uc.slice_columns}
         metric_rows = rules.compare_metrics(report["model"], champion_metrics)
@@ -91,7 +108,7 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
             results += [gates.GateResult(rules.NO_REGRESSION, False, champion_error),
                         gates.GateResult(rules.NO_SLICE_REGRESSION, False, champion_error)]
         else:
-            results += [rules.no_regression(m, champion_metrics, champion_version, t),
+            results += [rules.no_regression(m, champion_metrics, champion_version, t, recent),
                         rules.no_slice_regression(slice_rows, champion_version is not None, t)]
         results += [rules.latency_within_budget(latency_ms, latency_rows, t), rules.size_within_budget(size_mb, t)]
         verdicts = {g.name: {"passed": g.passed, "description": g.description} for g in results}
@@ -105,7 +122,8 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
         client.log_metric(run_id, "model_size_mb", size_mb)
         client.log_dict(run_id, report, "evaluation/report.json")
         client.log_dict(run_id, {"candidate_version": candidate_version, "champion_version": champion_version,
-                                 "champion_error": champion_error, "metrics": metric_rows, "slices": slice_rows,
+                                 "champion_error": champion_error, "comparison": comparison,
+                                 "recent_champions": recent, "metrics": metric_rows, "slices": slice_rows,
                                  "gates": verdicts}, "evaluation/champion_challenger.json")
 
         context.log.info(f"candidate v{candidate_version}: holdout ROC AUC {m['roc_auc']:.4f} "
@@ -120,6 +138,9 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
                 # "none" rather than None: metadata values must be concrete, and the promotion
                 # step compares this with the champion it finds.
                 "champion_version": champion_version or "none",
+                "comparison": comparison,
+                "recent_champions_compared": dg.MetadataValue.json(
+                    {v: {k: round(recent[v][k], 5) for k in ("roc_auc", "log_loss")} for v in recent}),
                 "vs_champion": dg.MetadataValue.md(markdown_table(metric_rows)),
                 "slices_vs_champion": dg.MetadataValue.md(markdown_table(slice_rows)),
                 "gate_verdicts": dg.MetadataValue.json(verdicts),

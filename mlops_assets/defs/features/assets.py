@@ -55,6 +55,10 @@ def build_dbt_assets(uc: UseCase, project: DbtProject) -> dg.AssetsDefinition:
         window = context.partition_time_window
         dbt_vars = {"min_date": window.start.strftime("%Y-%m-%d"), "max_date": window.end.strftime("%Y-%m-%d")}
         context.log.info(f"dbt build for [{dbt_vars['min_date']}, {dbt_vars['max_date']})")
-        yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
+        # dbt opens the file itself and fails at once if another process holds it: hold the
+        # warehouse lock around the whole build, so concurrent runs queue instead.
+        with warehouse.write_lock(holder=f"dbt build of {uc.name} [{dbt_vars['min_date']}, "
+                                         f"{dbt_vars['max_date']}) in run {context.run.run_id}"):
+            yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
 
     return models

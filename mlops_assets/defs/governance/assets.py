@@ -61,13 +61,23 @@ def build_champion_model(uc: UseCase) -> dg.AssetsDefinition:
                               [v.gate for v in verdicts if v.passed is not True]),
                           "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in decision.reasons))},
             )
-        registry.promote(client, uc.registered_model_name, candidate_version, current, context.run_id)
-        context.log.info(f"promoted {uc.registered_model_name} v{candidate_version} to champion "
-                         f"(previous: {'v' + current if current else 'none'}); {url}")
+        quality = {k: float(meta[f"holdout_{k}"]) for k in ("roc_auc", "log_loss") if f"holdout_{k}" in meta}
+        registry.promote(client, uc.registered_model_name, candidate_version, current, context.run.run_id,
+                         quality if len(quality) == 2 else None)
+        if current is None:
+            # An empty registry is also what a lost or mis-pointed MLflow store looks like: say so.
+            comparison = f"first model: no champion in registry {registry.display_uri(client.tracking_uri)}"
+            context.log.warning(f"promoted {uc.registered_model_name} v{candidate_version} as the {comparison}; "
+                                "it was compared with no previous champion. If one existed, check MLFLOW_TRACKING_URI.")
+        else:
+            comparison = str(meta.get("comparison") or f"vs champion v{current}")
+            context.log.info(f"promoted {uc.registered_model_name} v{candidate_version} to champion "
+                             f"(previous: v{current}); {url}")
         return dg.MaterializeResult(metadata={
             "promoted": True,
             "champion_version": candidate_version,
             "previous_champion": current or "none",
+            "comparison": comparison,
             "registered_model": uc.registered_model_name,
             "mlflow_model_version_url": dg.MetadataValue.url(url),
             "evaluation_run_id": event.run_id,

@@ -1,4 +1,6 @@
 """raw/<use case>: landing-zone batch files loaded into DuckDB, one day partition at a time."""
+import datetime as dt
+
 import dagster as dg
 
 from mlops_assets.ingest import landing
@@ -22,20 +24,28 @@ def build_raw_asset(uc: UseCase) -> dg.AssetsDefinition:
         metadata={"landing_folder": dg.MetadataValue.path(str(uc.landing.path())), "table": uc.raw_table},
         check_specs=[dg.AssetCheckSpec(
             "landing_files_readable", asset=key(uc, RAW),
-            description="Every file in the landing folder parses and has readable timestamps. A file that does "
-                        "not is left out of every day (its rows are in no partition) until it is fixed.")],
+            description="Every file in the landing folder parses, has plain column names and readable "
+                        "timestamps, and stays inside the folder. A file that does not is left out of every day "
+                        "until it is fixed; if an earlier version of it loaded, those rows are kept meanwhile.")],
     )
     def raw(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
         start, end = utc_window(context)
+        last_key = context.assets_def.partitions_def.get_last_partition_key()
         with warehouse.connect() as con:
             try:
-                loaded = landing.load_window(con, uc, start, end, log=context.log.info)
+                loaded = landing.load_window(con, uc, start, end, log=context.log.info,
+                                             last_day=dt.date.fromisoformat(last_key) if last_key else None)
             except landing.LandingFileError as exc:
                 raise dg.Failure(description=str(exc), metadata={"error": str(exc)}) from exc
         if loaded.rows == 0:
             context.log.warning(f"no landing file holds rows for {start:%Y-%m-%d}..{end:%Y-%m-%d}")
         for problem in loaded.unreadable.values():
-            context.log.error(f"left out of every day until fixed: {problem}")
+            context.log.error(f"not loadable until fixed: {problem}")
+        for path, n in loaded.outside.items():
+            context.log.warning(f"{path}: {n} row(s) dated before {uc.first_day} or after the last partition "
+                                f"{last_key}; no partition takes them")
+        for note in loaded.notes:
+            context.log.warning(note)
         return dg.MaterializeResult(metadata={
             "dagster/row_count": loaded.rows,
             "rows_replaced": loaded.replaced_rows,
@@ -44,6 +54,13 @@ def build_raw_asset(uc: UseCase) -> dg.AssetsDefinition:
             "rows_per_day": dg.MetadataValue.json(loaded.rows_per_day),
             # Read by the landing sensor, so that it does not request a load that already happened.
             "file_fingerprints": dg.MetadataValue.json(list(loaded.fingerprints)),
+            # Rows the landing files hold that no partition takes (dated before first_day or after the
+            # last partition), per file: not loaded, and not lost without a word.
+            "rows_outside_partitions": sum(loaded.outside.values()),
+            "files_with_rows_outside": dg.MetadataValue.json(
+                {p.rsplit("/", 1)[-1]: n for p, n in loaded.outside.items()}),
+            "rows_kept_from_unreadable_files": sum(loaded.kept_rows.values()),
+            "warnings": dg.MetadataValue.json(list(loaded.notes)),
         }, check_results=[dg.AssetCheckResult(
             check_name="landing_files_readable", passed=not loaded.unreadable,
             severity=dg.AssetCheckSeverity.ERROR,

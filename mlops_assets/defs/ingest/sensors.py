@@ -47,7 +47,8 @@ def build_landing_sensor(uc: UseCase) -> dg.SensorDefinition:
         import duckdb  # in-memory: the sensor only reads the files, never the warehouse
 
         cursor = json.loads(context.cursor) if context.cursor else {}
-        files = landing.list_landing_files(uc.landing.path(), uc.landing.pattern)
+        scan = landing.scan_landing(uc.landing.path(), uc.landing.pattern)
+        files = scan.files
         last_key = partitions.get_last_partition_key()
         last_day = dt.date.fromisoformat(last_key) if last_key else uc.first_day
         with landing.in_utc(duckdb.connect()) as con:
@@ -59,6 +60,7 @@ def build_landing_sensor(uc: UseCase) -> dg.SensorDefinition:
             context.log.info(f"already loaded from the same files, not requested: {', '.join(map(str, already))}")
         for line in plan.seen:
             context.log.info(f"new or changed: {line}")
+        plan.skipped += [f"refused {problem}" for problem in scan.refused.values()] + scan.ignored
         for line in plan.skipped:
             context.log.warning(f"skipped {line}")
         requests = [dg.RunRequest(run_key=plan.run_key(uc.name, day), partition_key=day.isoformat(),

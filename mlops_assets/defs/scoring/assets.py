@@ -6,17 +6,47 @@ from mlops_assets.automation import per_day
 from mlops_assets.lineage import BATCH_PREDICTIONS, CHAMPION, features_key, key
 from mlops_assets.partitions import daily_partitions, utc_window
 from mlops_assets.resources import DuckDBWarehouse
+from mlops_assets.sql import ident, qualified
 from mlops_assets.use_cases.config import UseCase
 
 
-
 PIN_TAG = "mlops/model_version"
+ALLOW_UNPROMOTED_TAG = "mlops/allow_unpromoted"
 
 
 class ScoringConfig(dg.Config):
     model_version: str | None = None
     """Score with this registered version instead of the champion, e.g. to re-score old days
-    with a fixed model. The run tag mlops/model_version does the same (UI backfills take tags)."""
+    with a fixed model. The run tag mlops/model_version does the same (UI backfills take tags).
+    Only versions that were champion once are accepted, unless allow_unpromoted is set."""
+    allow_unpromoted: bool = False
+    """Accept a pinned version that never passed the promotion gates (the run tag
+    mlops/allow_unpromoted=true does the same). Recorded on the materialization and logged."""
+
+
+def pinned_version(context: dg.AssetExecutionContext, config: ScoringConfig, client, model_name: str) -> tuple[str | None, bool]:
+    """The pinned version (None: score with the champion) and whether an unpromoted version was
+    allowed. Raises dg.Failure naming the version and the reason when it is refused."""
+    from mlops_assets.governance import registry, rules
+
+    pinned = config.model_version or context.run.tags.get(PIN_TAG)
+    if not pinned:
+        return None, False
+    pinned = str(pinned).strip()
+    tag = context.run.tags.get(ALLOW_UNPROMOTED_TAG, "").strip().lower()
+    if tag not in ("", "true", "false"):
+        raise dg.Failure(f"run tag {ALLOW_UNPROMOTED_TAG}={tag!r}: expected true or false")
+    allow = config.allow_unpromoted or tag == "true"
+    tags = registry.version_tags(client, model_name, pinned)
+    refusal = rules.pinned_version_refusal(model_name, pinned, tags)
+    if refusal and (not allow or tags is None):  # no override makes a missing version exist
+        raise dg.Failure(f"refusing to score with the pinned version {pinned}: {refusal}")
+    if refusal:
+        context.log.warning(f"scoring with {model_name} v{pinned} although it was never champion "
+                            f"(allow_unpromoted is set on this run): {refusal.split(':')[0]}")
+    else:
+        context.log.info(f"scoring with the pinned version {pinned} of {model_name} (champion once)")
+    return pinned, bool(refusal)
 
 
 def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
@@ -44,21 +74,20 @@ def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
 
         start, end = utc_window(context)
         client = registry.client()
-        pinned = config.model_version or context.run.tags.get(PIN_TAG)
+        pinned, unpromoted = pinned_version(context, config, client, uc.registered_model_name)
         version = pinned or registry.champion_version(client, uc.registered_model_name)
-        if pinned:
-            context.log.info(f"scoring with the pinned version {pinned} of {uc.registered_model_name}")
         if version is None:
             raise dg.Failure(f"{uc.registered_model_name} has no champion yet: materialize "
                              f"{key(uc, CHAMPION).to_user_string()} first")
         # Load by version, not by alias, so the version recorded is the one that scored.
         model = mlflow.sklearn.load_model(f"models:/{uc.registered_model_name}/{version}")
 
-        cols = ", ".join(f'"{c}"' for c in [uc.entity_column, uc.timestamp_column, *uc.features.all])
+        cols = ", ".join(ident(c) for c in [uc.entity_column, uc.timestamp_column, *uc.features.all])
+        ts = ident(uc.timestamp_column)
         # Filtering on the timestamp works whether or not the features asset is partitioned.
         with warehouse.connect(read_only=True) as con:
-            rows = con.execute(f'SELECT {cols} FROM {uc.features_table} WHERE "{uc.timestamp_column}" >= ? '
-                               f'AND "{uc.timestamp_column}" < ? ORDER BY "{uc.timestamp_column}"', [start, end]).df()
+            rows = con.execute(f"SELECT {cols} FROM {qualified(uc.features_table)} WHERE {ts} >= ? AND {ts} < ? "
+                               f"ORDER BY {ts}", [start, end]).df()
         scores = model.predict_proba(rows[uc.features.all])[:, 1] if len(rows) else []
         frame = pd.DataFrame({
             uc.entity_column: rows[uc.entity_column],
@@ -78,6 +107,8 @@ def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
             "rows_replaced": replaced,
             "model_version": str(version),
             "pinned_version": bool(pinned),
+            # True only when a version that never passed the gates scored (an explicit override).
+            "unpromoted_version_allowed": unpromoted,
             "mean_score": round(float(frame["score"].mean()), 5) if len(frame) else 0.0,
             "table": predictions_table(uc),
             "mlflow_model_version_url": dg.MetadataValue.url(registry.model_version_url(uc.registered_model_name, version)),

@@ -4,8 +4,9 @@ import time
 
 import dagster as dg
 
-from mlops_assets.automation import after_upstream, scheduled_retrain
-from mlops_assets.lineage import CANDIDATE, TRAINING_SET, features_key, key
+from mlops_assets import handoffs
+from mlops_assets.automation import after_upstream
+from mlops_assets.lineage import CANDIDATE, TRAINING_SET, features_key, key, latest_metadata
 from mlops_assets.resources import DuckDBWarehouse
 from mlops_assets.training import data
 from mlops_assets.use_cases.config import UseCase
@@ -17,44 +18,25 @@ def build_training_set(uc: UseCase) -> dg.AssetsDefinition:
         deps=[features_key(uc)],
         group_name=uc.name,
         kinds={"duckdb", "pandas"},
-        automation_condition=scheduled_retrain(uc.retrain.cron),
         description=f"Time-based split of {uc.features_table}: the last {uc.split.holdout_days} day(s) are the "
-                    f"holdout, the {uc.split.training_window_days or 'all'} day(s) before them the training rows.",
+                    f"holdout, the {uc.split.training_window_days or 'all'} day(s) before them the training rows. "
+                    f"Built by {uc.name}_retrain_schedule ({uc.retrain.cron}) and {uc.name}_retrain_sensor.",
     )
     def training_set(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
-        import pandas as pd
-
-        from mlops_assets.training.split import time_split
-
-        cols = ", ".join(f'"{c}"' for c in data.model_columns(uc))
-        ts = uc.timestamp_column
         with warehouse.connect(read_only=True) as con:
-            # Read only the partitions the split can use: the cost follows the window, not the history.
-            last_day = con.execute(f'SELECT max(CAST("{ts}" AS DATE)) FROM {uc.features_table}').fetchone()[0]
-            if last_day is None:
-                raise dg.Failure(f"{uc.features_table} is empty: materialize some days of features first")
-            first_day = data.window_start(last_day, uc.split.holdout_days, uc.split.training_window_days)
-            df = con.execute(f'SELECT {cols} FROM {uc.features_table} WHERE CAST("{ts}" AS DATE) >= ? ORDER BY "{ts}"',
-                             [first_day]).df()
-        try:
-            train, holdout, info = time_split(df, uc.timestamp_column, uc.target_column,
-                                              uc.split.holdout_days, uc.split.training_window_days)
-        except ValueError as exc:
-            raise dg.Failure(f"cannot build the training set of {uc.name} from {uc.features_table}: {exc}") from exc
-        frame = pd.concat([train.assign(**{data.SPLIT_COLUMN: "train"}),
-                           holdout.assign(**{data.SPLIT_COLUMN: "holdout"})], ignore_index=True)
+            try:
+                frame, info = data.build_frame(con, uc)
+            except ValueError as exc:
+                raise dg.Failure(f"cannot build the training set of {uc.name} from {uc.features_table}: {exc}") from exc
         with warehouse.connect() as con:
-            con.execute("CREATE SCHEMA IF NOT EXISTS ml")
-            con.register("training_frame", frame)
-            con.execute(f"CREATE OR REPLACE TABLE {data.training_table(uc)} AS SELECT * FROM training_frame")
-            con.unregister("training_frame")
+            data.write_frame(con, uc, frame)
         context.log.info(f"training set: {info.train_rows} train rows {info.train_start}..{info.train_end}, "
                          f"{info.holdout_rows} holdout rows {info.holdout_start}..{info.holdout_end}")
         return dg.MaterializeResult(metadata={
-            "dagster/row_count": len(frame),
-            **info.__dict__,
-            "table": data.training_table(uc),
-            "digest": data.frame_digest(frame),
+            handoffs.ROW_COUNT: len(frame),
+            **info.__dict__,  # train_start .. holdout_end: the keys of handoffs.TrainingWindow
+            handoffs.TRAINING_TABLE: data.training_table(uc),
+            handoffs.TRAINING_DIGEST: data.frame_digest(frame),
         })
 
     return training_set
@@ -95,12 +77,12 @@ def build_candidate_model(uc: UseCase) -> dg.AssetsDefinition:
             context.log.warning("shuffle_labels=True: training on permuted labels (a deliberately useless model)")
             y = y.sample(frac=1.0, random_state=0).set_axis(y.index)
         pipeline = build_pipeline(uc.model.family, uc.model.params, uc.features.numeric, uc.features.categorical)
-        split_event = context.instance.get_latest_materialization_event(key(uc, TRAINING_SET))
-        split_meta = {k: v.value for k, v in split_event.asset_materialization.metadata.items()} if split_event else {}
-        digest = split_meta.get("digest") or data.frame_digest(train)
+        window = handoffs.read_training_window(
+            latest_metadata(context, key(uc, TRAINING_SET)), key(uc, TRAINING_SET).to_user_string())
+        digest = window.digest
 
         with mlflow.start_run(run_name=f"{uc.name}-candidate", nested=True) as run:
-            mlflow.set_tags({"dagster_run_id": context.run_id, "use_case": uc.name,
+            mlflow.set_tags({"dagster_run_id": context.run.run_id, "use_case": uc.name,
                              "dagster_asset": key(uc, CANDIDATE).to_user_string(), "mlops.role": "candidate",
                              "training_set_digest": digest, "shuffle_labels": str(config.shuffle_labels)})
             mlflow.log_params({"model_family": uc.model.family, **uc.model.params, "train_rows": len(train),
@@ -116,10 +98,9 @@ def build_candidate_model(uc: UseCase) -> dg.AssetsDefinition:
                                             pyfunc_predict_fn="predict_proba",
                                             skops_trusted_types=skops_trusted_types(pipeline))
         # Every candidate becomes a registry version; only the promotion asset moves the champion alias.
-        window_start = split_meta.get("train_start") or str(train[uc.timestamp_column].min().date())
-        window_end = split_meta.get("train_end") or str(train[uc.timestamp_column].max().date())
+        window_start, window_end = str(window.train_start), str(window.train_end)
         version = registry.register_candidate(info.model_uri, uc.registered_model_name, {
-            registry.TAG_DAGSTER_RUN: context.run_id,
+            registry.TAG_DAGSTER_RUN: context.run.run_id,
             registry.TAG_WINDOW_START: window_start,
             registry.TAG_WINDOW_END: window_end,
             registry.TAG_CODE_VERSION: registry.code_version(),

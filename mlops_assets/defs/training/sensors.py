@@ -1,68 +1,78 @@
-"""The retraining sensor of each use case: reads the event log (drift reports, raw loads,
-training sets) and requests the training chain when a trigger in training/triggers.py fires."""
+"""The retraining sensor of each use case: reads the event log (drift checks, raw loads,
+training sets, runs) and requests the training chain when a trigger in training/triggers.py fires."""
 import os
 import time
 
 import dagster as dg
 
-from mlops_assets.lineage import CANDIDATE, CHAMPION, DRIFT, EVALUATION, RAW, TRAINING_SET, key
+from mlops_assets import handoffs
+from mlops_assets.lineage import DRIFT, RAW, TRAINING_SET, key
+from mlops_assets.training.history import RETRAIN_TAG, last_retrain_end, retrain_in_progress, training_chain
 from mlops_assets.training.triggers import Decision, DriftState, RetrainState, decide
 from mlops_assets.use_cases.config import UseCase
 
 INTERVAL_ENV = "MLOPS_RETRAIN_SENSOR_INTERVAL_S"
-RETRAIN_TAG = "mlops/retrain"
-ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-          dg.DagsterRunStatus.STARTED]
+
+__all__ = ["RETRAIN_TAG", "build_retrain_schedule", "build_retrain_sensor", "schedule_decision", "new_labelled_rows", "retrain_state", "training_chain"]
 
 
-def training_chain(uc: UseCase) -> list[dg.AssetKey]:
-    return [key(uc, n) for n in (TRAINING_SET, CANDIDATE, EVALUATION, CHAMPION)]
+def new_labelled_rows(instance: dg.DagsterInstance, uc: UseCase, after_day: str | None) -> int:
+    """Labelled rows of the raw days after `after_day` (all days when None), each day counted
+    once at its latest load: a reload or a backfill of a day replaces its count, and days the
+    training set already covers never count."""
+    days = sorted(d for d in instance.get_materialized_partitions(key(uc, RAW)) if after_day is None or d > after_day)
+    latest_per_day: dict[str, int] = {}
+    for start in range(0, len(days), 100):
+        records_filter = dg.AssetRecordsFilter(asset_key=key(uc, RAW), asset_partitions=days[start:start + 100])
+        cursor = None
+        while True:
+            page = instance.fetch_materializations(records_filter, limit=500, cursor=cursor)
+            for rec in page.records:  # newest first: the first record of a day is its latest load
+                if rec.partition_key not in latest_per_day:
+                    latest_per_day[rec.partition_key] = handoffs.read_labelled_rows(
+                        rec.asset_materialization.metadata, rec.partition_key,
+                        f"{key(uc, RAW).to_user_string()} for {rec.partition_key}")
+            if not page.has_more:
+                break
+            cursor = page.cursor
+    return sum(latest_per_day.values())
 
 
-def _labelled_rows(record) -> int:
-    """Rows a raw materialization loaded for its own day. A range run records the same metadata
-    on every day of the range, so the per-day figure comes from rows_per_day when present."""
-    md = record.asset_materialization.metadata
-    per_day = md.get("rows_per_day")
-    if per_day is not None and record.partition_key:
-        return int(per_day.value.get(record.partition_key, 0))
-    rows = md.get("labelled_rows") or md.get("dagster/row_count")
-    return int(rows.value) if rows else 0
+def latest_drift(instance: dg.DagsterInstance, uc: UseCase) -> DriftState | None:
+    """The drift check's verdict for the newest day that has a drift report. Fails loudly when
+    that day's check result is missing: a silent default would switch the trigger off."""
+    reported = instance.get_materialized_partitions(key(uc, DRIFT))
+    if not reported:
+        return None
+    day = max(reported)
+    (mat,) = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key(uc, DRIFT), asset_partitions=[day]), limit=1).records
+    check_key = dg.AssetCheckKey(key(uc, DRIFT), handoffs.DRIFT_CHECK)
+    from dagster._core.event_api import PartitionKeyFilter  # the 1.13 filter of partitioned check history
+
+    history = instance.event_log_storage.get_asset_check_execution_history(
+        check_key, limit=1, partition_filter=PartitionKeyFilter(key=day))
+    evaluation = history[0].evaluation if history else None
+    verdict = handoffs.read_drift_verdict(
+        day, evaluation.passed if evaluation else None, evaluation.metadata if evaluation else None,
+        f"the check {check_key.to_user_string()}")
+    return DriftState(day=day, flagged=not verdict.passed, drift_share=verdict.drift_share,
+                      storage_id=mat.storage_id, timestamp=mat.timestamp)
 
 
 def retrain_state(instance: dg.DagsterInstance, uc: UseCase, now: float) -> RetrainState:
     training = instance.fetch_materializations(key(uc, TRAINING_SET), limit=1).records
-    training_id = training[0].storage_id if training else None
-    # Latest load per day since the training set: a day re-loaded twice counts once.
-    latest_per_day: dict[str, int] = {}
-    cursor = None
-    while True:
-        page = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=key(uc, RAW), after_storage_id=training_id), limit=500, cursor=cursor)
-        for rec in page.records:  # newest first
-            latest_per_day.setdefault(rec.partition_key or "", _labelled_rows(rec))
-        if not page.has_more:
-            break
-        cursor = page.cursor
-    drift = None
-    reported = instance.get_materialized_partitions(key(uc, DRIFT))
-    if reported:
-        day = max(reported)
-        recs = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=key(uc, DRIFT), asset_partitions=[day]), limit=1).records
-        if recs:
-            md = recs[0].asset_materialization.metadata
-            drift = DriftState(day=day, flagged=bool(md["drift_flagged"].value) if "drift_flagged" in md else False,
-                               drift_share=float(md["drift_share"].value), storage_id=recs[0].storage_id,
-                               timestamp=recs[0].timestamp)
-    # Any queued or running run that builds the training set counts, whoever launched it
-    # (this sensor, the weekly cron, a person).
-    active = [r for r in instance.get_runs(filters=dg.RunsFilter(statuses=ACTIVE), limit=200)
-              if r.tags.get(RETRAIN_TAG) == uc.name or key(uc, TRAINING_SET) in (r.asset_selection or ())]
+    after_day = None
+    if training:
+        window = handoffs.read_training_window(training[0].asset_materialization.metadata,
+                                               key(uc, TRAINING_SET).to_user_string())
+        after_day = window.holdout_end.isoformat()
     return RetrainState(
-        now=now, training_storage_id=training_id, training_timestamp=training[0].timestamp if training else None,
-        new_labelled_rows=sum(latest_per_day.values()), latest_drift=drift,
-        retrain_in_progress=active[0].run_id if active else None)
+        now=now, training_storage_id=training[0].storage_id if training else None,
+        last_retrain_end=last_retrain_end(instance, uc),
+        new_labelled_rows=new_labelled_rows(instance, uc, after_day) if uc.retrain.min_new_rows else 0,
+        latest_drift=latest_drift(instance, uc) if uc.retrain.on_drift else None,
+        retrain_in_progress=retrain_in_progress(instance, uc))
 
 
 def build_retrain_sensor(uc: UseCase) -> dg.SensorDefinition:
@@ -71,10 +81,11 @@ def build_retrain_sensor(uc: UseCase) -> dg.SensorDefinition:
         target=training_chain(uc),
         minimum_interval_seconds=int(os.environ.get(INTERVAL_ENV) or 60),
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Retrains {uc.name} when the latest day's drift check fails"
+        description=f"Retrains {uc.name} when the newest day's drift check fails"
                     f"{' (on)' if uc.retrain.on_drift else ' (off)'} or {uc.retrain.min_new_rows} labelled rows "
-                    f"arrived since the last training set; the weekly cron ({uc.retrain.cron}) is an automation "
-                    "condition on the training set.",
+                    f"arrived for days after the current training set; nothing within {uc.retrain.cooldown_minutes} "
+                    f"min of the last training chain's end. The weekly cron ({uc.retrain.cron}) is a "
+                    "schedule with the same guards.",
     )
     def retrain_sensor(context: dg.SensorEvaluationContext):
         state = retrain_state(context.instance, uc, time.time())
@@ -87,3 +98,44 @@ def build_retrain_sensor(uc: UseCase) -> dg.SensorDefinition:
                                    "mlops/trigger_reason": decision.reason[:200]})
 
     return retrain_sensor
+
+
+def schedule_decision(uc: UseCase, instance: dg.DagsterInstance, tick: str, now: float) -> Decision:
+    """The cron retrain obeys the same guards as the other triggers: a tick that finds a retrain
+    running, or falls within the cool-down after the last one, is skipped (that retrain is the
+    fresh model the tick asked for)."""
+    running = retrain_in_progress(instance, uc)
+    if running:
+        return Decision(None, None, f"scheduled retrain at {tick} skipped: a retrain is already in progress (run {running})")
+    end = last_retrain_end(instance, uc)
+    if end is not None and now - end < uc.retrain.cooldown_minutes * 60:
+        return Decision(None, None, f"scheduled retrain at {tick} skipped: the last retrain finished "
+                                    f"{(now - end) / 60:.1f} min ago (cool-down {uc.retrain.cooldown_minutes} min)")
+    return Decision("schedule", f"schedule:{uc.name}:{tick}", f"scheduled retrain ({uc.retrain.cron}) at {tick}")
+
+
+def build_retrain_schedule(uc: UseCase) -> dg.ScheduleDefinition:
+    # A schedule rather than a cron automation condition on the training set: the condition
+    # could not see the cool-down (that needs arbitrary Python evaluated on the code server),
+    # and the whole chain runs in one run, as for the sensor's triggers.
+    @dg.schedule(
+        name=f"{uc.name}_retrain_schedule",
+        cron_schedule=uc.retrain.cron,
+        execution_timezone="UTC",
+        target=training_chain(uc),
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=f"Retrains {uc.name} at {uc.retrain.cron} (UTC) unless a retrain is running or the last one "
+                    f"ended less than {uc.retrain.cooldown_minutes} min ago.",
+    )
+    def retrain_schedule(context: dg.ScheduleEvaluationContext):
+        tick = context.scheduled_execution_time.isoformat()
+        decision = schedule_decision(uc, context.instance, tick, time.time())
+        context.log.info(decision.reason)
+        if decision.trigger is None:
+            return dg.SkipReason(decision.reason)
+        return dg.RunRequest(run_key=decision.run_key,
+                             tags={RETRAIN_TAG: uc.name, "mlops/trigger": decision.trigger,
+                                   "mlops/trigger_reason": decision.reason[:200]})
+
+    return retrain_schedule
+
