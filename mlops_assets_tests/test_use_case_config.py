@@ -22,12 +22,12 @@ from mlops_assets.use_cases.config import (
     load_use_cases,
 )
 
-CHURN_YAML = Path(__file__).resolve().parent.parent / "mlops_assets" / "use_cases" / "churn.yaml"
+CHURN_YAML = Path(__file__).resolve().parent.parent / "mlops_assets" / "defs" / "churn" / "defs.yaml"
 HOSTILE = 'x" AS VARCHAR)) FROM (SELECT 1); COPY (SELECT 1) TO \'/tmp/owned.csv\'; --'
 
 
 def _churn() -> dict:
-    return yaml.safe_load(CHURN_YAML.read_text())
+    return yaml.safe_load(CHURN_YAML.read_text())["attributes"]
 
 
 def _write(folder: Path, name: str, data: dict) -> Path:

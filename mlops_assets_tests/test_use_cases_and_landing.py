@@ -11,7 +11,7 @@ from mlops_assets.ingest import landing
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
 from mlops_assets.use_cases.config import UseCaseError, load_use_case, load_use_cases
 
-CHURN_YAML = Path(__file__).resolve().parent.parent / "mlops_assets" / "use_cases" / "churn.yaml"
+CHURN_YAML = Path(__file__).resolve().parent.parent / "mlops_assets" / "defs" / "churn" / "defs.yaml"
 
 
 def test_builtin_use_case_loads():
@@ -35,7 +35,7 @@ def test_bad_use_case_names_the_file(tmp_path):
 def test_duplicate_use_case_name_is_refused(tmp_path, monkeypatch):
     (tmp_path / "again.yaml").write_text(CHURN_YAML.read_text())
     monkeypatch.setenv("MLOPS_USE_CASE_DIRS", str(tmp_path))
-    with pytest.raises(UseCaseError, match=r"again\.yaml: use case name 'churn' is already defined in .*churn\.yaml"):
+    with pytest.raises(UseCaseError, match=r"again\.yaml: use case name 'churn' is already defined in .*churn/defs\.yaml"):
         load_use_cases(strict=True)
     # the first definition stays in use; the duplicate is reported, not silently merged
     (uc,) = load_use_cases()

@@ -1,2 +1,3 @@
-"""Use cases are data: each YAML file here (or in a folder listed in MLOPS_USE_CASE_DIRS)
-describes one model's chain of assets. See config.py for the fields."""
+"""Use cases are data: each is a `defs.yaml` of type mlops_assets.components.UseCase under
+mlops_assets/defs/ (or a file in a folder listed in MLOPS_USE_CASE_DIRS). See config.py for
+the fields and discovery.py for loading and per-environment overrides."""

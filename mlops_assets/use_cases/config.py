@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mlops_assets import settings
 from mlops_assets.sql import is_plain
@@ -24,7 +24,6 @@ from mlops_assets.sql import is_plain
 log = logging.getLogger(__name__)
 
 USE_CASE_DIRS_ENV = "MLOPS_USE_CASE_DIRS"
-BUILTIN_DIR = Path(__file__).resolve().parent
 
 ModelFamily = Literal["logistic_regression", "random_forest", "hist_gradient_boosting"]
 
@@ -165,24 +164,18 @@ class UseCaseError(ValueError):
 
 
 def load_use_case(path: Path) -> UseCase:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UseCaseError(f"{path}: cannot be read as UTF-8 text: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise UseCaseError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise UseCaseError(f"{path}: expected a mapping of use case fields, got {type(raw).__name__}")
-    try:
-        return UseCase.model_validate({**raw, "source_file": str(path)})
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'use case'}: {e['msg']}" for e in exc.errors())
-        raise UseCaseError(f"{path}: invalid use case: {problems}") from exc
+    """One use case from a plain YAML file of its fields or from a component defs.yaml."""
+    from mlops_assets.use_cases.discovery import read_fields, to_use_case
+
+    fields = read_fields(path)
+    if fields is None:
+        raise UseCaseError(f"{path}: not a use case (its `type` is not mlops_assets.components.UseCase)")
+    return to_use_case(fields, path)
 
 
 def use_case_dirs() -> list[Path]:
-    extra = [Path(p) for p in os.environ.get(USE_CASE_DIRS_ENV, "").split(os.pathsep) if p]
-    return [BUILTIN_DIR, *extra]
+    """Folders of extra use cases (MLOPS_USE_CASE_DIRS); the defs folder is always read."""
+    return [Path(p) for p in os.environ.get(USE_CASE_DIRS_ENV, "").split(os.pathsep) if p]
 
 
 @dataclass(frozen=True)
@@ -199,24 +192,12 @@ class UseCaseSet:
 
 
 def load_use_case_set(dirs: list[Path] | None = None) -> UseCaseSet:
-    """Every use case that loads, sorted by name, and every file that does not. One bad file
-    must not take the others down: the code location shows it as a failing asset instead."""
-    found: dict[str, UseCase] = {}
-    invalid: list[InvalidUseCase] = []
-    for folder in dirs if dirs is not None else use_case_dirs():
-        if not folder.is_dir():
-            invalid.append(InvalidUseCase(str(folder), f"use case folder {folder} does not exist (from {USE_CASE_DIRS_ENV})"))
-            continue
-        for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
-            try:
-                uc = load_use_case(path)
-                if uc.name in found:
-                    raise UseCaseError(f"{path}: use case name {uc.name!r} is already defined in {found[uc.name].source_file}")
-            except UseCaseError as exc:
-                invalid.append(InvalidUseCase(str(path), str(exc)))
-                continue
-            found[uc.name] = uc
-    return UseCaseSet([found[k] for k in sorted(found)], invalid)
+    """Every use case that loads, sorted by name, and every file that does not: the defs
+    folder's defs.yaml files and MLOPS_USE_CASE_DIRS (or only ``dirs`` when given). One bad
+    file must not take the others down: the code location shows it as a failing asset."""
+    from mlops_assets.use_cases.discovery import DEFS_DIR, load_set
+
+    return load_set(defs_dir=DEFS_DIR if dirs is None else None, dirs=dirs)
 
 
 _logged: set[tuple[str, str]] = set()

@@ -10,7 +10,7 @@ from mlops_assets.governance import rules
 from mlops_assets.lineage import CANDIDATE, EVALUATION, TRAINING_SET, key, latest_metadata
 from mlops_assets.resources import DuckDBWarehouse
 from mlops_assets.training import data
-from mlops_assets.use_cases.config import UseCase, load_use_cases
+from mlops_assets.use_cases.config import UseCase
 
 GATES = rules.ALL_GATES
 GATE_DESCRIPTIONS = {
@@ -182,8 +182,3 @@ def _batch_latency_ms(model, X, rows: int) -> tuple[float, int]:
 
 def _fmt(metrics: dict | None, name: str) -> str:
     return "none" if metrics is None else f"{metrics[name]:.4f}"
-
-
-@dg.definitions
-def defs() -> dg.Definitions:
-    return dg.Definitions(assets=[build_model_evaluation(uc) for uc in load_use_cases()])

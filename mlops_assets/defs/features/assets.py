@@ -11,8 +11,8 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from mlops_assets.automation import per_day
 from mlops_assets.lineage import RAW
 from mlops_assets.partitions import daily_partitions
-from mlops_assets.resources import DuckDBWarehouse, dbt_project
-from mlops_assets.use_cases.config import UseCase, load_use_cases
+from mlops_assets.resources import DuckDBWarehouse
+from mlops_assets.use_cases.config import UseCase
 
 
 class UseCaseTranslator(DagsterDbtTranslator):
@@ -62,15 +62,3 @@ def build_dbt_assets(uc: UseCase, project: DbtProject) -> dg.AssetsDefinition:
             yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
 
     return models
-
-
-@dg.definitions
-def defs() -> dg.Definitions:
-    project = dbt_project()
-    if not project.manifest_path.exists():
-        raise FileNotFoundError(
-            f"dbt manifest not found at {project.manifest_path}. It is built by `dbt parse`: "
-            "run `uv run mlops-assets prepare` (the Quickstart does this for you)."
-        )
-    with_dbt = [uc for uc in load_use_cases() if uc.features.dbt_model]
-    return dg.Definitions(assets=[build_dbt_assets(uc, project) for uc in with_dbt])

@@ -6,7 +6,7 @@ import dagster as dg
 from mlops_assets.automation import after_upstream
 from mlops_assets.governance import rules
 from mlops_assets.lineage import CHAMPION, EVALUATION, key
-from mlops_assets.use_cases.config import UseCase, load_use_cases
+from mlops_assets.use_cases.config import UseCase
 
 
 def build_champion_model(uc: UseCase) -> dg.AssetsDefinition:
@@ -97,8 +97,3 @@ def _verdict(instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, evaluati
     if evaluation is None or not hasattr(evaluation, "passed"):
         return rules.Verdict(check_key.name, None, f"status {record.status.value}")
     return rules.Verdict(check_key.name, bool(evaluation.passed), evaluation.description or "")
-
-
-@dg.definitions
-def defs() -> dg.Definitions:
-    return dg.Definitions(assets=[build_champion_model(uc) for uc in load_use_cases()])

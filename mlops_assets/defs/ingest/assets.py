@@ -7,7 +7,7 @@ from mlops_assets.ingest import landing
 from mlops_assets.lineage import RAW, key
 from mlops_assets.partitions import daily_partitions, utc_window
 from mlops_assets.resources import DuckDBWarehouse
-from mlops_assets.use_cases.config import UseCase, load_use_cases
+from mlops_assets.use_cases.config import UseCase
 
 
 def build_raw_asset(uc: UseCase) -> dg.AssetsDefinition:
@@ -68,12 +68,3 @@ def build_raw_asset(uc: UseCase) -> dg.AssetsDefinition:
             metadata={"unreadable_files": dg.MetadataValue.json(sorted(loaded.unreadable))})])
 
     return raw
-
-
-@dg.definitions
-def defs() -> dg.Definitions:
-    from mlops_assets.defs.ingest.sensors import build_landing_sensor
-
-    use_cases = load_use_cases()
-    return dg.Definitions(assets=[build_raw_asset(uc) for uc in use_cases],
-                          sensors=[build_landing_sensor(uc) for uc in use_cases])

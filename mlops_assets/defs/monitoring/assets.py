@@ -9,7 +9,7 @@ from mlops_assets.partitions import daily_partitions, utc_window
 from mlops_assets.resources import DuckDBWarehouse
 from mlops_assets.sql import ident, qualified
 from mlops_assets.training import data
-from mlops_assets.use_cases.config import UseCase, load_use_cases
+from mlops_assets.use_cases.config import UseCase
 
 # Evidently's statistical tests are already conclusive at this size; more rows only cost time.
 MAX_REFERENCE_ROWS = 50_000
@@ -104,8 +104,3 @@ def _publish_latest(dated, stable, instance, asset_key, day: str) -> None:
         tmp = stable.with_name(f".{stable.name}.tmp")
         shutil.copyfile(dated, tmp)
         os.replace(tmp, stable)
-
-
-@dg.definitions
-def defs() -> dg.Definitions:
-    return dg.Definitions(assets=[build_drift_report(uc) for uc in load_use_cases()])

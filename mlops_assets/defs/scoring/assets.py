@@ -7,7 +7,8 @@ from mlops_assets.lineage import BATCH_PREDICTIONS, CHAMPION, features_key, key
 from mlops_assets.partitions import daily_partitions, utc_window
 from mlops_assets.resources import DuckDBWarehouse
 from mlops_assets.sql import ident, qualified
-from mlops_assets.use_cases.config import UseCase, load_use_cases
+from mlops_assets.use_cases.config import UseCase
+
 
 PIN_TAG = "mlops/model_version"
 ALLOW_UNPROMOTED_TAG = "mlops/allow_unpromoted"
@@ -114,8 +115,3 @@ def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
         })
 
     return batch_predictions
-
-
-@dg.definitions
-def defs() -> dg.Definitions:
-    return dg.Definitions(assets=[build_batch_predictions(uc) for uc in load_use_cases()])

@@ -9,7 +9,7 @@ from mlops_assets.automation import after_upstream
 from mlops_assets.lineage import CANDIDATE, TRAINING_SET, features_key, key, latest_metadata
 from mlops_assets.resources import DuckDBWarehouse
 from mlops_assets.training import data
-from mlops_assets.use_cases.config import UseCase, load_use_cases
+from mlops_assets.use_cases.config import UseCase
 
 
 def build_training_set(uc: UseCase) -> dg.AssetsDefinition:
@@ -127,11 +127,3 @@ def build_candidate_model(uc: UseCase) -> dg.AssetsDefinition:
         })
 
     return candidate_model
-
-
-@dg.definitions
-def defs() -> dg.Definitions:
-    assets = []
-    for uc in load_use_cases():
-        assets += [build_training_set(uc), build_candidate_model(uc)]
-    return dg.Definitions(assets=assets)

@@ -9,7 +9,7 @@ from mlops_assets import handoffs
 from mlops_assets.lineage import DRIFT, RAW, TRAINING_SET, key
 from mlops_assets.training.history import RETRAIN_TAG, last_retrain_end, retrain_in_progress, training_chain
 from mlops_assets.training.triggers import Decision, DriftState, RetrainState, decide
-from mlops_assets.use_cases.config import UseCase, load_use_cases
+from mlops_assets.use_cases.config import UseCase
 
 INTERVAL_ENV = "MLOPS_RETRAIN_SENSOR_INTERVAL_S"
 
@@ -139,9 +139,3 @@ def build_retrain_schedule(uc: UseCase) -> dg.ScheduleDefinition:
 
     return retrain_schedule
 
-
-@dg.definitions
-def defs() -> dg.Definitions:
-    use_cases = load_use_cases()
-    return dg.Definitions(sensors=[build_retrain_sensor(uc) for uc in use_cases],
-                          schedules=[build_retrain_schedule(uc) for uc in use_cases])

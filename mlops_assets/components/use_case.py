@@ -1,0 +1,133 @@
+"""The UseCase component: one `defs.yaml` per use case builds that use case's whole chain.
+
+Its attributes are the fields of mlops_assets.use_cases.config.UseCase. The nested sections
+(landing, features, model, split, retrain, thresholds) are mirrored from the config models with
+their defaults and descriptions, so `dg check defs` and editors know every field; the bounds and
+cross-field rules are checked once, by config.UseCase itself, when the component builds.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import operator
+import types
+import warnings
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+import dagster as dg
+from pydantic import BaseModel, Field, create_model
+
+from mlops_assets.components.scaffold import UseCaseScaffolder
+from mlops_assets.use_cases import config
+
+
+def _plain(annotation: Any) -> Any:
+    """The annotation Dagster's resolution accepts: constraints dropped (config.UseCase checks
+    them), Literal as str, nested models mirrored."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _plain(args[0])
+    if origin is Literal:
+        return str
+    if origin in (Union, types.UnionType):
+        return functools.reduce(operator.or_, [_plain(a) for a in args])
+    if origin is list:
+        return list[_plain(args[0])]
+    if origin is dict:
+        return dict[str, Any]
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _mirror(annotation)
+    return annotation
+
+
+@functools.cache
+def _mirror(model: type[BaseModel]) -> type[dg.Model]:
+    fields = {}
+    for name, info in model.model_fields.items():
+        if info.is_required():
+            fields[name] = (_plain(info.annotation), Field(description=info.description))
+        else:
+            fields[name] = (_plain(info.annotation),
+                            Field(default=info.get_default(call_default_factory=True), description=info.description))
+    return create_model(model.__name__, __base__=(dg.Model, dg.Resolvable), __module__=__name__, **fields)
+
+
+def _section(name: str) -> tuple[type[dg.Model], Any]:
+    """A nested section's mirrored model and its default instance (from config.UseCase)."""
+    info = config.UseCase.model_fields[name]
+    mirrored = _mirror(info.annotation)
+    return mirrored, (None if info.is_required() else mirrored())
+
+
+LandingSection, _ = _section("landing")
+FeaturesSection, _ = _section("features")
+ModelSection, _DEFAULT_MODEL = _section("model")
+SplitSection, _DEFAULT_SPLIT = _section("split")
+RetrainSection, _DEFAULT_RETRAIN = _section("retrain")
+ThresholdsSection, _DEFAULT_THRESHOLDS = _section("thresholds")
+
+
+def _date(context: dg.ResolutionContext, value: Any) -> dt.date:
+    rendered = context.resolve_value(value)
+    try:
+        return rendered if isinstance(rendered, dt.date) else dt.date.fromisoformat(str(rendered))
+    except ValueError as exc:
+        raise ValueError(f"first_day: expected a date YYYY-MM-DD, got {rendered!r}") from exc
+
+
+def _optional_date(context: dg.ResolutionContext, value: Any) -> dt.date | None:
+    return None if context.resolve_value(value) is None else _date(context, value)
+
+
+# `model` is a use-case field (the model family and its parameters); pydantic warns that it
+# shadows Resolvable.model(), which stays reachable on the class because fields are not class
+# attributes. Renaming the field would change every use case file.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message='Field name "model"', category=UserWarning)
+
+    @dg.scaffold_with(UseCaseScaffolder)
+    class UseCase(dg.Component, dg.Model, dg.Resolvable):
+        """A model's whole chain: raw data from a landing folder, dbt features, training,
+        evaluation gates, promotion, batch scoring, drift monitoring and retraining.
+
+        Scaffold one with `dg scaffold defs mlops_assets.components.UseCase <name>`. Fields are
+        those of mlops_assets/use_cases/config.py; MLOPS_USE_CASE_OVERRIDES can override them
+        per environment.
+        """
+
+        name: str = Field(description="Lower-case identifier: key prefix, group and table name.")
+        description: str = ""
+        landing: LandingSection
+        first_day: Annotated[dt.date, dg.Resolver(_date, model_field_type=str)] = Field(
+            description="First day of data (YYYY-MM-DD); daily partitions start here.")
+        last_day: Annotated[dt.date | None, dg.Resolver(_optional_date, model_field_type=str | None)] = Field(
+            default=None, description="Last day of data (YYYY-MM-DD); daily partitions end here. null: they "
+                                      "run to tomorrow (UTC), for live data.")
+        entity_column: str
+        timestamp_column: str
+        target_column: str
+        features: FeaturesSection
+        slice_columns: list[str] = Field(default_factory=list)
+        model: ModelSection = _DEFAULT_MODEL
+        split: SplitSection = _DEFAULT_SPLIT
+        retrain: RetrainSection = _DEFAULT_RETRAIN
+        thresholds: ThresholdsSection = _DEFAULT_THRESHOLDS
+
+        def fields(self) -> dict[str, Any]:
+            """The attributes as plain use-case fields (for config.UseCase)."""
+            return self.model_dump(mode="python")
+
+        def to_use_case(self, source: str) -> config.UseCase:
+            from mlops_assets.use_cases.discovery import to_use_case
+
+            return to_use_case(self.fields(), source)
+
+        def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+            from mlops_assets.components.chain import build_use_case_defs, invalid_use_case_defs
+            from mlops_assets.use_cases.config import InvalidUseCase, UseCaseError
+
+            source = str(context.path / "defs.yaml")
+            try:
+                return build_use_case_defs(self.to_use_case(source))
+            except UseCaseError as exc:  # one bad use case must not take the others down
+                return invalid_use_case_defs([InvalidUseCase(source, str(exc))])

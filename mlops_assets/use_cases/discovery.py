@@ -1,0 +1,148 @@
+"""Where use cases come from, and per-environment overrides.
+
+A use case is a `defs.yaml` of type `mlops_assets.components.UseCase` under mlops_assets/defs/
+(the Dagster component loads those); folders listed in MLOPS_USE_CASE_DIRS add more, as plain
+YAML files of use-case fields or as `<name>/defs.yaml` component files. `load_use_cases()`
+returns all of them for the commands that are not Dagster (serve, rollback, the main job).
+
+MLOPS_USE_CASE_OVERRIDES names a YAML file `{<use case>: {<field>: ...}}` deep-merged into the
+use case's fields (e.g. stricter thresholds in CI), so an environment never copies a file.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from mlops_assets.use_cases.config import USE_CASE_DIRS_ENV, InvalidUseCase, UseCase, UseCaseError, UseCaseSet
+
+COMPONENT_TYPE = "mlops_assets.components.UseCase"
+OVERRIDES_ENV = "MLOPS_USE_CASE_OVERRIDES"
+DEFS_DIR = Path(__file__).resolve().parent.parent / "defs"
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``override`` wins; mappings merge key by key, anything else (lists too) is replaced."""
+    merged = dict(base)
+    for k, v in override.items():
+        merged[k] = deep_merge(merged[k], v) if isinstance(v, dict) and isinstance(merged.get(k), dict) else v
+    return merged
+
+
+def read_overrides() -> dict[str, dict[str, Any]]:
+    """The override file named by MLOPS_USE_CASE_OVERRIDES, or {} when the variable is unset."""
+    path = os.environ.get(OVERRIDES_ENV)
+    if not path:
+        return {}
+    file = Path(path)
+    if not file.is_file():
+        raise UseCaseError(f"{file}: override file (from {OVERRIDES_ENV}) does not exist")
+    try:
+        raw = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise UseCaseError(f"{file}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise UseCaseError(f"{file}: expected a mapping of use case name -> mapping of fields to override")
+    return raw
+
+
+def to_use_case(fields: dict[str, Any], source: str | Path, overrides: dict[str, dict] | None = None) -> UseCase:
+    """Validate a use case's fields (after its overrides, if any). The error names the file,
+    the field and, when an override was applied, the override file."""
+    overrides = read_overrides() if overrides is None else overrides
+    own = overrides.get(fields.get("name")) if isinstance(fields.get("name"), str) else None
+    merged = deep_merge(fields, own) if own else fields
+    try:
+        return UseCase(**merged, source_file=str(source))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'use case'}: {e['msg']}" for e in exc.errors())
+        via = f" (with overrides from {os.environ.get(OVERRIDES_ENV)})" if own else ""
+        raise UseCaseError(f"{source}: invalid use case{via}: {problems}") from exc
+
+
+def read_fields(path: Path) -> dict[str, Any] | None:
+    """A file's use-case fields: a plain YAML mapping, or the `attributes` of a defs.yaml of
+    type mlops_assets.components.UseCase (None for a defs.yaml of another component type).
+    `{{ env.X }}` templates in a defs.yaml are rendered the way Dagster renders them."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UseCaseError(f"{path}: cannot be read as UTF-8 text: {exc}") from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise UseCaseError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise UseCaseError(f"{path}: expected a mapping of use case fields, got {type(raw).__name__}")
+    if "type" not in raw:
+        return raw
+    if raw["type"] != COMPONENT_TYPE:
+        return None
+    attributes = raw.get("attributes")
+    if not isinstance(attributes, dict):
+        raise UseCaseError(f"{path}: a {COMPONENT_TYPE} needs an `attributes` mapping of use case fields")
+    if "{{" in text:
+        from mlops_assets.components.use_case import UseCase as UseCaseComponent
+
+        return UseCaseComponent.resolve_from_dict(attributes).fields()
+    return attributes
+
+
+def _component_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("defs.yaml") if "__pycache__" not in p.parts)
+
+
+def use_case_files(folder: Path) -> list[Path]:
+    """Files of an MLOPS_USE_CASE_DIRS folder: plain *.yaml / *.yml and */defs.yaml."""
+    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml"), *folder.glob("*/defs.yaml")])
+
+
+def extra_dirs() -> list[Path]:
+    return [Path(p) for p in os.environ.get(USE_CASE_DIRS_ENV, "").split(os.pathsep) if p]
+
+
+def load_set(defs_dir: Path | None = DEFS_DIR, dirs: list[Path] | None = None) -> UseCaseSet:
+    """Use cases of the defs folder and of ``dirs`` (default: MLOPS_USE_CASE_DIRS), sorted by
+    name, and every file or folder that failed with its error. Names are unique (the second
+    file is the failing one); every name in the override file must be one of them."""
+    invalid: list[InvalidUseCase] = []
+    try:
+        overrides = read_overrides()
+    except UseCaseError as exc:  # a broken override file fails every use case it could touch
+        return UseCaseSet([], [InvalidUseCase(os.environ.get(OVERRIDES_ENV, ""), str(exc))])
+    files = _component_files(defs_dir) if defs_dir is not None else []
+    for folder in extra_dirs() if dirs is None else dirs:
+        if not folder.is_dir():
+            invalid.append(InvalidUseCase(str(folder), f"use case folder {folder} does not exist (from {USE_CASE_DIRS_ENV})"))
+            continue
+        files += use_case_files(folder)
+    found: dict[str, UseCase] = {}
+    for path in files:
+        try:
+            fields = read_fields(path)
+            if fields is None:
+                continue
+            uc = to_use_case(fields, path, overrides)
+            if uc.name in found:
+                raise UseCaseError(f"{path}: use case name {uc.name!r} is already defined in {found[uc.name].source_file}")
+        except UseCaseError as exc:
+            invalid.append(InvalidUseCase(str(path), str(exc)))
+            continue
+        found[uc.name] = uc
+    unknown = set(overrides) - set(found)
+    if unknown and not invalid:
+        invalid.append(InvalidUseCase(os.environ.get(OVERRIDES_ENV, ""),
+                                      f"{os.environ.get(OVERRIDES_ENV)}: overrides for unknown use case(s) "
+                                      f"{sorted(unknown)}; known: {sorted(found)}"))
+    return UseCaseSet([found[k] for k in sorted(found)], invalid)
+
+
+def load_all(defs_dir: Path | None = DEFS_DIR, dirs: list[Path] | None = None) -> list[UseCase]:
+    """Like load_set, but the first failure raises."""
+    loaded = load_set(defs_dir, dirs)
+    if loaded.invalid:
+        raise UseCaseError("\n".join(i.error for i in loaded.invalid))
+    return loaded.use_cases
