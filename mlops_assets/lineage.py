@@ -13,6 +13,7 @@ from mlops_assets.use_cases.config import UseCase
 
 RAW, TRAINING_SET, CANDIDATE, EVALUATION, DRIFT = "raw", "training_set", "candidate_model", "model_evaluation", "drift_report"
 CHAMPION, BATCH_PREDICTIONS = "champion_model", "batch_predictions"
+PERFORMANCE, SUMMARY = "performance_report", "monitoring_summary"
 
 
 def key(uc: UseCase, name: str) -> dg.AssetKey:

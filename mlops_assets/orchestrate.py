@@ -191,7 +191,7 @@ def run_pipeline(monitor_days: int = 1, only: list[str] | None = None, log=print
 
     from mlops_assets.definitions import build_defs
     from mlops_assets.defs.training.sensors import training_chain
-    from mlops_assets.lineage import BATCH_PREDICTIONS, DRIFT
+    from mlops_assets.lineage import BATCH_PREDICTIONS, DRIFT, PERFORMANCE, SUMMARY, key
     from mlops_assets.recovery import fail_dead_runs
     from mlops_assets.use_cases.config import load_use_case_set
 
@@ -222,7 +222,7 @@ def run_pipeline(monitor_days: int = 1, only: list[str] | None = None, log=print
             f"({listing.rows} rows)")
         daily = defs.resolve_job_def(f"{uc.name}_daily")
         per_day = set(daily.asset_layer.selected_asset_keys)
-        monitoring = {k for k in per_day if k.path[-1] in (DRIFT, BATCH_PREDICTIONS)}
+        monitoring = {k for k in per_day if k.path[-1] in (DRIFT, BATCH_PREDICTIONS, PERFORMANCE)}
         building = list(per_day - monitoring)
         # Each step needs the one before; a failed use case does not stop the others.
         outcomes = [execute(defs, instance, f"{uc.name}_daily", building, log, tags={
@@ -233,6 +233,8 @@ def run_pipeline(monitor_days: int = 1, only: list[str] | None = None, log=print
         for day in listing.days[-monitor_days:] if outcomes[-1].success else []:
             outcomes.append(execute(defs, instance, f"{uc.name}_daily", list(monitoring), log,
                                     partition_key=day.isoformat()))
+        if outcomes[-1].success:
+            outcomes.append(execute(defs, instance, f"{uc.name}_monitoring_summary", [key(uc, SUMMARY)], log))
         checks = [line for o in outcomes for line in o.failed_checks]
         uc_ok &= all(o.success for o in outcomes)
         summary.append(f"{uc.name}: {'done' if uc_ok else 'INCOMPLETE'}; {len(checks)} failed check(s)"

@@ -54,14 +54,20 @@ def jobs_of(uc: UseCase) -> list[dg.UnresolvedAssetJobDefinition]:
     holds one partitioning, so the two are separate; `mlops-assets demo` runs them in order."""
     from mlops_assets.defs.training.sensors import training_chain
 
+    from mlops_assets.lineage import SUMMARY, key
+
     training = dg.AssetSelection.assets(*training_chain(uc))
+    summary = dg.AssetSelection.assets(key(uc, SUMMARY))  # unpartitioned: not in the daily job
     return [
         dg.define_asset_job(
-            f"{uc.name}_daily", selection=dg.AssetSelection.groups(uc.name) - training,
+            f"{uc.name}_daily", selection=dg.AssetSelection.groups(uc.name) - training - summary,
             description=f"{uc.name}: raw data, dbt features, predictions and drift report for day partitions."),
         dg.define_asset_job(
             f"{uc.name}_training", selection=training,
             description=f"{uc.name}: training set, candidate model, evaluation and promotion."),
+        dg.define_asset_job(
+            f"{uc.name}_monitoring_summary", selection=summary,
+            description=f"{uc.name}: the monitoring summary (one row per day) and its overview page."),
     ]
 
 
@@ -73,6 +79,8 @@ def build_use_case_defs(uc: UseCase) -> dg.Definitions:
     from mlops_assets.defs.ingest.assets import build_raw_asset
     from mlops_assets.defs.ingest.sensors import build_landing_sensor
     from mlops_assets.defs.monitoring.assets import build_drift_report
+    from mlops_assets.defs.monitoring.performance import build_performance_report
+    from mlops_assets.defs.monitoring.summary import build_monitoring_summary
     from mlops_assets.defs.scoring.assets import build_batch_predictions
     from mlops_assets.defs.training.assets import build_candidate_model, build_training_set
     from mlops_assets.defs.training.sensors import build_retrain_schedule, build_retrain_sensor
@@ -80,7 +88,7 @@ def build_use_case_defs(uc: UseCase) -> dg.Definitions:
     return dg.Definitions(
         assets=[build_raw_asset(uc), *dbt_assets_of(uc), build_training_set(uc), build_candidate_model(uc),
                 build_model_evaluation(uc), build_champion_model(uc), build_batch_predictions(uc),
-                build_drift_report(uc)],
+                build_drift_report(uc), build_performance_report(uc), build_monitoring_summary(uc)],
         sensors=[build_landing_sensor(uc), build_retrain_sensor(uc)],
         schedules=[build_retrain_schedule(uc)],
         jobs=jobs_of(uc),

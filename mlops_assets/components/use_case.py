@@ -65,6 +65,7 @@ ModelSection, _DEFAULT_MODEL = _section("model")
 SplitSection, _DEFAULT_SPLIT = _section("split")
 RetrainSection, _DEFAULT_RETRAIN = _section("retrain")
 ThresholdsSection, _DEFAULT_THRESHOLDS = _section("thresholds")
+MonitoringSection, _DEFAULT_MONITORING = _section("monitoring")
 
 
 def _date(context: dg.ResolutionContext, value: Any) -> dt.date:
@@ -112,6 +113,7 @@ with warnings.catch_warnings():
         split: SplitSection = _DEFAULT_SPLIT
         retrain: RetrainSection = _DEFAULT_RETRAIN
         thresholds: ThresholdsSection = _DEFAULT_THRESHOLDS
+        monitoring: MonitoringSection = _DEFAULT_MONITORING
 
         def fields(self) -> dict[str, Any]:
             """The attributes as plain use-case fields (for config.UseCase)."""

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["ColumnDrift", "DriftResult", "compute_drift"]
+__all__ = ["ColumnDrift", "DriftResult", "compute_drift", "drift_columns", "series_drift"]
 
 # Snapshot `config.type` tags of the metrics DataDriftPreset expands into.
 _VALUE_DRIFT_TYPE = "evidently:metric_v2:ValueDrift"
@@ -51,6 +51,7 @@ def compute_drift(
     categorical_columns: list[str],
     html_path: str | os.PathLike | None = None,
     drift_share_threshold: float = 0.5,
+    column_stattests: dict[str, str] | None = None,
 ) -> DriftResult:
     """Per-column and dataset-level drift of `current` against `reference`.
 
@@ -65,6 +66,10 @@ def compute_drift(
     skipping the HTML saves nothing.
     """
     columns = _validate(reference, current, numeric_columns, categorical_columns, drift_share_threshold)
+    stattests = dict(column_stattests or {})
+    unknown = sorted(set(stattests) - set(columns))
+    if unknown:
+        raise ValueError(f"column_stattests names column(s) {unknown} that are not checked (columns: {columns})")
 
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
@@ -82,7 +87,7 @@ def compute_drift(
     # include_tests=True: the per-column drift verdicts only appear in the
     # snapshot as test statuses; the metric values alone carry just the score.
     report = Report(
-        [DataDriftPreset(columns=columns, drift_share=drift_share_threshold)],
+        [DataDriftPreset(columns=columns, drift_share=drift_share_threshold, per_column_method=stattests or None)],
         include_tests=True,
     )
     snapshot = report.run(
@@ -213,3 +218,28 @@ def _write_atomically(path: str | os.PathLike, text: str) -> str:
             pass
         raise
     return str(target)
+
+
+def drift_columns(numeric: list[str], categorical: list[str], exclude: list[str]) -> tuple[list[str], list[str]]:
+    """The features a daily drift report checks: all but the excluded ones (e.g. a month or a
+    day of week, constant within a day, which would make every daily report drift)."""
+    unknown = sorted(set(exclude) - set(numeric) - set(categorical))
+    if unknown:
+        raise ValueError(f"excluded drift column(s) {unknown} are not features")
+    keep_num = [c for c in numeric if c not in exclude]
+    keep_cat = [c for c in categorical if c not in exclude]
+    if not keep_num and not keep_cat:
+        raise ValueError("every feature is excluded from drift: nothing left to check")
+    return keep_num, keep_cat
+
+
+def series_drift(reference, current, *, name: str, categorical: bool, stattest: str | None = None) -> ColumnDrift:
+    """Drift of one series (the model's scores: prediction drift; the labels: target drift)."""
+    ref = pd.DataFrame({name: pd.Series(reference).reset_index(drop=True)})
+    cur = pd.DataFrame({name: pd.Series(current).reset_index(drop=True)})
+    if categorical:  # labels as strings: Evidently treats 0/1 integers as numbers otherwise
+        ref, cur = ref.astype(str), cur.astype(str)
+    result = compute_drift(ref, cur, numeric_columns=[] if categorical else [name],
+                           categorical_columns=[name] if categorical else [],
+                           column_stattests={name: stattest} if stattest else None)
+    return result.columns[0]

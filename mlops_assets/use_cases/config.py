@@ -107,6 +107,27 @@ class Thresholds(_Strict):
     max_model_size_mb: float = Field(default=50.0, gt=0.0, description="Size budget of the logged model's files.")
 
 
+# Evidently 0.7's stattest names (evidently.legacy.calculations.stattests); a unit test keeps
+# this list in step with the installed Evidently without importing it when use cases load.
+StatTest = Literal["anderson", "chisquare", "cramer_von_mises", "ed", "empirical_mmd", "es", "fisher_exact",
+                   "g_test", "hellinger", "jensenshannon", "kl_div", "ks", "mannw", "psi", "t_test", "TVD",
+                   "wasserstein", "z"]
+
+
+class DriftSettings(_Strict):
+    exclude_columns: list[Identifier] = Field(default_factory=list, description="Features left out of the daily drift report, e.g. ones constant within a day (month, day of week) that would make every day drift.")
+    column_stattests: dict[str, StatTest] = Field(default_factory=dict, description="Statistical test per feature (Evidently's names, e.g. psi, ks, wasserstein, jensenshannon, chisquare); others: Evidently's choice by type and size.")
+    prediction_stattest: StatTest | None = Field(default=None, description="Test of the score distribution (prediction drift) and of the label rate (target drift); null: Evidently's choice.")
+
+
+class MonitoringConfig(_Strict):
+    min_label_coverage: float = Field(default=0.8, gt=0.0, le=1.0, description="Share of a day's scored rows that must have a label before its performance is reported.")
+    min_labelled_rows: int = Field(default=100, ge=1, description="Labelled rows a day needs (as well) before its performance is reported.")
+    max_roc_auc_drop: float = Field(default=0.05, ge=0.0, description="ROC AUC a day's served predictions may lose against the model version's holdout ROC AUC before performance_within_tolerance fails.")
+    performance_retrain_days: int | None = Field(default=3, ge=1, description="Retrain when performance_within_tolerance failed on this many consecutive labelled days; null: off.")
+    drift: DriftSettings = Field(default_factory=DriftSettings, description="Per-column drift settings.")
+
+
 class UseCase(_Strict):
     name: str = Field(description="Lower-case identifier: table name, asset key prefix and group.")
     description: str = Field(default="", description="Free text shown in the UI.")
@@ -122,6 +143,7 @@ class UseCase(_Strict):
     split: SplitConfig = Field(default_factory=SplitConfig, description="Time-based train/holdout split.")
     retrain: RetrainConfig = Field(default_factory=RetrainConfig, description="When retraining is requested.")
     thresholds: Thresholds = Field(default_factory=Thresholds, description="Quality, drift and serving gates.")
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig, description="Label coverage, performance tolerance, performance retrain and per-column drift settings.")
     source_file: str | None = Field(default=None, exclude=True, description="The YAML file it was loaded from (set by the loader).")
 
     @field_validator("name")
@@ -143,6 +165,14 @@ class UseCase(_Strict):
         unknown = set(self.slice_columns) - set(self.features.categorical)
         if unknown:
             raise ValueError(f"slice_columns {sorted(unknown)} must be categorical features")
+        drift = self.monitoring.drift
+        for what, cols in (("monitoring.drift.exclude_columns", drift.exclude_columns),
+                           ("monitoring.drift.column_stattests", list(drift.column_stattests))):
+            unknown = sorted(set(cols) - set(self.features.all))
+            if unknown:
+                raise ValueError(f"{what} {unknown} are not features (features: {self.features.all})")
+        if not set(self.features.all) - set(drift.exclude_columns):
+            raise ValueError("monitoring.drift.exclude_columns leaves no feature to check for drift")
         return self
 
     @property

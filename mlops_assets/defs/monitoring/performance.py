@@ -1,0 +1,204 @@
+"""performance_report: real performance of the predictions served for one day, once its labels
+arrived, per model version, against that version's holdout figures."""
+import datetime as dt
+
+import dagster as dg
+
+from mlops_assets import handoffs, settings
+from mlops_assets.automation import per_day
+from mlops_assets.lineage import BATCH_PREDICTIONS, PERFORMANCE, RAW, key
+from mlops_assets.partitions import daily_partitions, utc_window
+from mlops_assets.resources import DuckDBWarehouse
+from mlops_assets.use_cases.config import UseCase
+
+LABELS = "labels"  # the label source's asset, <uc>/labels (defs/ingest)
+
+
+def label_key(uc: UseCase) -> dg.AssetKey:
+    """Where a day's labels come from: the label files' asset when the use case declares a label
+    source, else the raw rows (labels carried in the feature files)."""
+    return key(uc, LABELS) if getattr(uc, "labels", None) is not None else key(uc, RAW)
+
+
+def performance_report_path(uc: UseCase, day: str):
+    return settings.reports_dir() / uc.name / "performance" / f"performance_report_{day}.html"
+
+
+def holdout_roc_auc(client, model_name: str, version: str) -> float | None:
+    """The holdout ROC AUC model_evaluation logged on the version's MLflow run (None when the
+    version was never evaluated)."""
+    mv = client.get_model_version(model_name, str(version))
+    if not mv.run_id:
+        return None
+    return client.get_run(mv.run_id).data.metrics.get("holdout_roc_auc")
+
+
+def build_performance_report(uc: UseCase) -> dg.AssetsDefinition:
+    asset_key = key(uc, PERFORMANCE)
+    partitions = daily_partitions(uc)
+    mon = uc.monitoring
+
+    @dg.asset(
+        key=asset_key,
+        deps=[key(uc, BATCH_PREDICTIONS), label_key(uc)],
+        group_name=uc.name,
+        kinds={"evidently", "html", "mlflow"},
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.multi_run(1),
+        # Follows each day's predictions and labels: late labels for an old day refresh that day.
+        automation_condition=per_day(),
+        check_specs=[dg.AssetCheckSpec(
+            handoffs.PERFORMANCE_CHECK, asset=asset_key, blocking=False, partitions_def=partitions,
+            description=f"Each model version that served the day keeps its ROC AUC within {mon.max_roc_auc_drop} of "
+                        "its holdout ROC AUC. Days with too few labels pass unevaluated (metadata evaluated=0).")],
+        description=f"Served predictions of the day (predictions.{uc.name}) against their labels, once the label "
+                    f"coverage reaches {mon.min_label_coverage:.0%} and {mon.min_labelled_rows} rows: ROC AUC, "
+                    "precision, recall, F1, log loss (Evidently ClassificationPreset), Brier and calibration "
+                    "error, per model version vs its holdout figures; target drift of the day's labels.",
+    )
+    def performance_report(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse):
+        from mlops_assets.evaluation.metrics import calibration_table
+        from mlops_assets.governance import registry
+        from mlops_assets.monitoring import outcomes as oc
+        from mlops_assets.monitoring import performance as perf
+        from mlops_assets.monitoring.drift import series_drift
+
+        day = context.partition_key
+        start, end = utc_window(context)
+        with warehouse.connect(read_only=True) as con:
+            try:
+                served = oc.served_predictions(con, uc, start, end)
+                labels = oc.outcomes(con, uc, start, end)
+                reference_labels = oc.training_labels(con, uc)
+            except LookupError as exc:
+                raise dg.Failure(str(exc)) from exc
+        if served.empty:
+            raise dg.Failure(f"predictions.{uc.name} has no rows for {day}: materialize that day's batch predictions")
+        try:
+            joined = perf.join_outcomes(served, labels, uc.entity_column, uc.timestamp_column)
+        except perf.PerformanceInputError as exc:
+            raise dg.Failure(f"{uc.name} on {day}: {exc}") from exc
+        labelled = joined[joined[perf.LABEL].notna()]
+        coverage = perf.label_coverage(len(joined), len(labelled), mon.min_label_coverage, mon.min_labelled_rows)
+        versions = sorted(joined[perf.VERSION].unique())
+        metadata: dict = {
+            handoffs.PERF_COVERAGE: round(coverage.coverage, 4),
+            "scored_rows": coverage.scored_rows,
+            "labelled_rows": coverage.labelled_rows,
+            handoffs.PERF_MODEL_VERSIONS: ",".join(versions),
+            "day": day,
+        }
+        if not coverage.enough:
+            verdict = perf.tolerance_verdict(day, coverage, [], mon.max_roc_auc_drop, mon.min_labelled_rows)
+            context.log.info(verdict.description)
+            yield _result(metadata, verdict, mon.max_roc_auc_drop)
+            return
+
+        client = registry.client()
+        holdout = {v: holdout_roc_auc(client, uc.registered_model_name, v) for v in versions}
+        per_version = perf.per_version(joined, holdout)
+        verdict = perf.tolerance_verdict(day, coverage, per_version, mon.max_roc_auc_drop, mon.min_labelled_rows)
+        html = performance_report_path(uc, day)
+        overall = perf.figures(labelled[perf.LABEL], labelled[perf.SCORE]) if labelled[perf.LABEL].nunique() > 1 else None
+        if overall is not None:
+            evid = perf.evidently_figures(labelled, html_path=html)
+            # Evidently's figures are the report's; the project's own maths guards against a
+            # change in its snapshot layout or defaults silently skewing them.
+            for name in ("roc_auc", "precision", "recall", "f1", "log_loss"):
+                if abs(evid[name] - overall[name]) > 1e-6:
+                    raise RuntimeError(f"Evidently's {name} {evid[name]:.6f} disagrees with the project's "
+                                       f"{overall[name]:.6f} on {day}")
+            metadata.update({n: round(v, 5) for n, v in overall.items() if n != "rows"})
+            metadata["accuracy"] = round(evid["accuracy"], 5)
+            metadata["report"] = dg.MetadataValue.path(str(html))
+            metadata["calibration"] = dg.MetadataValue.md(_md(calibration_table(labelled[perf.LABEL], labelled[perf.SCORE])))
+        target = series_drift(reference_labels.astype(int), labelled[perf.LABEL].astype(int), name=uc.target_column,
+                              categorical=True, stattest=mon.drift.prediction_stattest)
+        metadata.update({
+            "target_drift_score": round(target.score, 5), "target_drifted": target.drifted,
+            "target_drift_test": target.stattest,
+            "per_version": dg.MetadataValue.md(_versions_md(per_version)),
+        })
+        judged = [v for v in per_version if v.holdout_roc_auc is not None]
+        if judged:
+            metadata[handoffs.PERF_HOLDOUT_ROC_AUC] = round(judged[0].holdout_roc_auc, 5)
+        if verdict.worst_drop is not None:
+            metadata[handoffs.PERF_ROC_AUC_DROP] = round(verdict.worst_drop, 5)
+        for v in per_version:  # the served figures beside each version in MLflow
+            mv = client.get_model_version(uc.registered_model_name, v.version)
+            if overall is not None:
+                client.log_artifact(mv.run_id, str(html), artifact_path=f"monitoring/performance/{day}")
+            if v.figures is not None:
+                ordinal = dt.date.fromisoformat(day).toordinal()
+                for name in ("roc_auc", "log_loss", "f1"):
+                    client.log_metric(mv.run_id, f"served_{name}", v.figures[name], step=ordinal)
+        metadata["mlflow_model_version_url"] = dg.MetadataValue.url(
+            registry.model_version_url(uc.registered_model_name, versions[-1]))
+        context.log.info(verdict.description)
+        yield _result(metadata, verdict, mon.max_roc_auc_drop)
+
+    return performance_report
+
+
+def _result(metadata: dict, verdict, tolerance: float) -> dg.MaterializeResult:
+    metadata = {**metadata, handoffs.PERF_EVALUATED: verdict.evaluated, handoffs.PERF_PASSED: verdict.passed}
+    check_meta = handoffs.performance_check_metadata(
+        evaluated=verdict.evaluated, coverage=metadata[handoffs.PERF_COVERAGE], roc_auc=metadata.get("roc_auc"),
+        holdout_roc_auc=metadata.get(handoffs.PERF_HOLDOUT_ROC_AUC), drop=verdict.worst_drop, tolerance=tolerance)
+    return dg.MaterializeResult(metadata=metadata, check_results=[dg.AssetCheckResult(
+        check_name=handoffs.PERFORMANCE_CHECK, passed=verdict.passed, severity=dg.AssetCheckSeverity.WARN,
+        description=verdict.description[:1000], metadata=check_meta)])
+
+
+def _md(rows: list[dict]) -> str:
+    if not rows:
+        return "(no rows)"
+    head = list(rows[0])
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+                     + ["| " + " | ".join(str(r[h]) for h in head) + " |" for r in rows])
+
+
+def _versions_md(versions) -> str:
+    rows = []
+    for v in versions:
+        f = v.figures or {}
+        rows.append({"version": v.version, "labelled_rows": v.labelled_rows,
+                     "roc_auc": f"{f['roc_auc']:.4f}" if f else "-",
+                     "holdout_roc_auc": f"{v.holdout_roc_auc:.4f}" if v.holdout_roc_auc is not None else "-",
+                     "drop": f"{v.roc_auc_drop:+.4f}" if v.roc_auc_drop is not None else "-",
+                     "note": v.note or ""})
+    return _md(rows)
+
+
+def recent_performance(instance: dg.DagsterInstance, uc: UseCase, training_storage_id: int | None,
+                       limit: int, max_days: int = 60) -> tuple:
+    """The `limit` most recent evaluated performance days (newest first) as the retrain trigger
+    reads them; days whose check did not evaluate (too few labels) are skipped, at most
+    `max_days` reported days are looked at. Fails loudly when a reported day lacks its check."""
+    from dagster._core.event_api import PartitionKeyFilter  # the 1.13 filter of partitioned check history
+
+    from mlops_assets.training.triggers import PerformanceDay
+
+    asset_key = key(uc, PERFORMANCE)
+    check_key = dg.AssetCheckKey(asset_key, handoffs.PERFORMANCE_CHECK)
+    out: list[PerformanceDay] = []
+    for day in sorted(instance.get_materialized_partitions(asset_key), reverse=True)[:max_days]:
+        if len(out) >= limit:
+            break
+        (mat,) = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[day]), limit=1).records
+        history = instance.event_log_storage.get_asset_check_execution_history(
+            check_key, limit=1, partition_filter=PartitionKeyFilter(key=day))
+        evaluation = history[0].evaluation if history else None
+        verdict = handoffs.read_performance_verdict(
+            day, evaluation.passed if evaluation else None, evaluation.metadata if evaluation else None,
+            f"the check {check_key.to_user_string()}")
+        if not verdict.evaluated:
+            continue
+        scored = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key(uc, BATCH_PREDICTIONS), asset_partitions=[day]), limit=1).records
+        after = bool(scored) and (training_storage_id is None or scored[0].storage_id > training_storage_id)
+        out.append(PerformanceDay(day=day, passed=verdict.passed, roc_auc=verdict.roc_auc,
+                                  holdout_roc_auc=verdict.holdout_roc_auc, roc_auc_drop=verdict.roc_auc_drop,
+                                  storage_id=mat.storage_id, scored_after_training=after))
+    return tuple(out)
