@@ -29,7 +29,7 @@ def test_dbt_sql_rendered_with_the_window_and_relations():
     sql = plain.render_dbt_sql("select * from {{ ref('stg_x') }} join {{ source('raw', 'x') }} "
                                "where {{ in_window('event_ts') }} and '{{ var(\"max_date\") }}' > ''",
                                "2026-01-01", "2026-01-03", {"stg_x": '"main"."stg_x"'})
-    assert sql == ("select * from \"main\".\"stg_x\" join raw.x where event_ts >= cast('2026-01-01' as timestamp) "
+    assert sql == ("select * from \"main\".\"stg_x\" join \"raw\".\"x\" where event_ts >= cast('2026-01-01' as timestamp) "
                    "and event_ts < cast('2026-01-03' as timestamp) and '2026-01-03' > ''")
 
 

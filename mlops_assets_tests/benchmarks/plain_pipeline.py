@@ -70,18 +70,21 @@ def render_dbt_sql(text: str, min_date: str, max_date: str, relations: dict[str,
     model that starts using a new macro breaks this baseline loudly instead of silently."""
     import jinja2
 
+    from mlops_assets.sql import literal, qualified
+
     def ref(name: str) -> str:
         if name not in relations:
             raise KeyError(f"ref({name!r}): no such model in {sorted(relations)}")
         return relations[name]
 
     def in_window(ts_column: str) -> str:
-        return (f"{ts_column} >= cast('{min_date}' as timestamp) "
-                f"and {ts_column} < cast('{max_date}' as timestamp)")
+        # The column comes from the model file itself, as with dbt's macro.
+        return (f"{ts_column} >= cast({literal(min_date)} as timestamp) "
+                f"and {ts_column} < cast({literal(max_date)} as timestamp)")
 
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)
     return env.from_string(text).render(
-        ref=ref, source=lambda schema, table: f"{schema}.{table}", in_window=in_window,
+        ref=ref, source=lambda schema, table: qualified(f"{schema}.{table}"), in_window=in_window,
         var={"min_date": min_date, "max_date": max_date}.__getitem__,
         config=lambda **_: "", is_incremental=lambda: False)
 
@@ -112,7 +115,7 @@ def data_test_queries(uc, relations: dict[str, str], min_date: str, max_date: st
 
     from mlops_assets.sql import ident, literal
 
-    window = f"event_date >= cast('{min_date}' as date) and event_date < cast('{max_date}' as date)"
+    window = f"event_date >= cast({literal(min_date)} as date) and event_date < cast({literal(max_date)} as date)"
     queries = []
     for schema_file in sorted((DBT_DIR / "models" / uc.name).glob("*.yml")):
         for model in (yaml.safe_load(schema_file.read_text()) or {}).get("models", []):
@@ -198,7 +201,7 @@ def run(landing: Path, work: Path, use_case: str = "churn", pipeline: str = "pla
     steps = Steps()
     import duckdb
 
-    from mlops_assets.sql import ident, qualified
+    from mlops_assets.sql import ident, literal, qualified
     from mlops_assets.use_cases.config import load_use_cases
 
     ucs = {u.name: u for u in load_use_cases(strict=True)}
@@ -218,10 +221,10 @@ def run(landing: Path, work: Path, use_case: str = "churn", pipeline: str = "pla
         kinds = {p.suffix for p in files}
         if len(kinds) != 1 or kinds - {".csv", ".parquet"}:
             raise SystemExit(f"{landing}: expected only .csv or only .parquet files, found {sorted(kinds)}")
-        paths = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in files) + "]"
+        paths = "[" + ", ".join(literal(str(p)) for p in files) + "]"
         reader = (f"read_parquet({paths}, filename = true, union_by_name = true)" if ".parquet" in kinds else
                   f"read_csv({paths}, header = true, auto_detect = true, sample_size = -1, filename = true, union_by_name = true)")
-        con.execute("CREATE SCHEMA raw")
+        con.execute(f"CREATE SCHEMA {ident(uc.raw_table.split('.')[0])}")
         con.execute(f"CREATE TABLE {qualified(uc.raw_table)} AS SELECT * EXCLUDE (filename), "
                     f"now()::TIMESTAMP AS _loaded_at, filename AS _source_file FROM {reader}")
         out["raw_rows"] = con.execute(f"SELECT count(*) FROM {qualified(uc.raw_table)}").fetchone()[0]
@@ -322,7 +325,7 @@ def run(landing: Path, work: Path, use_case: str = "churn", pipeline: str = "pla
         scored = pd.DataFrame({uc.entity_column: rows[uc.entity_column], ts: rows[ts],
                                "score": model.predict_proba(rows[feats])[:, 1], "model_version": version,
                                "scored_at": pd.Timestamp.now(tz="UTC").tz_localize(None)})
-        con.execute("CREATE SCHEMA predictions")
+        con.execute(f"CREATE SCHEMA {ident('predictions')}")
         con.register("scored", scored)
         con.execute(f"CREATE TABLE {qualified(f'predictions.{uc.name}')} AS SELECT * FROM scored")
         con.unregister("scored")
