@@ -13,6 +13,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from mlops_assets.defs.alerts.sensors import build_alert_defs
 from mlops_assets.resources import shared_resources
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # holds pyproject.toml ([tool.dg])
@@ -66,6 +67,7 @@ def build_defs() -> dg.Definitions:
     return dg.Definitions.merge(
         _defs_folder(),
         _extra_use_cases(),
+        build_alert_defs(),
         dg.Definitions(resources=shared_resources(), sensors=[_automation_sensor()],
                        executor=dg.in_process_executor),
     )

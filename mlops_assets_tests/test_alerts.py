@@ -1,0 +1,211 @@
+"""Alerts: a failed check and a failed run reach the alert file and a real webhook receiver
+(http.server on 127.0.0.1, started by the test) with use case, asset/check, day, run id and
+run link; an unreachable webhook is retried a bounded number of times, logged, and the sensor
+tick still succeeds with the alert in the file."""
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import dagster as dg
+import pytest
+
+from mlops_assets.alerts import sink
+from mlops_assets.alerts.sink import AlertSink
+from mlops_assets.defs.alerts.sensors import ALERT_RESOURCE, build_check_alert_sensor, build_run_failure_alert_sensor
+
+DAY = "2026-01-05"
+UI = "http://dagster.example:3000"
+
+
+class Receiver:
+    """A Slack-compatible webhook: records every JSON body, answers 500 to the first `fail_first`."""
+
+    def __init__(self, fail_first: int = 0):
+        self.bodies, self.fail_first, self.requests = [], fail_first, 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                receiver.requests += 1
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                ok = receiver.requests > receiver.fail_first
+                if ok:
+                    receiver.bodies.append(body)
+                self.send_response(200 if ok else 500)
+                self.end_headers()
+                self.wfile.write(b"ok" if ok else b"boom")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T0/B0/secret"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/hook"  # nothing listens there any more: connection refused
+
+
+def read_alerts(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+# --- the pieces ----------------------------------------------------------------------------
+
+def test_partition_and_use_case_from_run_tags_and_keys():
+    assert sink.partition_of({"dagster/partition": DAY}) == DAY
+    assert sink.partition_of({"dagster/asset_partition_range_start": "2026-01-01",
+                              "dagster/asset_partition_range_end": DAY}) == f"2026-01-01...{DAY}"
+    assert sink.partition_of({}) is None
+    assert sink.use_case_of(["churn", "drift_report"]) == "churn" and sink.use_case_of(["lonely"]) is None
+    assert sink.run_url(UI + "/", "abc") == f"{UI}/runs/abc"
+
+
+def test_webhook_retries_then_delivers():
+    logged = []
+    with Receiver(fail_first=2) as receiver:
+        d = sink.post_webhook(receiver.url, {"text": "hi"}, retries=3, backoff_s=0.01, timeout_s=5, log=logged.append)
+    assert d.delivered and d.attempts == 3 and receiver.bodies == [{"text": "hi"}]
+    assert len(logged) == 2 and "HTTP Error 500" in logged[0]
+
+
+def test_unreachable_webhook_is_retried_with_backoff_then_logged_without_its_secret():
+    logged, waits = [], []
+    url = closed_port_url()
+    d = sink.post_webhook(url, {"text": "hi"}, retries=4, backoff_s=0.5, timeout_s=2, log=logged.append,
+                          sleep=waits.append)
+    assert not d.delivered and d.attempts == 4 and "refused" in d.error.lower()
+    assert waits == [0.5, 1.0, 2.0]  # bounded: retries - 1 waits, doubling
+    assert [m.split(": attempt ")[1][:3] for m in logged[:4]] == ["1/4", "2/4", "3/4", "4/4"]
+    assert "unreachable after 4 attempts" in logged[-1]
+    assert all("/hook" not in m for m in logged)  # a webhook's path is its secret
+
+
+def test_sink_writes_the_file_even_when_the_webhook_is_down_and_posts_once_per_batch(tmp_path):
+    alerts = [sink.Alert(kind=sink.CHECK_FAILED, use_case="churn", message=f"m{i}", run_id="r", run_url=None,
+                         asset="churn/drift_report", check="drift_below_threshold", partition=DAY) for i in range(3)]
+    logged = []
+    resource = AlertSink(file_path=str(tmp_path / "a.jsonl"), webhook_url=closed_port_url(), retries=2, backoff_s=0)
+    deliveries = resource.send(alerts, log=logged.append)
+    assert [r["message"] for r in read_alerts(tmp_path / "a.jsonl")] == ["m0", "m1", "m2"]
+    assert [d.attempts for d in deliveries] == [2, 0, 0]  # one bounded retry sequence, not one per alert
+    assert sum(": attempt " in m for m in logged) == 2 and sum("not posting" in m for m in logged) == 2
+
+
+def test_default_file_is_under_the_data_folder(data_dir):
+    assert AlertSink().alert_file() == data_dir / "alerts" / "alerts.jsonl"
+    assert AlertSink().dagster_ui_url() == "http://127.0.0.1:3000"
+
+
+def test_env_vars_configure_the_sink(monkeypatch, tmp_path):
+    monkeypatch.setenv(sink.FILE_ENV, str(tmp_path / "x.jsonl"))
+    monkeypatch.setenv(sink.WEBHOOK_ENV, "http://127.0.0.1:9/hook")
+    monkeypatch.setenv(sink.RETRIES_ENV, "5")
+    resource = sink.alert_sink_from_env()
+    # the UI shows the variable's name, not the secret URL
+    assert resource.webhook_url == dg.EnvVar(sink.WEBHOOK_ENV)
+    with dg.build_resources({"alerts": resource}) as resources:
+        resolved = resources.alerts
+        assert resolved.webhook_url == "http://127.0.0.1:9/hook" and resolved.retries == 5
+        assert resolved.alert_file() == tmp_path / "x.jsonl"
+
+
+# --- the sensors against a real instance, real runs and a real receiver ---------------------
+
+days = dg.DailyPartitionsDefinition(start_date="2026-01-01")
+
+
+@dg.asset(key=["churn", "drift_report"], partitions_def=days,
+          check_specs=[dg.AssetCheckSpec("drift_below_threshold", asset=["churn", "drift_report"])])
+def drift_report():
+    yield dg.MaterializeResult()
+    yield dg.AssetCheckResult(check_name="drift_below_threshold", passed=False, severity=dg.AssetCheckSeverity.WARN,
+                              description="drift share 0.60 >= threshold 0.30", metadata={"drift_share": 0.6})
+
+
+@dg.asset(key=["churn", "raw"], partitions_def=days)
+def raw():
+    raise ValueError("landing file churn_2026-01-05.csv: column 'tenure' expected int")
+
+
+def _defs(resource):
+    return dg.Definitions(assets=[drift_report, raw], sensors=[build_check_alert_sensor(),
+                                                             build_run_failure_alert_sensor()],
+                          resources={ALERT_RESOURCE: resource})
+
+
+def _tick(defs, name, instance, cursor):
+    sensor_def = defs.get_repository_def().get_sensor_def(name)
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
+                                      resources={ALERT_RESOURCE: defs.resources[ALERT_RESOURCE]})
+    started = time.monotonic()
+    result = sensor_def.evaluate_tick(context)
+    return result, time.monotonic() - started
+
+
+def test_failed_check_and_failed_run_reach_the_file_and_the_webhook(tmp_path):
+    with Receiver() as receiver, dg.instance_for_test() as instance:
+        resource = AlertSink(file_path=str(tmp_path / "alerts.jsonl"), webhook_url=receiver.url, ui_url=UI)
+        defs = _defs(resource)
+        first, _ = _tick(defs, "alert_on_failed_checks", instance, None)
+        run_first, _ = _tick(defs, "alert_on_run_failure", instance, None)
+
+        check_run = dg.materialize([drift_report], instance=instance, partition_key=DAY)
+        assert check_run.success  # a non-blocking check: the pipeline goes on
+        failed_run = dg.materialize([raw], instance=instance, partition_key=DAY, raise_on_error=False)
+        assert not failed_run.success
+
+        checks, _ = _tick(defs, "alert_on_failed_checks", instance, first.cursor)
+        runs, _ = _tick(defs, "alert_on_run_failure", instance, run_first.cursor)
+        again, _ = _tick(defs, "alert_on_failed_checks", instance, checks.cursor)
+
+    assert "1 failed check(s) alerted" in checks.skip_message
+    assert again.skip_message.startswith("no failed checks")  # the cursor moved: no repeat
+    records = read_alerts(tmp_path / "alerts.jsonl")
+    assert len(records) == 2, records
+    by_kind = {r["kind"]: r for r in records}
+    check = by_kind["check_failed"]
+    assert (check["use_case"], check["asset"], check["check"], check["partition"]) == \
+        ("churn", "churn/drift_report", "drift_below_threshold", DAY)
+    assert check["run_id"] == check_run.run_id and check["run_url"] == f"{UI}/runs/{check_run.run_id}"
+    assert check["severity"] == "WARN" and check["details"] == {"drift_share": 0.6}
+    assert "drift share 0.60" in check["message"]
+    run = by_kind["run_failed"]
+    assert (run["use_case"], run["asset"], run["partition"], run["run_id"]) == \
+        ("churn", "churn/raw", DAY, failed_run.run_id)
+    assert run["run_url"] == f"{UI}/runs/{failed_run.run_id}" and "churn__raw" in run["details"]["failed_steps"]
+    texts = [b["text"] for b in receiver.bodies]
+    assert len(texts) == 2 and set(receiver.bodies[0]) == {"text"}
+    assert any("drift_below_threshold" in t and DAY in t and check_run.run_id in t for t in texts)
+    assert any("run of" in t and failed_run.run_id in t and "churn" in t for t in texts)
+
+
+def test_unreachable_webhook_never_fails_the_tick(tmp_path):
+    with dg.instance_for_test() as instance:
+        resource = AlertSink(file_path=str(tmp_path / "alerts.jsonl"), webhook_url=closed_port_url(),
+                             retries=3, backoff_s=0.05, timeout_s=2)
+        defs = _defs(resource)
+        first, _ = _tick(defs, "alert_on_failed_checks", instance, None)
+        run_first, _ = _tick(defs, "alert_on_run_failure", instance, None)
+        dg.materialize([drift_report], instance=instance, partition_key=DAY)
+        dg.materialize([raw], instance=instance, partition_key=DAY, raise_on_error=False)
+        checks, took = _tick(defs, "alert_on_failed_checks", instance, first.cursor)
+        runs, run_took = _tick(defs, "alert_on_run_failure", instance, run_first.cursor)
+
+    assert "webhook failed for 1" in checks.skip_message
+    assert took < 10 and run_took < 10  # bounded: 3 refused attempts and 0.05 + 0.1 s of backoff
+    assert [r["kind"] for r in read_alerts(tmp_path / "alerts.jsonl")] == ["check_failed", "run_failed"]
