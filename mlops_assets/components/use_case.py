@@ -66,6 +66,7 @@ SplitSection, _DEFAULT_SPLIT = _section("split")
 RetrainSection, _DEFAULT_RETRAIN = _section("retrain")
 ThresholdsSection, _DEFAULT_THRESHOLDS = _section("thresholds")
 MonitoringSection, _DEFAULT_MONITORING = _section("monitoring")
+LabelsSection = _mirror(config.LabelsConfig)
 
 
 def _date(context: dg.ResolutionContext, value: Any) -> dt.date:
@@ -107,6 +108,7 @@ with warnings.catch_warnings():
         entity_column: str
         timestamp_column: str
         target_column: str
+        labels: LabelsSection | None = Field(default=None, description=config.UseCase.model_fields["labels"].description)
         features: FeaturesSection
         slice_columns: list[str] = Field(default_factory=list)
         model: ModelSection = _DEFAULT_MODEL

@@ -5,8 +5,8 @@ The file index (raw._file_days) records, per file fingerprint, how many rows it 
 day, so loading a day reads only the files that hold that day: the cost of a new day does not
 grow with the history. Only files that are new or changed since they were indexed are read.
 
-Before anything is written, the window's rows are validated (timestamp parses, binary target,
-required columns). The window is then replaced in one transaction: re-loading a day replaces
+Before anything is written, the window's rows are validated (timestamp parses, binary target
+or empty for a row whose outcome is not known yet, required columns). The window is then replaced in one transaction: re-loading a day replaces
 it, never duplicates it, and a bad file leaves the warehouse exactly as it was.
 """
 from __future__ import annotations
@@ -59,6 +59,11 @@ class WindowLoad:
     kept_rows: dict[str, int] = field(default_factory=dict)  # path -> rows of its last good version kept in the window
     outside: dict[str, int] = field(default_factory=dict)  # path -> rows dated outside the partitions
     notes: tuple[str, ...] = ()  # warnings: ignored columns, files the pattern leaves out, ...
+    labelled_per_day: dict[str, int] = field(default_factory=dict)  # rows whose target is not empty, per day
+
+    @property
+    def labelled_rows(self) -> int:
+        return sum(self.labelled_per_day.values())
 
 
 def fingerprint(f: LandingFile) -> str:
@@ -264,16 +269,18 @@ def changed_while_read(f: LandingFile) -> str:
 
 
 def refresh_index(con: duckdb.DuckDBPyConnection, uc: UseCase, files: list[LandingFile],
-                  log=None) -> dict[str, str]:
+                  log=None, *, index_key: str | None = None) -> dict[str, str]:
     """Bring the file index up to date: read new and changed files (by size and mtime), forget
     vanished ones. A file that cannot be read (or changes while it is read) is returned with
     its problem, so that one bad file does not stop other days loading; the caller reports it.
     A new version that cannot be read does not erase the last good one: the index keeps the
-    good version's days, and load_window keeps its rows. Returns {path: problem}."""
+    good version's days, and load_window keeps its rows. Returns {path: problem}.
+    `index_key` keeps another folder's files apart in the index (the label files); default:
+    the use case's name (its landing files)."""
     ensure_tables(con)
-    index = qualified(INDEX)
+    index, name = qualified(INDEX), index_key or uc.name
     known = {(p, s, m) for p, s, m in con.execute(
-        f"SELECT DISTINCT path, size, mtime_ns FROM {index} WHERE use_case = ?", [uc.name]).fetchall()}
+        f"SELECT DISTINCT path, size, mtime_ns FROM {index} WHERE use_case = ?", [name]).fetchall()}
     present = {str(f.path) for f in files}
     changed = [f for f in files if (str(f.path), f.size, f.mtime_ns) not in known]
     days_by_file, unreadable = {}, {}
@@ -290,13 +297,13 @@ def refresh_index(con: duckdb.DuckDBPyConnection, uc: UseCase, files: list[Landi
     con.execute("BEGIN TRANSACTION")
     try:
         for path in {p for p, _, _ in known} - present:
-            con.execute(f"DELETE FROM {index} WHERE use_case = ? AND path = ?", [uc.name, path])
+            con.execute(f"DELETE FROM {index} WHERE use_case = ? AND path = ?", [name, path])
         for f, days in days_by_file.items():
-            con.execute(f"DELETE FROM {index} WHERE use_case = ? AND path = ?", [uc.name, str(f.path)])
+            con.execute(f"DELETE FROM {index} WHERE use_case = ? AND path = ?", [name, str(f.path)])
             if days:
                 con.executemany(
                     f"INSERT INTO {index} VALUES (?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
-                    [[uc.name, str(f.path), f.size, f.mtime_ns, day, n] for day, n in days.items()])
+                    [[name, str(f.path), f.size, f.mtime_ns, day, n] for day, n in days.items()])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -306,20 +313,22 @@ def refresh_index(con: duckdb.DuckDBPyConnection, uc: UseCase, files: list[Landi
     return unreadable
 
 
-def files_for_window(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime, end: dt.datetime) -> list[Path]:
+def files_for_window(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime, end: dt.datetime,
+                     *, index_key: str | None = None) -> list[Path]:
     rows = con.execute(
         f"SELECT DISTINCT path FROM {qualified(INDEX)} WHERE use_case = ? AND day >= CAST(? AS DATE) "
         "AND day < CAST(? AS DATE) ORDER BY path",
-        [uc.name, start, end]).fetchall()
+        [index_key or uc.name, start, end]).fetchall()
     return [Path(r[0]) for r in rows]
 
 
-def rows_outside(con: duckdb.DuckDBPyConnection, uc: UseCase, first_day: dt.date, last_day: dt.date) -> dict[str, int]:
+def rows_outside(con: duckdb.DuckDBPyConnection, uc: UseCase, first_day: dt.date, last_day: dt.date,
+                 *, index_key: str | None = None) -> dict[str, int]:
     """Rows per indexed file dated before first_day or after last_day: rows no partition takes."""
     ensure_tables(con)
     return {p: int(n) for p, n in con.execute(
         f"SELECT path, sum(rows) FROM {qualified(INDEX)} WHERE use_case = ? AND (day < ? OR day > ?) "
-        "GROUP BY 1 ORDER BY 1", [uc.name, first_day, last_day]).fetchall()}
+        "GROUP BY 1 ORDER BY 1", [index_key or uc.name, first_day, last_day]).fetchall()}
 
 
 def required_raw_columns(uc: UseCase) -> list[str]:
@@ -350,18 +359,33 @@ def stage_window(con: duckdb.DuckDBPyConnection, uc: UseCase, path: Path, stagin
     missing = [c for c in required_raw_columns(uc) if c not in cols]
     if missing:
         raise LandingFileError(f"{path}: missing required column(s) {missing}; the file has {cols}")
-    # Through VARCHAR so that booleans ("yes", "true") and fractions are not quietly coerced.
-    bad_target = con.execute(
-        f"""SELECT count(*), min(CAST({target} AS VARCHAR)) FROM {ident(staging)}
-            WHERE coalesce(TRY_CAST(CAST({target} AS VARCHAR) AS DOUBLE) NOT IN (0, 1), true)"""
-    ).fetchone()
-    if bad_target[0]:
-        # DuckDB reads yes/no, true/false, y/n as booleans: say so, the file never said 'true'.
-        is_bool = _columns(con, ident(staging))[uc.target_column] == "BOOLEAN"
-        as_bool = " (a yes/no or true/false value)" if is_bool else ""
-        raise LandingFileError(f"{path}: column {uc.target_column!r} must be 0 or 1; {bad_target[0]} row(s) are "
-                               f"not (e.g. {bad_target[1]!r}{as_bool})")
+    check_binary(con, ident(staging), uc.target_column, path, allow_empty=True)
     return int(con.execute(f"SELECT count(*) FROM {ident(staging)}").fetchone()[0])
+
+
+def check_binary(con: duckdb.DuckDBPyConnection, relation: str, column: str, path: Path, *,
+                 allow_empty: bool, where_col: list[str] | None = None) -> None:
+    """Raise LandingFileError unless every value of `column` is 0 or 1 (or empty, with
+    `allow_empty`: a row whose outcome is not known yet). `where_col`: columns whose values
+    name the first bad row in the message (e.g. the entity and timestamp)."""
+    c = ident(column)
+    # Through VARCHAR so that booleans ("yes", "true") and fractions are not quietly coerced.
+    bad = f"coalesce(TRY_CAST(CAST({c} AS VARCHAR) AS DOUBLE) NOT IN (0, 1), true)"
+    if allow_empty:
+        bad = f"{c} IS NOT NULL AND {bad}"
+    row = ", ".join(f"CAST({ident(w)} AS VARCHAR)" for w in where_col or []) or "NULL"
+    n, example, at = con.execute(
+        f"SELECT count(*), min(CAST({c} AS VARCHAR)), arg_min([{row}], coalesce(CAST({c} AS VARCHAR), '')) "
+        f"FROM {relation} WHERE {bad}").fetchone()
+    if not n:
+        return
+    # DuckDB reads yes/no, true/false, y/n as booleans: say so, the file never said 'true'.
+    is_bool = _columns(con, relation)[column] == "BOOLEAN"
+    as_bool = " (a yes/no or true/false value)" if is_bool else ""
+    where = (" at " + ", ".join(f"{w}={v!r}" for w, v in zip(where_col, at))) if where_col and at else ""
+    empty = "; leave it empty when the outcome is not known yet" if allow_empty else "; an empty label is not allowed"
+    raise LandingFileError(f"{path}: column {column!r} must be 0 or 1; {n} row(s) are not (e.g. {example!r}"
+                           f"{as_bool}{where}){empty}")
 
 
 def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
@@ -408,11 +432,12 @@ def load_window(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime,
                                        [start, end, kept]).fetchone()[0]
             for path, name, _ in staged:
                 notes += _insert(con, uc, path, name)
-            per_day = {}
+            per_day, labelled = {}, {}
             if table_exists(con, uc.raw_table):
-                per_day = {str(d): int(n) for d, n in con.execute(
-                    f"SELECT CAST({ts} AS DATE), count(*) FROM {raw} WHERE {window} GROUP BY 1 ORDER BY 1",
-                    [start, end]).fetchall()}
+                for d, n, n_labelled in con.execute(
+                        f"SELECT CAST({ts} AS DATE), count(*), count({ident(uc.target_column)}) FROM {raw} "
+                        f"WHERE {window} GROUP BY 1 ORDER BY 1", [start, end]).fetchall():
+                    per_day[str(d)], labelled[str(d)] = int(n), int(n_labelled)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -429,7 +454,8 @@ def load_window(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime,
     return WindowLoad(rows=sum(per_day.values()), replaced_rows=int(replaced),
                       files=tuple(str(p) for p in read), rows_per_day=per_day,
                       fingerprints=tuple(fingerprint(by_path[str(p)]) for p in read if str(p) in by_path),
-                      unreadable=unreadable, kept_rows=kept_rows, outside=outside, notes=tuple(notes))
+                      unreadable=unreadable, kept_rows=kept_rows, outside=outside, notes=tuple(notes),
+                      labelled_per_day=labelled)
 
 
 def _insert(con: duckdb.DuckDBPyConnection, uc: UseCase, path: Path, staging: str) -> list[str]:

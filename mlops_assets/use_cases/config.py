@@ -62,6 +62,19 @@ class LandingConfig(_Strict):
         return p if p.is_absolute() else settings.landing_root() / p
 
 
+class LabelsConfig(_Strict):
+    """Outcomes that arrive after their rows: files of (entity, timestamp of the event, label)."""
+    folder: str = Field(description="Folder with label files; relative paths are under the data folder's landing/.")
+    pattern: str = Field(default="*.csv", description="Glob for label files (.csv or .parquet).")
+    poll_seconds: int = Field(default=30, ge=1, description="How often the label sensor looks for new files.")
+    settle_seconds: float = Field(default=5.0, ge=0, description="A label file modified more recently is left for a later tick.")
+    label_column: Identifier | None = Field(default=None, description="Column of the label (0/1) in the label files; null: the use case's target_column.")
+
+    def path(self) -> Path:
+        p = Path(self.folder)
+        return p if p.is_absolute() else settings.landing_root() / p
+
+
 class FeaturesConfig(_Strict):
     dbt_model: Identifier | None = Field(default=None, description="dbt model with one row per example; null: use the raw table.")
     numeric: list[Identifier] = Field(description="Numeric feature columns.")
@@ -136,7 +149,8 @@ class UseCase(_Strict):
     last_day: dt.date | None = Field(default=None, description="Last day of data; daily partitions end here. null: they run to tomorrow (UTC), for live data.")
     entity_column: Identifier = Field(description="Column identifying the entity (e.g. customer id).")
     timestamp_column: Identifier = Field(description="Event time column; its UTC day is the row's partition.")
-    target_column: Identifier = Field(description="Binary label column (0/1); required in landing files today.")
+    target_column: Identifier = Field(description="Binary label column (0/1) of the landing files; may be empty for rows whose outcome is not known yet.")
+    labels: LabelsConfig | None = Field(default=None, description="Where labels that arrive after their rows land; null: labels only come in the landing files' target column.")
     features: FeaturesConfig = Field(description="Feature columns and the dbt model that holds them.")
     slice_columns: list[Identifier] = Field(default_factory=list, description="Categorical features whose values are compared one by one by the evaluation gates.")
     model: ModelConfig = Field(default_factory=ModelConfig, description="Model family and hyper-parameters.")
