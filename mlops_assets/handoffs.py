@@ -11,10 +11,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# raw/<uc> (written by defs/ingest/assets.py)
+import dagster as dg
+
+# raw/<uc> (written by defs/ingest/assets.py through raw_metadata)
 RAW_LABELLED_ROWS = "labelled_rows"
-RAW_ROWS_PER_DAY = "rows_per_day"
+RAW_ROWS_PER_DAY = "rows_per_day"  # a table (day, rows, labelled_rows); read by read_rows_per_day
+RAW_FILE_FINGERPRINTS = "file_fingerprints"  # read by the landing sensor
+RAW_FILES = "files"  # a table (file, size_bytes, modified_utc), for people
 ROW_COUNT = "dagster/row_count"
+
+# batch_predictions/<uc> (written by defs/scoring/assets.py)
+SCORED_MODEL_VERSION = "model_version"
 
 # training_set/<uc>
 TRAIN_START, TRAIN_END = "train_start", "train_end"
@@ -70,13 +77,97 @@ def read_labelled_rows(metadata: Mapping[str, Any], partition_key: str | None, w
     """Labelled rows a raw materialization loaded for its own day. A range run records the same
     metadata on every day of the range, so the per-day figure comes from rows_per_day."""
     values = _values(metadata)
-    per_day = values.get(RAW_ROWS_PER_DAY)
-    if per_day is not None and partition_key:
-        if not isinstance(per_day, Mapping):
-            raise HandoffError(f"{what}: {RAW_ROWS_PER_DAY} is {type(per_day).__name__}, expected a mapping")
-        return int(per_day.get(partition_key, 0))
+    if RAW_ROWS_PER_DAY in values and partition_key:
+        return read_labelled_per_day(values, what).get(partition_key, 0)
     _require(values, what, RAW_LABELLED_ROWS)
     return int(values[RAW_LABELLED_ROWS])
+
+
+ROWS_PER_DAY_SCHEMA_COLUMNS = (("day", "string", "UTC day (partition key)"),
+                               ("rows", "int", "rows loaded for that day"),
+                               ("labelled_rows", "int", "of which the target is not empty"))
+FILES_SCHEMA_COLUMNS = (("file", "string", "landing file name"), ("size_bytes", "int", "size when read"),
+                        ("modified_utc", "string", "modification time when read"))
+
+
+def _table(columns, rows: list[dict[str, Any]]):
+    schema = dg.TableSchema(columns=[dg.TableColumn(n, t, description=d) for n, t, d in columns])
+    return dg.MetadataValue.table(records=[dg.TableRecord(r) for r in rows], schema=schema)
+
+
+def rows_per_day_table(rows_per_day: Mapping[str, int], labelled_per_day: Mapping[str, int]):
+    return _table(ROWS_PER_DAY_SCHEMA_COLUMNS, [
+        {"day": d, "rows": int(n), "labelled_rows": int(labelled_per_day.get(d, 0))}
+        for d, n in sorted(rows_per_day.items())])
+
+
+def files_table(fingerprints) -> Any:
+    """One row per file version read, from its fingerprint "path@size:mtime_ns" (ingest.landing.fingerprint)."""
+    rows = []
+    for fp in fingerprints:
+        path, _, version = str(fp).rpartition("@")
+        size, _, mtime_ns = version.partition(":")
+        if not path or not size.isdigit() or not mtime_ns.isdigit():
+            raise HandoffError(f"file fingerprint {fp!r} is not 'path@size:mtime_ns'")
+        modified = dt.datetime.fromtimestamp(int(mtime_ns) / 1e9, dt.timezone.utc)
+        rows.append({"file": path.rsplit("/", 1)[-1], "size_bytes": int(size),
+                     "modified_utc": modified.isoformat(timespec="seconds")})
+    return _table(FILES_SCHEMA_COLUMNS, rows)
+
+
+def raw_metadata(rows_per_day: Mapping[str, int], labelled_per_day: Mapping[str, int],
+                 fingerprints) -> dict[str, Any]:
+    """The raw asset's hand-off metadata: what the readers below and the sensors read."""
+    return {
+        RAW_LABELLED_ROWS: int(sum(labelled_per_day.values())),
+        RAW_ROWS_PER_DAY: rows_per_day_table(rows_per_day, labelled_per_day),
+        # Read by the landing sensor, so that it does not request a load that already happened.
+        RAW_FILE_FINGERPRINTS: dg.MetadataValue.json(list(fingerprints)),
+        RAW_FILES: files_table(fingerprints),
+    }
+
+
+def _per_day(metadata: Mapping[str, Any], column: str, what: str) -> dict[str, int]:
+    values = _values(metadata)
+    _require(values, what, RAW_ROWS_PER_DAY)
+    per_day = values[RAW_ROWS_PER_DAY]
+    if isinstance(per_day, Mapping):  # the JSON mapping older loads wrote (every row was labelled then)
+        return {str(k): int(v) for k, v in per_day.items()}
+    records = getattr(per_day, "records", None)
+    if records is None:
+        raise HandoffError(f"{what}: {RAW_ROWS_PER_DAY} is {type(per_day).__name__}, "
+                           "expected a table of (day, rows, labelled_rows)")
+    try:
+        return {str(r.data["day"]): int(r.data[column]) for r in records}
+    except KeyError as exc:
+        raise HandoffError(f"{what}: {RAW_ROWS_PER_DAY} rows lack the column {exc}; "
+                           "expected (day, rows, labelled_rows)") from exc
+
+
+def read_rows_per_day(metadata: Mapping[str, Any], what: str = "a raw load") -> dict[str, int]:
+    """{day: rows} of a raw materialization."""
+    return _per_day(metadata, "rows", what)
+
+
+def read_labelled_per_day(metadata: Mapping[str, Any], what: str = "a raw load") -> dict[str, int]:
+    """{day: rows whose target is not empty} of a raw materialization."""
+    return _per_day(metadata, "labelled_rows", what)
+
+
+def read_file_fingerprints(metadata: Mapping[str, Any], what: str = "a raw load") -> frozenset[str]:
+    values = _values(metadata)
+    _require(values, what, RAW_FILE_FINGERPRINTS)
+    fps = values[RAW_FILE_FINGERPRINTS]
+    if not isinstance(fps, list | tuple):
+        raise HandoffError(f"{what}: {RAW_FILE_FINGERPRINTS} is {type(fps).__name__}, expected a list")
+    return frozenset(map(str, fps))
+
+
+def read_scored_version(metadata: Mapping[str, Any], what: str = "a batch scoring") -> str:
+    """The registered model version that scored a day's batch predictions."""
+    values = _values(metadata)
+    _require(values, what, SCORED_MODEL_VERSION)
+    return str(values[SCORED_MODEL_VERSION])
 
 
 @dataclass(frozen=True)
@@ -101,6 +192,74 @@ def read_drift_verdict(day: str, passed: bool | None, metadata: Mapping[str, Any
     _require(values, f"{what} for {day}", DRIFT_SHARE, DRIFT_THRESHOLD)
     return DriftVerdict(day=day, passed=bool(passed), drift_share=float(values[DRIFT_SHARE]),
                         threshold=float(values[DRIFT_THRESHOLD]))
+
+
+# candidate_model/<uc> (written by defs/training/assets.py through candidate_metadata)
+CANDIDATE_MODEL_NAME = "registered_model"
+CANDIDATE_VERSION = "registered_version"
+CANDIDATE_MODEL_URI = "model_uri"
+CANDIDATE_RUN_ID = "mlflow_run_id"
+CANDIDATE_EXPERIMENT_ID = "mlflow_experiment_id"
+
+# model_evaluation/<uc> (written by defs/evaluation/assets.py through evaluation_metadata)
+EVALUATED_VERSION = "candidate_version"
+EVALUATED_AGAINST = "champion_version"  # "none" without a champion
+EVALUATION_COMPARISON = "comparison"
+EVALUATION_HOLDOUT = ("holdout_roc_auc", "holdout_log_loss")
+
+
+@dataclass(frozen=True)
+class CandidateModel:
+    registered_model: str
+    version: str
+    model_uri: str
+    run_id: str
+    experiment_id: str
+
+
+def candidate_metadata(c: CandidateModel) -> dict[str, str]:
+    return {CANDIDATE_MODEL_NAME: c.registered_model, CANDIDATE_VERSION: str(c.version),
+            CANDIDATE_MODEL_URI: c.model_uri, CANDIDATE_RUN_ID: c.run_id, CANDIDATE_EXPERIMENT_ID: c.experiment_id}
+
+
+def read_candidate(metadata: Mapping[str, Any], what: str = "the candidate model") -> CandidateModel:
+    values = _values(metadata)
+    _require(values, what, CANDIDATE_MODEL_NAME, CANDIDATE_VERSION, CANDIDATE_MODEL_URI, CANDIDATE_RUN_ID,
+             CANDIDATE_EXPERIMENT_ID)
+    return CandidateModel(str(values[CANDIDATE_MODEL_NAME]), str(values[CANDIDATE_VERSION]),
+                          str(values[CANDIDATE_MODEL_URI]), str(values[CANDIDATE_RUN_ID]),
+                          str(values[CANDIDATE_EXPERIMENT_ID]))
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    candidate_version: str
+    evaluated_against: str | None  # the champion version it was compared with, None: first model
+    comparison: str
+    holdout_roc_auc: float
+    holdout_log_loss: float
+
+
+def evaluation_metadata(e: Evaluation) -> dict[str, Any]:
+    return {EVALUATED_VERSION: e.candidate_version,
+            # "none" rather than None: metadata values must be concrete.
+            EVALUATED_AGAINST: e.evaluated_against or "none", EVALUATION_COMPARISON: e.comparison,
+            EVALUATION_HOLDOUT[0]: round(e.holdout_roc_auc, 5), EVALUATION_HOLDOUT[1]: round(e.holdout_log_loss, 5)}
+
+
+def read_evaluation(metadata: Mapping[str, Any], what: str = "the model evaluation") -> Evaluation:
+    values = _values(metadata)
+    _require(values, what, EVALUATED_VERSION, EVALUATED_AGAINST, EVALUATION_COMPARISON, *EVALUATION_HOLDOUT)
+    against = str(values[EVALUATED_AGAINST])
+    return Evaluation(str(values[EVALUATED_VERSION]), None if against == "none" else against,
+                      str(values[EVALUATION_COMPARISON]), float(values[EVALUATION_HOLDOUT[0]]),
+                      float(values[EVALUATION_HOLDOUT[1]]))
+
+
+def training_window_metadata(w: TrainingWindow) -> dict[str, str]:
+    """The training set's hand-off metadata, read by read_training_window."""
+    return {TRAIN_START: str(w.train_start), TRAIN_END: str(w.train_end), HOLDOUT_START: str(w.holdout_start),
+            HOLDOUT_END: str(w.holdout_end), TRAINING_DIGEST: w.digest}
 
 
 # performance_report/<uc> and its check (written by defs/monitoring/performance.py)
@@ -148,3 +307,13 @@ def read_performance_verdict(day: str, passed: bool | None, metadata: Mapping[st
                               coverage=float(values[PERF_COVERAGE]), roc_auc=opt[PERF_ROC_AUC],
                               holdout_roc_auc=opt[PERF_HOLDOUT_ROC_AUC], roc_auc_drop=opt[PERF_ROC_AUC_DROP],
                               tolerance=float(values[PERF_TOLERANCE]))
+
+
+# labels/<uc> and raw/<uc>: labels that arrive after their rows (written by defs/labels/assets.py
+# and defs/ingest/assets.py; coverage = labelled rows / rows of the day, numeric so the UI plots it)
+LABEL_COVERAGE = "label_coverage"
+LABEL_COVERAGE_PER_DAY = "label_coverage_per_day"
+LABELS_CHANGED = "labels_changed"  # labels that replaced a different earlier label for the same row
+LABELS_WITHOUT_ROWS = "labels_without_rows"  # labels whose row never arrived in raw
+# the label sensor reads labels/<uc>'s file versions as the landing sensor reads raw's:
+# RAW_FILE_FINGERPRINTS through read_file_fingerprints

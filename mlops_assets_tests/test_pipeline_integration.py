@@ -7,7 +7,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from mlops_assets import settings
+from mlops_assets import handoffs, settings
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
 
 pytestmark = pytest.mark.integration
@@ -100,7 +100,7 @@ def test_demo_graph_end_to_end_then_drift(data_dir, dbt_manifest):
     result2 = defs.resolve_job_def("churn_daily").execute_in_process(
         instance=instance, asset_selection=_keys("drift_report"), partition_key="2026-01-22")
     assert result2.success
-    assert _metadata(instance, "churn", "raw")["rows_per_day"] == {"2026-01-21": 300, "2026-01-22": 300}
+    assert handoffs.read_rows_per_day(_metadata(instance, "churn", "raw")) == {"2026-01-21": 300, "2026-01-22": 300}
     drift_md = _metadata(instance, "churn", "drift_report")
     assert drift_md["current_day"] == "2026-01-22"
     assert drift_md["drift_share"] > 0.5

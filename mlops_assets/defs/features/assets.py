@@ -8,6 +8,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from mlops_assets import asset_metadata
 from mlops_assets.automation import per_day
 from mlops_assets.lineage import RAW
 from mlops_assets.partitions import daily_partitions
@@ -29,6 +30,14 @@ class UseCaseTranslator(DagsterDbtTranslator):
 
     def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
         return per_day(wait_for_checks=False)
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str] | None:
+        return [*asset_metadata.OWNERS, *(super().get_owners(dbt_resource_props) or [])]
+
+    def get_tags(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, str]:
+        # code_version: dagster-dbt's default is the model file's checksum, which changes with the SQL.
+        return {**super().get_tags(dbt_resource_props),
+                **asset_metadata.tags("features", _use_case_of(dbt_resource_props))}
 
 
 def _use_case_of(props: Mapping[str, Any]) -> str:
@@ -59,6 +68,56 @@ def build_dbt_assets(uc: UseCase, project: DbtProject) -> dg.AssetsDefinition:
         # warehouse lock around the whole build, so concurrent runs queue instead.
         with warehouse.write_lock(holder=f"dbt build of {uc.name} [{dbt_vars['min_date']}, "
                                          f"{dbt_vars['max_date']}) in run {context.run.run_id}"):
-            yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
+            invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context, raise_on_error=False)
+            events = list(invocation.stream())
+        # The column schema of each built model, read once dbt has let go of the DuckDB file
+        # (dagster-dbt's fetch_column_metadata would open it while the dbt process still holds it).
+        yield from with_column_schemas(events, warehouse, lambda e: _table_of(context.assets_def, e))
+        if not invocation.is_successful():
+            raise invocation.get_error()
+
 
     return models
+
+
+def with_column_schemas(events: list, warehouse: DuckDBWarehouse, table_of) -> list:
+    """The dbt events, each model's Output/AssetMaterialization with `dagster/column_schema`
+    from the table dbt built (`table_of(event)`: "database.schema.table" or None)."""
+    tables = {_schema_table(table_of(e)) for e in events if _is_materialization(e)}
+    tables.discard(None)
+    if not tables:
+        return events
+    schemas = {}
+    with warehouse.connect(read_only=True) as con:
+        for table in tables:
+            try:
+                schemas[table] = asset_metadata.duckdb_column_schema(con, table)
+            except LookupError:  # a model dbt failed to build: no table, no schema
+                continue
+    out = []
+    for e in events:
+        table = _schema_table(table_of(e)) if _is_materialization(e) else None
+        out.append(e.with_metadata({**e.metadata, "dagster/column_schema": schemas[table]})
+                   if table in schemas else e)
+    return out
+
+
+def _table_of(assets_def: dg.AssetsDefinition, event) -> str | None:
+    """The relation dagster-dbt's translator recorded for the event's asset (from the manifest)."""
+    asset_key = (event.asset_key if isinstance(event, dg.AssetMaterialization)
+                 else assets_def.keys_by_output_name.get(event.output_name))
+    spec = assets_def.specs_by_key.get(asset_key) if asset_key else None
+    return spec.metadata.get("dagster/table_name") if spec else None
+
+
+def _is_materialization(event) -> bool:
+    return isinstance(event, dg.Output | dg.AssetMaterialization)
+
+
+def _schema_table(relation) -> str | None:
+    """"db.main.stg_churn" -> "main.stg_churn"."""
+    value = getattr(relation, "value", relation)
+    if not value:
+        return None
+    parts = str(value).replace('"', "").split(".")
+    return ".".join(parts[-2:])

@@ -3,6 +3,7 @@ import datetime as dt
 
 import dagster as dg
 
+from mlops_assets import asset_metadata, handoffs
 from mlops_assets.ingest import landing
 from mlops_assets.lineage import RAW, key
 from mlops_assets.partitions import daily_partitions, utc_window
@@ -21,7 +22,11 @@ def build_raw_asset(uc: UseCase) -> dg.AssetsDefinition:
         description=f"Rows of {uc.landing.path()} ({uc.landing.pattern}) in {uc.raw_table}, partitioned by the "
                     f"day of `{uc.timestamp_column}`. A partition is rebuilt from every file holding rows of that "
                     "day; the rows are validated first, then the day is replaced in one transaction.",
-        metadata={"landing_folder": dg.MetadataValue.path(str(uc.landing.path())), "table": uc.raw_table},
+        metadata={"landing_folder": dg.MetadataValue.path(str(uc.landing.path())), "table": uc.raw_table,
+                  "dagster/table_name": uc.raw_table},
+        owners=asset_metadata.OWNERS,
+        tags=asset_metadata.tags("ingest", uc.name),
+        code_version=asset_metadata.source_code_version("ingest/landing.py", "defs/ingest/assets.py"),
         check_specs=[dg.AssetCheckSpec(
             "landing_files_readable", asset=key(uc, RAW),
             description="Every file in the landing folder parses, has plain column names and readable "
@@ -37,6 +42,9 @@ def build_raw_asset(uc: UseCase) -> dg.AssetsDefinition:
                                              last_day=dt.date.fromisoformat(last_key) if last_key else None)
             except landing.LandingFileError as exc:
                 raise dg.Failure(description=str(exc), metadata={"error": str(exc)}) from exc
+            # No file yet, no table: then there is no schema to show either.
+            schema = (asset_metadata.duckdb_column_schema(con, uc.raw_table)
+                      if landing.table_exists(con, uc.raw_table) else None)
         if loaded.rows == 0:
             context.log.warning(f"no landing file holds rows for {start:%Y-%m-%d}..{end:%Y-%m-%d}")
         for problem in loaded.unreadable.values():
@@ -47,13 +55,11 @@ def build_raw_asset(uc: UseCase) -> dg.AssetsDefinition:
         for note in loaded.notes:
             context.log.warning(note)
         return dg.MaterializeResult(metadata={
-            "dagster/row_count": loaded.rows,
+            handoffs.ROW_COUNT: loaded.rows,
             "rows_replaced": loaded.replaced_rows,
-            "labelled_rows": loaded.rows,  # the target is required in raw files, so every row is labelled
-            "files": dg.MetadataValue.json([p.rsplit("/", 1)[-1] for p in loaded.files]),
-            "rows_per_day": dg.MetadataValue.json(loaded.rows_per_day),
-            # Read by the landing sensor, so that it does not request a load that already happened.
-            "file_fingerprints": dg.MetadataValue.json(list(loaded.fingerprints)),
+            # Rows whose target is empty wait for a label file; the retrain sensor counts labelled rows.
+            **handoffs.raw_metadata(loaded.rows_per_day, loaded.labelled_per_day, loaded.fingerprints),
+            **({"dagster/column_schema": schema} if schema else {}),
             # Rows the landing files hold that no partition takes (dated before first_day or after the
             # last partition), per file: not loaded, and not lost without a word.
             "rows_outside_partitions": sum(loaded.outside.values()),

@@ -6,6 +6,7 @@ import os
 
 import dagster as dg
 
+from mlops_assets import handoffs
 from mlops_assets.ingest import landing
 from mlops_assets.ingest.watch import drop_loaded, plan_landing
 from mlops_assets.lineage import RAW, key
@@ -15,8 +16,10 @@ from mlops_assets.use_cases.config import UseCase
 INTERVAL_ENV = "MLOPS_SENSOR_INTERVAL_S"
 
 
-def _loaded_fingerprints(instance: dg.DagsterInstance, raw_key: dg.AssetKey, days) -> dict[dt.date, set[str]]:
-    """File versions read by the latest load of each of these days."""
+def _loaded_fingerprints(instance: dg.DagsterInstance, raw_key: dg.AssetKey, days, log=None
+                         ) -> dict[dt.date, set[str]]:
+    """File versions read by the latest load of each of these days. A load without the record
+    (made by older code) counts as having read nothing, so the day is loaded again, with a warning."""
     if not days:
         return {}
     records = instance.fetch_materializations(
@@ -26,8 +29,12 @@ def _loaded_fingerprints(instance: dg.DagsterInstance, raw_key: dg.AssetKey, day
     for rec in records:  # newest first: keep the latest load of each day
         day = dt.date.fromisoformat(rec.partition_key)
         if day not in loaded:
-            md = rec.asset_materialization.metadata
-            loaded[day] = set(md["file_fingerprints"].value) if "file_fingerprints" in md else set()
+            try:
+                loaded[day] = set(handoffs.read_file_fingerprints(
+                    rec.asset_materialization.metadata, f"{raw_key.to_user_string()} for {day}"))
+            except handoffs.HandoffError as exc:
+                (log or dg.get_dagster_logger().warning)(f"{exc}: requesting that day again")
+                loaded[day] = set()
     return loaded
 
 
@@ -55,7 +62,8 @@ def build_landing_sensor(uc: UseCase) -> dg.SensorDefinition:
             plan = plan_landing(files, cursor, dt.datetime.now(dt.timezone.utc), uc.landing.settle_seconds,
                                 lambda f: landing.file_days(con, f.path, uc.timestamp_column),
                                 uc.first_day, last_day)
-        already = drop_loaded(plan, _loaded_fingerprints(context.instance, key(uc, RAW), plan.days))
+        already = drop_loaded(plan, _loaded_fingerprints(context.instance, key(uc, RAW), plan.days,
+                                                         context.log.warning))
         if already:
             context.log.info(f"already loaded from the same files, not requested: {', '.join(map(str, already))}")
         for line in plan.seen:
