@@ -4,19 +4,24 @@ training chain follows the training set, which the retrain schedule and sensor r
 import dagster as dg
 
 
-def per_day(ignore: dg.AssetSelection | None = None, wait_for_checks: bool = True) -> dg.AutomationCondition:
+def per_day(ignore: dg.AssetSelection | None = None, wait_for_checks: bool = True,
+            may_be_missing: dg.AssetSelection | None = None) -> dg.AutomationCondition:
     """Like eager(), but for any day whose upstream day was updated, not only the latest one:
     a late file for last Tuesday must refresh last Tuesday. Days that never had data are not
     requested (no newly_missing): only an upstream update triggers. `ignore` names deps whose
     updates must not fan out to every day (e.g. the unpartitioned training set).
+    `may_be_missing`: deps whose missing day does not hold the day back.
     `wait_for_checks`: hold until the deps' blocking checks passed; dbt models turn it off,
     since `dbt build` already runs a model's tests before the models that select from it."""
+    deps_missing = dg.AutomationCondition.any_deps_missing()
+    if may_be_missing is not None:  # e.g. a day's labels, which arrive days later or never
+        deps_missing = deps_missing.ignore(may_be_missing)
     deps_updated = dg.AutomationCondition.any_deps_updated()
     if ignore is not None:
         deps_updated = deps_updated.ignore(ignore)
     condition = (
         deps_updated.since_last_handled()
-        & ~dg.AutomationCondition.any_deps_missing()
+        & ~deps_missing
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~dg.AutomationCondition.in_progress()
     )

@@ -12,6 +12,7 @@ import dagster as dg
 from mlops_assets.use_cases.config import UseCase
 
 RAW, TRAINING_SET, CANDIDATE, EVALUATION, DRIFT = "raw", "training_set", "candidate_model", "model_evaluation", "drift_report"
+LABELS = "labels"  # label files that arrive after their rows (defs/labels)
 CHAMPION, BATCH_PREDICTIONS = "champion_model", "batch_predictions"
 PERFORMANCE, SUMMARY = "performance_report", "monitoring_summary"
 

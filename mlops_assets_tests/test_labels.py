@@ -143,3 +143,48 @@ def test_outcomes_without_label_tables(churn, con):
     landing.load_window(con, churn, *_window())
     out = labels.outcomes(con, churn, D1, D1 + dt.timedelta(days=1))
     assert out[["customer_id", "label"]].values.tolist() == [["C1", 1]]
+
+
+def _features_table(con, uc, days: int, rows: int, labelled_days: int):
+    """main.features_churn with `days` days of `rows` rows; only the first `labelled_days` labelled."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frames = []
+    for d in range(days):
+        day = dt.datetime.combine(D1 + dt.timedelta(days=d), dt.time(12))
+        df = pd.DataFrame({c: rng.normal(size=rows) for c in uc.features.numeric})
+        for c in uc.features.categorical:
+            df[c] = "a"
+        df[uc.entity_column] = [f"C{d}_{i}" for i in range(rows)]
+        df[uc.timestamp_column] = day
+        df[uc.target_column] = pd.array(list(rng.integers(0, 2, rows)) if d < labelled_days else [pd.NA] * rows,
+                                        dtype="Int64")
+        frames.append(df)
+    cur = con.cursor()  # a cursor of its own: the connection may hold a result the code under test left
+    cur.register("f", pd.concat(frames))
+    cur.execute("CREATE OR REPLACE TABLE main.features_churn AS SELECT * FROM f")
+    cur.close()
+
+
+def test_training_reads_labelled_rows_only_and_ends_at_the_newest_labelled_day(churn, con):
+    from mlops_assets.training.data import build_frame
+
+    _features_table(con, churn, days=20, rows=20, labelled_days=13)
+    frame, info = build_frame(con, churn)
+    assert frame[churn.target_column].notna().all()
+    assert len(frame) == 13 * 20
+    assert info.holdout_end == str(D1 + dt.timedelta(days=12)) and info.holdout_rows == churn.split.holdout_days * 20
+
+
+def test_too_few_labelled_rows_fail_clearly(churn, con):
+    from mlops_assets.training.data import build_frame
+
+    _features_table(con, churn, days=10, rows=20, labelled_days=0)
+    with pytest.raises(ValueError, match=r"main\.features_churn has 0 labelled row\(s\).*200 row\(s\) without a label"
+                                         r".*at least 50.*label files in .*churn_labels"):
+        build_frame(con, churn)
+    _features_table(con, churn, days=10, rows=2, labelled_days=10)
+    with pytest.raises(ValueError, match=r"has 20 labelled row\(s\).*at least 50"):
+        build_frame(con, churn)

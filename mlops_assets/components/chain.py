@@ -71,6 +71,16 @@ def jobs_of(uc: UseCase) -> list[dg.UnresolvedAssetJobDefinition]:
     ]
 
 
+def label_defs_of(uc: UseCase) -> tuple[list[dg.AssetsDefinition], list[dg.SensorDefinition]]:
+    """The labels asset and its sensor, when the use case declares a `labels:` section."""
+    if uc.labels is None:
+        return [], []
+    from mlops_assets.defs.labels.assets import build_labels_asset
+    from mlops_assets.defs.labels.sensors import build_label_sensor
+
+    return [build_labels_asset(uc)], [build_label_sensor(uc)]
+
+
 def build_use_case_defs(uc: UseCase) -> dg.Definitions:
     """Raw data and its landing sensor, dbt features, training, evaluation, promotion, batch
     scoring, drift monitoring, the retrain sensor and the use case's two jobs."""
@@ -85,11 +95,12 @@ def build_use_case_defs(uc: UseCase) -> dg.Definitions:
     from mlops_assets.defs.training.assets import build_candidate_model, build_training_set
     from mlops_assets.defs.training.sensors import build_retrain_schedule, build_retrain_sensor
 
+    labels_assets, labels_sensors = label_defs_of(uc)
     return dg.Definitions(
-        assets=[build_raw_asset(uc), *dbt_assets_of(uc), build_training_set(uc), build_candidate_model(uc),
+        assets=[build_raw_asset(uc), *labels_assets, *dbt_assets_of(uc), build_training_set(uc), build_candidate_model(uc),
                 build_model_evaluation(uc), build_champion_model(uc), build_batch_predictions(uc),
                 build_drift_report(uc), build_performance_report(uc), build_monitoring_summary(uc)],
-        sensors=[build_landing_sensor(uc), build_retrain_sensor(uc)],
+        sensors=[build_landing_sensor(uc), *labels_sensors, build_retrain_sensor(uc)],
         schedules=[build_retrain_schedule(uc)],
         jobs=jobs_of(uc),
     )

@@ -49,17 +49,34 @@ def window_start(last_day: dt.date, holdout_days: int, window_days: int | None) 
     return last_day - dt.timedelta(days=holdout_days + window_days - 1)
 
 
+MIN_LABELLED_ROWS = 50  # fewer labelled rows cannot train and judge a model; said as such
+
+
 def read_features(con, uc: UseCase, first_day: dt.date):
-    """The feature rows from `first_day` on, in the deterministic training order."""
+    """The labelled feature rows from `first_day` on, in the deterministic training order. Rows
+    whose label is not known yet (empty target) are scored in production but never trained on."""
     cols = ", ".join(ident(c) for c in model_columns(uc))
     return con.execute(
         f"SELECT {cols} FROM {qualified(uc.features_table)} "
-        f"WHERE CAST({ident(uc.timestamp_column)} AS DATE) >= ? ORDER BY {order_by(uc)}", [first_day]).df()
+        f"WHERE CAST({ident(uc.timestamp_column)} AS DATE) >= ? AND {ident(uc.target_column)} IS NOT NULL "
+        f"ORDER BY {order_by(uc)}", [first_day]).df()
 
 
-def latest_feature_day(con, uc: UseCase) -> dt.date | None:
+def latest_feature_day(con, uc: UseCase, labelled: bool = False) -> dt.date | None:
+    """The newest day of features (with `labelled`: of features whose label is known)."""
+    where = f" WHERE {ident(uc.target_column)} IS NOT NULL" if labelled else ""
     return con.execute(f"SELECT max(CAST({ident(uc.timestamp_column)} AS DATE)) "
-                       f"FROM {qualified(uc.features_table)}").fetchone()[0]
+                       f"FROM {qualified(uc.features_table)}{where}").fetchone()[0]
+
+
+def require_labelled(df, uc: UseCase, first_day: dt.date, unlabelled: int) -> None:
+    """A clear error when too few rows have a known label to train on."""
+    if len(df) < MIN_LABELLED_ROWS:
+        raise ValueError(
+            f"{uc.features_table} has {len(df)} labelled row(s) from {first_day} on ({unlabelled} row(s) without a "
+            f"label there); training needs at least {MIN_LABELLED_ROWS}. Labels arrive in the landing files' "
+            f"{uc.target_column!r} column" + (f" or as label files in {uc.labels.path()}" if uc.labels else "")
+            + "; wait for them or load them first")
 
 
 def read_split(con, uc: UseCase, split: str):
@@ -79,12 +96,20 @@ def build_frame(con, uc: UseCase):
 
     from mlops_assets.training.split import time_split
 
-    last_day = latest_feature_day(con, uc)
-    if last_day is None:
+    if latest_feature_day(con, uc) is None:
         raise ValueError(f"{uc.features_table} is empty: materialize some days of features first")
+    # The split ends at the newest labelled day: newer days wait for their labels.
+    last_day = latest_feature_day(con, uc, labelled=True)
+    if last_day is None:
+        total = con.execute(f"SELECT count(*) FROM {qualified(uc.features_table)}").fetchone()[0]
+        require_labelled([], uc, uc.first_day, total)
     # Read only the partitions the split can use: the cost follows the window, not the history.
     first_day = window_start(last_day, uc.split.holdout_days, uc.split.training_window_days)
     df = read_features(con, uc, first_day)
+    unlabelled = con.execute(
+        f"SELECT count(*) FROM {qualified(uc.features_table)} WHERE CAST({ident(uc.timestamp_column)} AS DATE) >= ? "
+        f"AND {ident(uc.target_column)} IS NULL", [first_day]).fetchone()[0]
+    require_labelled(df, uc, first_day, unlabelled)
     train, holdout, info = time_split(df, uc.timestamp_column, uc.target_column,
                                       uc.split.holdout_days, uc.split.training_window_days)
     frame = pd.concat([train.assign(**{SPLIT_COLUMN: "train"}), holdout.assign(**{SPLIT_COLUMN: "holdout"})],

@@ -10,7 +10,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from mlops_assets import asset_metadata
 from mlops_assets.automation import per_day
-from mlops_assets.lineage import RAW
+from mlops_assets.lineage import LABELS, RAW
 from mlops_assets.partitions import daily_partitions
 from mlops_assets.resources import DuckDBWarehouse
 from mlops_assets.use_cases.config import UseCase
@@ -22,14 +22,20 @@ class UseCaseTranslator(DagsterDbtTranslator):
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":
-            return dg.AssetKey([dbt_resource_props["name"], RAW])
+            # source raw.<uc> -> <uc>/raw; source labels.<uc> -> <uc>/labels (label files, ingest/labels.py)
+            kind = LABELS if dbt_resource_props.get("source_name") == LABELS else RAW
+            return dg.AssetKey([dbt_resource_props["name"], kind])
         return dg.AssetKey([_use_case_of(dbt_resource_props), dbt_resource_props["name"]])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return _use_case_of(dbt_resource_props)
 
     def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> dg.AutomationCondition | None:
-        return per_day(wait_for_checks=False)
+        # A day's features must not wait for its labels (they come days later, or never).
+        label_sources = [n for n in dbt_resource_props.get("depends_on", {}).get("nodes", [])
+                         if n.startswith("source.") and n.split(".")[-2] == LABELS]
+        optional = dg.AssetSelection.assets(*[dg.AssetKey([n.split(".")[-1], LABELS]) for n in label_sources])
+        return per_day(wait_for_checks=False, may_be_missing=optional if label_sources else None)
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str] | None:
         return [*asset_metadata.OWNERS, *(super().get_owners(dbt_resource_props) or [])]
@@ -75,7 +81,6 @@ def build_dbt_assets(uc: UseCase, project: DbtProject) -> dg.AssetsDefinition:
         yield from with_column_schemas(events, warehouse, lambda e: _table_of(context.assets_def, e))
         if not invocation.is_successful():
             raise invocation.get_error()
-
 
     return models
 
