@@ -25,10 +25,11 @@ def dbt_assets_of(uc: UseCase) -> list[dg.AssetsDefinition]:
     from mlops_assets.resources import dbt_project
 
     project = dbt_project()
+    prepare_if_dev(project)
     if not project.manifest_path.exists():
         raise FileNotFoundError(
             f"dbt manifest not found at {project.manifest_path}. It is built by `dbt parse`: "
-            "run `uv run mlops-assets prepare` (the Quickstart does this for you)."
+            "run `uv run mlops-assets prepare` (`dagster dev` and `dg` build it themselves)."
         )
     models = _manifest_models(str(project.manifest_path), project.manifest_path.stat().st_mtime)
     if (uc.name, uc.features.dbt_model) not in models:
@@ -39,6 +40,20 @@ def dbt_assets_of(uc: UseCase) -> list[dg.AssetsDefinition]:
             "run `uv run mlops-assets prepare` (dbt parse) to refresh the manifest."
         )
     return [build_dbt_assets(uc, project)]
+
+
+def prepare_if_dev(project) -> None:
+    """Under `dagster dev` and the `dg` CLI (both set DAGSTER_IS_DEV_CLI) dagster-dbt runs `dbt
+    parse`, so a fresh clone, or an edited model, needs no separate prepare step. Once per
+    process (every use case shares the project); deployments keep the manifest built at build time."""
+    key = str(project.project_dir)
+    if key in _PREPARED:
+        return
+    project.prepare_if_dev()
+    _PREPARED.add(key)
+
+
+_PREPARED: set[str] = set()
 
 
 @functools.cache
