@@ -4,6 +4,10 @@ Each day is generated from its own random stream (seed, day offset), so the data
 not depend on how many days are generated or in which order: simulating days 1-30 and then 31-60
 gives the same files as simulating 1-60 at once.
 
+Like production, outcomes can come later: with a label folder, the batch files leave the target
+empty and each day's labels are written to a label file once the day is `label_delay_days`
+old (as of the newest day simulated), so recent days are scored without labels.
+
 Two knobs make the monitoring loop visible:
 - covariate drift: from a given day the feature distributions move (more support calls, higher
   charges, fewer logins, a plan mix tilted to premium, ...), the feature -> target relation stays;
@@ -130,28 +134,84 @@ def simulate_day(day: dt.date, cfg: SimulationConfig) -> pd.DataFrame:
     }, columns=COLUMNS)
 
 
+LABEL_COLUMNS = ["customer_id", "event_ts", "churned"]
+
+
 def day_file_name(use_case: str, day: dt.date, fmt: str = "csv") -> str:
     return f"{use_case}_{day.isoformat()}.{fmt}"
 
 
-def write_days(folder: Path, days: list[dt.date], cfg: SimulationConfig, *, use_case: str = "churn",
-               fmt: str = "csv") -> list[Path]:
-    """Write one batch file per day. Each file appears atomically (written under a hidden
-    temporary name, then renamed), so a watcher never sees half a file under its final name."""
+def label_file_name(use_case: str, day: dt.date, fmt: str = "csv") -> str:
+    return f"{use_case}_labels_{day.isoformat()}.{fmt}"
+
+
+def _write_atomically(df: pd.DataFrame, final: Path, fmt: str) -> Path:
+    """Written under a hidden temporary name, then renamed, so a watcher never sees half a file."""
+    tmp = final.parent / f".{final.name}.tmp"
+    if fmt == "csv":
+        df.to_csv(tmp, index=False, date_format="%Y-%m-%d %H:%M:%S")
+    else:
+        df.to_parquet(tmp, index=False)
+    os.replace(tmp, final)
+    return final
+
+
+def _check_format(fmt: str) -> None:
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"unknown file format {fmt!r}: expected 'csv' or 'parquet'")
+
+
+def write_days(folder: Path, days: list[dt.date], cfg: SimulationConfig, *, use_case: str = "churn",
+               fmt: str = "csv", label_folder: Path | None = None, label_delay_days: int = 7,
+               as_of: dt.date | None = None) -> list[Path]:
+    """Write one batch file per day (atomically). Without `label_folder` each row carries its
+    label (the target column). With it, the target is left empty, and the labels of every day
+    in the batch folder that is `label_delay_days` old as of `as_of` (default: the newest day
+    written) are written to `label_folder` (write_due_labels). Returns the batch files."""
+    _check_format(fmt)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for day in days:
         df = simulate_day(day, cfg)
-        final = folder / day_file_name(use_case, day, fmt)
-        tmp = folder / f".{final.name}.tmp"
-        if fmt == "csv":
-            df.to_csv(tmp, index=False, date_format="%Y-%m-%d %H:%M:%S")
-        else:
-            df.to_parquet(tmp, index=False)
-        os.replace(tmp, final)
-        written.append(final)
+        if label_folder is not None:
+            df["churned"] = pd.array([pd.NA] * len(df), dtype="Int8")  # the outcome is not known yet
+        written.append(_write_atomically(df, folder / day_file_name(use_case, day, fmt), fmt))
+    if label_folder is not None and days:
+        write_due_labels(label_folder, simulated_days(folder, use_case), cfg, as_of or max(days), label_delay_days,
+                         use_case=use_case, fmt=fmt)
+    return written
+
+
+def simulated_days(folder: Path, use_case: str = "churn") -> list[dt.date]:
+    """The days of the simulator's batch files in a folder (other files are not ours)."""
+    days = []
+    for p in sorted(folder.glob(f"{use_case}_*.*")) if folder.is_dir() else []:
+        try:
+            days.append(dt.date.fromisoformat(p.stem.removeprefix(f"{use_case}_")))
+        except ValueError:
+            continue
+    return sorted(set(days))
+
+
+def due_label_days(days: list[dt.date], as_of: dt.date, delay_days: int) -> list[dt.date]:
+    """The days whose outcomes are known `delay_days` after them, as of `as_of`."""
+    if delay_days < 0:
+        raise ValueError(f"label delay must be 0 days or more, got {delay_days}")
+    return sorted(d for d in days if d + dt.timedelta(days=delay_days) <= as_of)
+
+
+def write_due_labels(label_folder: Path, days: list[dt.date], cfg: SimulationConfig, as_of: dt.date,
+                     delay_days: int, *, use_case: str = "churn", fmt: str = "csv") -> list[Path]:
+    """Write the label file (customer_id, event_ts, churned) of each due day that has none yet.
+    A day's labels are those simulate_day gives that day (deterministic), so they match the
+    rows of its batch file."""
+    _check_format(fmt)
+    label_folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for day in due_label_days(days, as_of, delay_days):
+        final = label_folder / label_file_name(use_case, day, fmt)
+        if not final.exists():
+            written.append(_write_atomically(simulate_day(day, cfg)[LABEL_COLUMNS], final, fmt))
     return written
 
 
