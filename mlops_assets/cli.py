@@ -62,9 +62,12 @@ def utc_today() -> dt.date:
 
 def simulate(days: int, rows_per_day: int, start: dt.date | None, seed: int,
              covariate_drift_from: dt.date | None, concept_drift_from: dt.date | None,
-             fmt: str = "csv", folder: Path | None = None) -> list[Path]:
+             fmt: str = "csv", folder: Path | None = None, label_delay_days: int | None = None) -> list[Path]:
     """Write `days` days of the demo use case. Without a start date, continue after the last
-    day already in the landing folder, or, into an empty folder, end the history today (UTC)."""
+    day already in the landing folder, or, into an empty folder, end the history today (UTC).
+    With `label_delay_days` (and a `labels:` section in the use case) the batch files leave the
+    target empty and each day's labels land in the label folder once the day is that many days
+    old, as of the newest day written. Returns the batch files."""
     from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
     from mlops_assets.use_cases.config import load_use_cases
 
@@ -83,9 +86,18 @@ def simulate(days: int, rows_per_day: int, start: dt.date | None, seed: int,
         start = default_start(days, existing, max(uc.first_day, base.start_date), utc_today())
     cfg = SimulationConfig(start_date=base.start_date, rows_per_day=rows_per_day, seed=seed,
                            covariate_drift_from=covariate_drift_from, concept_drift_from=concept_drift_from)
-    written = write_days(folder, day_range(start, days), cfg, fmt=fmt)
+    label_folder = uc.labels.path() if label_delay_days is not None and uc.labels else None
+    if label_delay_days is not None and label_folder is None:
+        _log(f"{uc.source_file}: no `labels:` section, so the labels stay in the batch files")
+    before = set(label_folder.glob("*")) if label_folder and label_folder.is_dir() else set()
+    written = write_days(folder, day_range(start, days), cfg, fmt=fmt, label_folder=label_folder,
+                         label_delay_days=label_delay_days or 0)
     _log(f"wrote {len(written)} day(s) x {rows_per_day} rows to {folder} "
-         f"({written[0].name} .. {written[-1].name})")
+         f"({written[0].name} .. {written[-1].name})" + (" with empty targets" if label_folder else ""))
+    if label_folder:
+        new_labels = sorted(set(label_folder.glob("*")) - before)
+        _log(f"wrote {len(new_labels)} label file(s) to {label_folder} for the days at least {label_delay_days} "
+             f"day(s) old" + (f" ({new_labels[0].name} .. {new_labels[-1].name})" if new_labels else ""))
     return written
 
 
@@ -118,6 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--covariate-drift-from", type=_date, default=None, help="feature distributions move from this day")
         p.add_argument("--concept-drift-from", type=_date, default=None, help="the feature->target relation changes from this day")
         p.add_argument("--format", choices=["csv", "parquet"], default="csv")
+        p.add_argument("--label-delay-days", type=int, default=7,
+                       help="labels arrive in the use case's label folder this many days after their rows "
+                            "(default 7); the batch files leave the target empty")
+        p.add_argument("--labels-in-rows", action="store_true",
+                       help="write each row's label in the batch file instead (no label files)")
 
     sim_args(sub.add_parser("simulate", help="write days of demo data into the landing folder"), 7, 500)
     demo = sub.add_parser("demo", help="prepare, simulate if empty, run the main job")
@@ -144,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         print(fields_markdown())
     elif args.command == "simulate":
         simulate(args.days, args.rows_per_day, args.start, args.seed, args.covariate_drift_from,
-                 args.concept_drift_from, args.format)
+                 args.concept_drift_from, args.format,
+                 label_delay_days=None if args.labels_in_rows else args.label_delay_days)
     elif args.command == "demo":
         prepare()
         from mlops_assets.use_cases.config import load_use_cases
@@ -152,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         demo_uc = next(uc for uc in load_use_cases() if uc.name == "churn")
         if not any(demo_uc.landing.path().glob(demo_uc.landing.pattern)):
             simulate(args.days, args.rows_per_day, args.start, args.seed, args.covariate_drift_from,
-                     args.concept_drift_from, args.format)
+                     args.concept_drift_from, args.format,
+                 label_delay_days=None if args.labels_in_rows else args.label_delay_days)
         else:
             _log(f"landing folder {demo_uc.landing.path()} already has data; not simulating")
         from mlops_assets.orchestrate import run_pipeline
