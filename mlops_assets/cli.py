@@ -106,8 +106,10 @@ def where_to_look() -> None:
 
     _log("where to look next:")
     print(f"  warehouse (DuckDB):   {settings.duckdb_path()}")
-    print(f"  MLflow store:         {os.environ['MLFLOW_TRACKING_URI']}")
-    print(f"     browse it with:    uv run mlflow ui --backend-store-uri {os.environ['MLFLOW_TRACKING_URI']}")
+    store = settings.display_uri(settings.mlflow_tracking_uri())
+    print(f"  MLflow store:         {store}")
+    if store.startswith("sqlite:"):  # a local file: the user can browse it; a server has its own UI
+        print(f"     browse it with:    uv run mlflow ui --backend-store-uri {store}")
     for uc in load_use_cases():
         print(f"  drift report ({uc.name}): {settings.drift_report_path(uc.name)}")
     print(f"  Dagster home:         {os.environ['DAGSTER_HOME']}")
@@ -152,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
 
     applied = settings.ensure_local_env()
     for k, v in applied.items():
-        _log(f"{k}={v} (embedded default)")
+        # Never a raw tracking URI: it may hold credentials (user:password@, ?token=).
+        _log(f"{k}={settings.display_uri(v)} (embedded default)")
     if args.command == "prepare":
         prepare()
     elif args.command == "fields":
@@ -197,18 +200,20 @@ def main(argv: list[str] | None = None) -> int:
 
 def rollback_champion(use_case: str, to_version: str | None) -> int:
     from mlops_assets.governance import registry
+    from mlops_assets.resources import MlflowResource
     from mlops_assets.use_cases.config import UseCaseError, get_use_case
 
     try:  # an unknown name is explained, including use-case files that failed to load
         name = get_use_case(use_case).registered_model_name
     except UseCaseError as exc:
         raise SystemExit(str(exc)) from exc
+    mlflow = MlflowResource.from_settings()
     try:
-        previous, current = registry.rollback(registry.client(), name, to_version)
+        previous, current = registry.rollback(mlflow.client(), name, to_version)
     except registry.RegistryError as exc:
         raise SystemExit(f"rollback refused: {exc}") from exc
     _log(f"{name}: champion moved from v{previous} back to v{current} "
-         f"({registry.model_version_url(name, current)}); servers pick it up at their next poll")
+         f"({mlflow.model_version_url(name, current)}); servers pick it up at their next poll")
     return 0
 
 

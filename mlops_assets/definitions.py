@@ -13,6 +13,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from mlops_assets import settings
 from mlops_assets.defs.alerts.sensors import build_alert_defs
 from mlops_assets.resources import shared_resources
 
@@ -63,7 +64,13 @@ def _automation_sensor() -> dg.AutomationConditionSensorDefinition:
 
 def build_defs() -> dg.Definitions:
     """Build the code location from the current environment (use case folders, data folder,
-    MLflow URI). Tests call this after pointing the environment at a temporary folder."""
+    MLflow URI). Tests call this after pointing the environment at a temporary folder.
+
+    The resources read their settings from variables (dg.EnvVar): unset ones get the embedded
+    defaults here, names logged, values not (a tracking URI may hold credentials)."""
+    filled = settings.fill_env_defaults()
+    if filled:
+        log.debug("embedded defaults for %s", ", ".join(filled))
     return dg.Definitions.merge(
         _defs_folder(),
         _extra_use_cases(),

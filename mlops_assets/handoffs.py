@@ -317,3 +317,71 @@ LABELS_CHANGED = "labels_changed"  # labels that replaced a different earlier la
 LABELS_WITHOUT_ROWS = "labels_without_rows"  # labels whose row never arrived in raw
 # the label sensor reads labels/<uc>'s file versions as the landing sensor reads raw's:
 # RAW_FILE_FINGERPRINTS through read_file_fingerprints
+
+
+# candidate_model/<uc> (written by defs/training/assets.py through candidate_metadata)
+CANDIDATE_MODEL_NAME = "registered_model"
+CANDIDATE_VERSION = "registered_version"
+CANDIDATE_MODEL_URI = "model_uri"
+CANDIDATE_RUN_ID = "mlflow_run_id"
+CANDIDATE_EXPERIMENT_ID = "mlflow_experiment_id"
+
+# model_evaluation/<uc> (written by defs/evaluation/assets.py through evaluation_metadata)
+EVALUATED_VERSION = "candidate_version"
+EVALUATED_AGAINST = "champion_version"  # "none" without a champion
+EVALUATION_COMPARISON = "comparison"
+EVALUATION_HOLDOUT = ("holdout_roc_auc", "holdout_log_loss")
+
+
+@dataclass(frozen=True)
+class CandidateModel:
+    registered_model: str
+    version: str
+    model_uri: str
+    run_id: str
+    experiment_id: str
+
+
+def candidate_metadata(c: CandidateModel) -> dict[str, str]:
+    return {CANDIDATE_MODEL_NAME: c.registered_model, CANDIDATE_VERSION: str(c.version),
+            CANDIDATE_MODEL_URI: c.model_uri, CANDIDATE_RUN_ID: c.run_id, CANDIDATE_EXPERIMENT_ID: c.experiment_id}
+
+
+def read_candidate(metadata: Mapping[str, Any], what: str = "the candidate model") -> CandidateModel:
+    values = _values(metadata)
+    _require(values, what, CANDIDATE_MODEL_NAME, CANDIDATE_VERSION, CANDIDATE_MODEL_URI, CANDIDATE_RUN_ID,
+             CANDIDATE_EXPERIMENT_ID)
+    return CandidateModel(str(values[CANDIDATE_MODEL_NAME]), str(values[CANDIDATE_VERSION]),
+                          str(values[CANDIDATE_MODEL_URI]), str(values[CANDIDATE_RUN_ID]),
+                          str(values[CANDIDATE_EXPERIMENT_ID]))
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    candidate_version: str
+    evaluated_against: str | None  # the champion version it was compared with, None: first model
+    comparison: str
+    holdout_roc_auc: float
+    holdout_log_loss: float
+
+
+def evaluation_metadata(e: Evaluation) -> dict[str, Any]:
+    return {EVALUATED_VERSION: e.candidate_version,
+            # "none" rather than None: metadata values must be concrete.
+            EVALUATED_AGAINST: e.evaluated_against or "none", EVALUATION_COMPARISON: e.comparison,
+            EVALUATION_HOLDOUT[0]: round(e.holdout_roc_auc, 5), EVALUATION_HOLDOUT[1]: round(e.holdout_log_loss, 5)}
+
+
+def read_evaluation(metadata: Mapping[str, Any], what: str = "the model evaluation") -> Evaluation:
+    values = _values(metadata)
+    _require(values, what, EVALUATED_VERSION, EVALUATED_AGAINST, EVALUATION_COMPARISON, *EVALUATION_HOLDOUT)
+    against = str(values[EVALUATED_AGAINST])
+    return Evaluation(str(values[EVALUATED_VERSION]), None if against == "none" else against,
+                      str(values[EVALUATION_COMPARISON]), float(values[EVALUATION_HOLDOUT[0]]),
+                      float(values[EVALUATION_HOLDOUT[1]]))
+
+
+def training_window_metadata(w: TrainingWindow) -> dict[str, str]:
+    """The training set's hand-off metadata, read by read_training_window."""
+    return {TRAIN_START: str(w.train_start), TRAIN_END: str(w.train_end), HOLDOUT_START: str(w.holdout_start),
+            HOLDOUT_END: str(w.holdout_end), TRAINING_DIGEST: w.digest}

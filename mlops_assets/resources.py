@@ -1,7 +1,10 @@
-"""Resources shared by every use case: the DuckDB warehouse, MLflow tracking and dbt.
+"""Resources shared by every use case: the DuckDB warehouse, MLflow (tracking and registry)
+and dbt. Their settings come from environment variables through dg.EnvVar, so the UI and
+GraphQL show the variable's name, never its value (a tracking URI may hold credentials);
+definitions.py gives unset variables the embedded defaults first (settings.fill_env_defaults).
 
-Heavy libraries (mlflow, dagster-mlflow) are imported when a resource is initialised for a
-run step, not when the code location loads.
+Heavy libraries (duckdb, mlflow, dagster-mlflow) are imported when a resource is used in a run
+step, not when the code location loads.
 """
 from __future__ import annotations
 
@@ -11,29 +14,41 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
+from dagster_duckdb import DuckDBResource
+from pydantic import Field, PrivateAttr
 
 from mlops_assets import settings
 
 
-class DuckDBWarehouse(dg.ConfigurableResource):
-    """The project's DuckDB file. DuckDB lets one process write at a time (or several read), so
-    connections are short-lived and every opening first takes the warehouse lock
-    (`mlops_assets.warehouse_lock`): shared for readers, exclusive for writers, waiting up to
-    `lock_timeout_s` and logging for whom it waits. Code that opens the warehouse through
-    `connect()` needs nothing else; a subprocess that writes (dbt) runs inside `write_lock()`."""
+class DuckDBWarehouse(DuckDBResource):
+    """dagster-duckdb's DuckDBResource on the project's file, plus what a shared file needs.
+    DuckDB lets one process write at a time (or several read), so connections are short-lived
+    and every opening first takes the warehouse lock (`mlops_assets.warehouse_lock`): shared for
+    readers, exclusive for writers, waiting up to `lock_timeout_s` and logging for whom it waits.
+    Sessions run in UTC. `get_connection()` (DuckDBResource's API) is `connect()` for writing;
+    a subprocess that writes (dbt) runs inside `write_lock()`."""
 
-    path: str
-    lock_timeout_s: float = 900.0
+    lock_timeout_s: float = Field(default=900.0, description="How long to wait for the warehouse lock.")
+
+    @property
+    def path(self) -> str:
+        return self.database
 
     def write_lock(self, holder: str | None = None):
         """The exclusive warehouse lock, for work outside `connect()` that writes the file (a
         whole `dbt build`). Context manager; re-entrant within a process."""
         from mlops_assets.warehouse_lock import warehouse_lock
 
-        return warehouse_lock(self.path, exclusive=True, timeout_s=self.lock_timeout_s, holder=holder,
+        return warehouse_lock(self.database, exclusive=True, timeout_s=self.lock_timeout_s, holder=holder,
                               log=dg.get_dagster_logger().info)
+
+    @contextmanager
+    def get_connection(self):
+        with self.connect() as con:
+            yield con
 
     @contextmanager
     def connect(self, read_only: bool = False, holder: str | None = None
@@ -43,17 +58,17 @@ class DuckDBWarehouse(dg.ConfigurableResource):
         from mlops_assets.ingest.landing import in_utc
         from mlops_assets.warehouse_lock import warehouse_lock
 
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        if read_only and not Path(self.path).exists():
-            raise FileNotFoundError(f"warehouse {self.path} does not exist yet: materialize the raw assets first")
-        with warehouse_lock(self.path, exclusive=not read_only, timeout_s=self.lock_timeout_s, holder=holder,
+        Path(self.database).parent.mkdir(parents=True, exist_ok=True)
+        if read_only and not Path(self.database).exists():
+            raise FileNotFoundError(f"warehouse {self.database} does not exist yet: materialize the raw assets first")
+        with warehouse_lock(self.database, exclusive=not read_only, timeout_s=self.lock_timeout_s, holder=holder,
                             log=dg.get_dagster_logger().info):
             # Processes that skip the lock (a user's duckdb shell) may still hold the file: retry.
             deadline = time.monotonic() + self.lock_timeout_s
             delay = 0.1
             while True:
                 try:
-                    con = duckdb.connect(self.path, read_only=read_only)
+                    con = duckdb.connect(self.database, read_only=read_only, config=dict(self.connection_config))
                     break
                 except duckdb.IOException as exc:
                     if "lock" not in str(exc).lower() or time.monotonic() > deadline:
@@ -66,67 +81,149 @@ class DuckDBWarehouse(dg.ConfigurableResource):
                 con.close()
 
 
-def mlflow_config() -> dict:
-    return {
-        "experiment_name": os.environ.get("MLOPS_MLFLOW_EXPERIMENT", "mlops-assets"),
-        "mlflow_tracking_uri": settings.mlflow_tracking_uri(),
-        "artifact_location": settings.mlflow_artifact_root(),
-    }
+class MlflowResource(dg.ConfigurableResource):
+    """MLflow for every asset that talks to it, tracking and registry alike.
 
+    On the first use in a run step it points mlflow at the store (tracking and registry), checks
+    the store (a read-only file is named; a missing one is reported loudly, with the models this
+    Dagster instance registered before), creates the experiment with its artifact root, and ends
+    MLflow runs left RUNNING by Dagster runs that are over. `start_run` opens dagster-mlflow's
+    run for the Dagster run (one parent run per Dagster run, tagged with its run id, resumed by
+    every step) and a nested run for the step; `client()` hands out the MlflowClient for the
+    registry; `run_url` / `model_version_url` / `artifact_url` make the links shown as metadata."""
 
-@dg.resource(
-    config_schema={
-        "experiment_name": dg.Field(str),
-        "mlflow_tracking_uri": dg.Field(str),
-        "artifact_location": dg.Field(str),
-    },
-    description="dagster-mlflow tracking: one MLflow parent run per Dagster run, tagged with its run id.",
-)
-def mlflow_tracking(init_context: dg.InitResourceContext):
-    """dagster-mlflow's ``mlflow_tracking`` resource with its import deferred to run time, and
-    the experiment created with an artifact location inside the data folder (MLflow would
-    otherwise put artifacts under the current working directory)."""
-    import mlflow
-    from dagster_mlflow.resources import MlFlow
+    tracking_uri: str = Field(description="MLflow tracking and registry URI (MLFLOW_TRACKING_URI).")
+    artifact_root: str = Field(description="Artifact location of the experiment when it is created.")
+    experiment_name: str = Field(description="The MLflow experiment of every run.")
+    ui_url: str = Field(default=settings.DEFAULT_MLFLOW_UI_URL,
+                        description="Base URL of the MLflow UI, for the links in metadata.")
 
-    from mlops_assets.recovery import end_orphaned_mlflow_runs
+    _tracker: Any = PrivateAttr(default=None)
+    _init_context: Any = PrivateAttr(default=None)
+    _experiment_id: Any = PrivateAttr(default=None)
 
-    cfg = init_context.resource_config
-    uri = cfg["mlflow_tracking_uri"]
-    log = init_context.log or dg.get_dagster_logger()
-    store = sqlite_store_path(uri)
-    if store is not None:
-        check_store_writable(uri, store)
-        if not store.exists():
-            log.warning(new_store_warning(uri, registered_model_history(init_context.instance)))
-        store.parent.mkdir(parents=True, exist_ok=True)
-    # Both: the registry URI otherwise stays wherever an earlier run in this process left it.
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:
-        experiment = mlflow.get_experiment_by_name(cfg["experiment_name"])
-        if experiment is None:
-            mlflow.create_experiment(cfg["experiment_name"], artifact_location=cfg["artifact_location"])
-            experiment = mlflow.get_experiment_by_name(cfg["experiment_name"])
-        # Runs left RUNNING by a Dagster run that was killed: their run is over, say so.
-        end_orphaned_mlflow_runs(mlflow.MlflowClient(), [experiment.experiment_id], init_context.instance,
-                                 init_context.run.run_id if init_context.run else None, log=log.warning)
-    except Exception as exc:
-        if "readonly" in str(exc).lower().replace("-", "").replace(" ", ""):
-            raise PermissionError(f"the MLflow store {uri} is read-only: {str(exc).splitlines()[0]}") from exc
-        raise
-    upstream_ctx = init_context.replace_config(
-        {"experiment_name": cfg["experiment_name"], "mlflow_tracking_uri": uri, "env": {}, "extra_tags": {},
-         "parent_run_id": None, "mlflow_run_id": None, "env_to_tag": None}
-    )
-    tracker = MlFlow(upstream_ctx)
-    try:
-        yield tracker
-    finally:
-        # Close the parent run when the step's resources are torn down, so runs do not stay
-        # "RUNNING" in the MLflow UI; a later step of the same Dagster run resumes it by tag.
-        if mlflow.active_run() is not None:
-            mlflow.end_run()
+    @classmethod
+    def from_env(cls) -> "MlflowResource":
+        """The resource as the code location declares it: every setting from its variable."""
+        return cls(tracking_uri=dg.EnvVar(settings.TRACKING_URI_ENV),
+                   artifact_root=dg.EnvVar(settings.ARTIFACT_ROOT_ENV),
+                   experiment_name=dg.EnvVar(settings.EXPERIMENT_ENV),
+                   ui_url=dg.EnvVar(settings.MLFLOW_UI_URL_ENV))
+
+    @classmethod
+    def from_settings(cls) -> "MlflowResource":
+        """Resolved now from the environment and the embedded defaults: for code outside a
+        Dagster run (the CLI, the model server, tests)."""
+        return cls(tracking_uri=settings.mlflow_tracking_uri(), artifact_root=settings.mlflow_artifact_root(),
+                   experiment_name=settings.mlflow_experiment(), ui_url=settings.mlflow_ui_url())
+
+    # --- set-up ---------------------------------------------------------------------------
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._init_context = context
+        self._experiment_id = self._prepare_store(context.log or dg.get_dagster_logger(), context.instance,
+                                                  context.run.run_id if context.run else None)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        # Close the step's runs so that they do not stay "RUNNING" in the MLflow UI; a later
+        # step of the same Dagster run resumes the parent run by its tag.
+        if self._tracker is not None:
+            import mlflow
+
+            while mlflow.active_run() is not None:
+                mlflow.end_run()
+            self._tracker = None
+
+    def _point_mlflow(self) -> None:
+        import mlflow
+
+        # Both: the registry URI otherwise stays wherever an earlier run in this process left it.
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
+
+    def _prepare_store(self, log, instance: dg.DagsterInstance | None, dagster_run_id: str | None) -> str:
+        import mlflow
+
+        from mlops_assets.recovery import end_orphaned_mlflow_runs
+
+        uri = self.tracking_uri
+        store = sqlite_store_path(uri)
+        if store is not None:
+            check_store_writable(uri, store)
+            if not store.exists():
+                log.warning(new_store_warning(uri, registered_model_history(instance)))
+            store.parent.mkdir(parents=True, exist_ok=True)
+        self._point_mlflow()
+        try:
+            experiment = mlflow.get_experiment_by_name(self.experiment_name)
+            if experiment is None:
+                mlflow.create_experiment(self.experiment_name, artifact_location=self.artifact_root)
+                experiment = mlflow.get_experiment_by_name(self.experiment_name)
+            # Runs left RUNNING by a Dagster run that was killed: their run is over, say so.
+            end_orphaned_mlflow_runs(self.client(), [experiment.experiment_id], instance, dagster_run_id,
+                                     log=log.warning)
+        except Exception as exc:
+            if "readonly" in str(exc).lower().replace("-", "").replace(" ", ""):
+                raise PermissionError(f"the MLflow store {settings.display_uri(uri)} is read-only: "
+                                      f"{str(exc).splitlines()[0]}") from exc
+            raise
+        return experiment.experiment_id
+
+    # --- tracking and registry ------------------------------------------------------------
+
+    def client(self):
+        """An MlflowClient on the store, tracking and registry. Also points mlflow's
+        module-level functions (register_model, load_model) there."""
+        import mlflow
+
+        self._point_mlflow()
+        return mlflow.MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    @contextmanager
+    def start_run(self, run_name: str, tags: dict[str, str] | None = None):
+        """A nested MLflow run for this step, under dagster-mlflow's parent run of the Dagster
+        run (created by the first step that logs, resumed by the next ones). Only in a run step."""
+        import mlflow
+
+        if self._init_context is None:
+            raise RuntimeError("MlflowResource.start_run needs a Dagster run step (the resource was not set up)")
+        if self._tracker is None:
+            from dagster_mlflow.resources import MlFlow
+
+            self._tracker = MlFlow(self._init_context.replace_config({
+                "experiment_name": self.experiment_name, "mlflow_tracking_uri": self.tracking_uri, "env": {},
+                "extra_tags": {}, "parent_run_id": None, "mlflow_run_id": None, "env_to_tag": None}))
+        dagster_run_id = self._init_context.run.run_id
+        with mlflow.start_run(run_name=run_name, nested=True) as run:
+            mlflow.set_tags({"dagster_run_id": dagster_run_id, **(tags or {})})
+            yield run
+
+    def load_model(self, name: str, version: str | int):
+        """A registered version as the scikit-learn object it was logged as. By version, not by
+        alias, so the version recorded is the one that was loaded."""
+        import mlflow
+
+        self._point_mlflow()
+        return mlflow.sklearn.load_model(f"models:/{name}/{version}")
+
+    def display_uri(self) -> str:
+        return settings.display_uri(self.tracking_uri)
+
+    # --- links ----------------------------------------------------------------------------
+
+    def model_version_url(self, name: str, version: str | int) -> str:
+        from mlops_assets.governance.registry import model_version_url
+
+        return model_version_url(name, version, base=self.ui_url)
+
+    def run_url(self, experiment_id: str, run_id: str) -> str:
+        return f"{self.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+    def artifact_url(self, experiment_id: str, run_id: str, path: str) -> str:
+        return f"{self.run_url(experiment_id, run_id)}/artifacts/{path}"
+
+    def logged_model_url(self, experiment_id: str, model_id: str) -> str:
+        return f"{self.ui_url.rstrip('/')}/#/experiments/{experiment_id}/models/{model_id}"
 
 
 def sqlite_store_path(uri: str) -> Path | None:
@@ -180,11 +277,15 @@ def dbt_executable() -> str:
 
 
 def shared_resources() -> dict:
+    """The resources of the code location, every environment-dependent setting a dg.EnvVar.
+    The variables must be set when a run starts: definitions.py fills unset ones with the
+    embedded defaults (settings.fill_env_defaults) before building these."""
     from dagster_dbt import DbtCliResource
 
     return {
-        "warehouse": DuckDBWarehouse(path=str(settings.duckdb_path())),
-        "mlflow": mlflow_tracking.configured(mlflow_config()),
+        "warehouse": DuckDBWarehouse(database=dg.EnvVar(settings.DUCKDB_PATH_ENV)),
+        "mlflow": MlflowResource.from_env(),
+        # The project folder ships with the code; the profile reads MLOPS_DUCKDB_PATH itself.
         "dbt": DbtCliResource(project_dir=str(settings.DBT_PROJECT_DIR), profiles_dir=str(settings.DBT_PROJECT_DIR),
-                              dbt_executable=dbt_executable()),
+                              target=dg.EnvVar(settings.DBT_TARGET_ENV), dbt_executable=dbt_executable()),
     }

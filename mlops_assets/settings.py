@@ -13,10 +13,32 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
 DATA_DIR_ENV = "MLOPS_DATA_DIR"
+# The variables the shared resources read through dg.EnvVar (see resources.py). The UI shows
+# these names, never the values; `fill_env_defaults` gives the unset ones the embedded defaults.
+DUCKDB_PATH_ENV = "MLOPS_DUCKDB_PATH"
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+ARTIFACT_ROOT_ENV = "MLOPS_MLFLOW_ARTIFACT_ROOT"
+EXPERIMENT_ENV = "MLOPS_MLFLOW_EXPERIMENT"
+MLFLOW_UI_URL_ENV = "MLOPS_MLFLOW_UI_URL"
+DBT_TARGET_ENV = "MLOPS_DBT_TARGET"
+DEFAULT_EXPERIMENT = "mlops-assets"
+DEFAULT_MLFLOW_UI_URL = "http://127.0.0.1:5000"
+DEFAULT_DBT_TARGET = "local"
+
+# Values fill_env_defaults put in os.environ. They count as unset afterwards, so a test (or a
+# process) that moves MLOPS_DATA_DIR gets paths under the new folder, not the first one's.
+_filled: dict[str, set[str]] = {}
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name)
+    if not value or value in _filled.get(name, ()):
+        return None
+    return value
 
 
 def data_dir() -> Path:
-    return Path(os.environ.get(DATA_DIR_ENV) or PROJECT_ROOT / "data").resolve()
+    return Path(_env(DATA_DIR_ENV) or PROJECT_ROOT / "data").resolve()
 
 
 def landing_root() -> Path:
@@ -24,7 +46,7 @@ def landing_root() -> Path:
 
 
 def duckdb_path() -> Path:
-    return Path(os.environ.get("MLOPS_DUCKDB_PATH") or data_dir() / "warehouse.duckdb").resolve()
+    return Path(_env(DUCKDB_PATH_ENV) or data_dir() / "warehouse.duckdb").resolve()
 
 
 def reports_dir() -> Path:
@@ -42,11 +64,60 @@ def mlflow_dir() -> Path:
 
 def mlflow_tracking_uri() -> str:
     """MLFLOW_TRACKING_URI if set, else a SQLite store inside the data folder."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{mlflow_dir() / 'mlflow.db'}"
+    return _env(TRACKING_URI_ENV) or f"sqlite:///{mlflow_dir() / 'mlflow.db'}"
 
 
 def mlflow_artifact_root() -> str:
-    return os.environ.get("MLOPS_MLFLOW_ARTIFACT_ROOT") or (mlflow_dir() / "artifacts").as_uri()
+    return _env(ARTIFACT_ROOT_ENV) or (mlflow_dir() / "artifacts").as_uri()
+
+
+def mlflow_experiment() -> str:
+    return _env(EXPERIMENT_ENV) or DEFAULT_EXPERIMENT
+
+
+def mlflow_ui_url() -> str:
+    """Base of the links to runs and model versions in metadata and logs."""
+    return (_env(MLFLOW_UI_URL_ENV) or DEFAULT_MLFLOW_UI_URL).rstrip("/")
+
+
+def dbt_target() -> str:
+    return _env(DBT_TARGET_ENV) or DEFAULT_DBT_TARGET
+
+
+def resource_env_values() -> dict[str, str]:
+    """Each resource variable with the value it has now: the user's, else the embedded default."""
+    return {DUCKDB_PATH_ENV: str(duckdb_path()), TRACKING_URI_ENV: mlflow_tracking_uri(),
+            ARTIFACT_ROOT_ENV: mlflow_artifact_root(), EXPERIMENT_ENV: mlflow_experiment(),
+            MLFLOW_UI_URL_ENV: mlflow_ui_url(), DBT_TARGET_ENV: dbt_target()}
+
+
+def fill_env_defaults() -> list[str]:
+    """Put the embedded default in os.environ for every resource variable the user did not
+    set, so that the dg.EnvVar settings of the resources resolve with no variable set (and in
+    the run workers, which inherit the environment). Returns the names filled, never values."""
+    filled = []
+    for name, value in resource_env_values().items():
+        if _env(name) is None:
+            os.environ[name] = value
+            _filled.setdefault(name, set()).add(value)
+            filled.append(name)
+    return filled
+
+
+def display_uri(uri: str) -> str:
+    """A URI fit for logs, metadata and the terminal: any user:password part is dropped, and
+    so is a query string (tokens travel there too)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if not (parts.username or parts.password or parts.query):
+        return uri  # urlunsplit would rewrite sqlite:////abs to sqlite://abs
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        parts = parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host)
+    if parts.query:
+        parts = parts._replace(query="<hidden>")
+    return urlunsplit(parts)
 
 
 def dagster_home() -> Path:
@@ -93,7 +164,7 @@ def ensure_local_env() -> dict[str, str]:
     starts Dagster). Values already set by the user are left alone. Returns what was set."""
     defaults = {
         "DAGSTER_HOME": str(dagster_home()),
-        "MLFLOW_TRACKING_URI": mlflow_tracking_uri(),
+        TRACKING_URI_ENV: mlflow_tracking_uri(),
         DATA_DIR_ENV: str(data_dir()),
         "DO_NOT_TRACK": "1",
     }

@@ -181,13 +181,17 @@ def mlflow_instance(data_dir):
 
 
 def _mlflow_asset():
-    from mlops_assets.resources import mlflow_config, mlflow_tracking
+    from mlops_assets.resources import MlflowResource
 
-    @dg.asset(required_resource_keys={"mlflow"})
-    def touches_mlflow(context) -> None:
-        context.resources.mlflow.log_param("touched", 1)
+    @dg.asset
+    def touches_mlflow(mlflow: MlflowResource) -> None:
+        import mlflow as mlflow_lib
 
-    return touches_mlflow, {"mlflow": mlflow_tracking.configured(mlflow_config())}
+        with mlflow.start_run("touch"):
+            mlflow_lib.log_param("touched", 1)
+
+    settings.fill_env_defaults()  # as the code location does: the resource reads dg.EnvVars
+    return touches_mlflow, {"mlflow": MlflowResource.from_env()}
 
 
 def test_orphaned_mlflow_runs_are_ended_when_the_resource_starts(mlflow_instance):

@@ -54,9 +54,9 @@ class Platform:
         return dg.materialize(self.assets, selection=keys, instance=self.instance, tags=tags, raise_on_error=False)
 
     def client(self):
-        from mlops_assets.governance import registry
+        from mlops_assets.resources import MlflowResource
 
-        return registry.client()
+        return MlflowResource.from_settings().client()
 
     def champion(self):
         from mlops_assets.governance import registry
@@ -149,7 +149,10 @@ def test_degraded_candidate_is_refused_and_champion_stays(platform):
 
     evaluation, _ = platform.metadata("churn", "model_evaluation")
     assert evaluation["candidate_version"] == degraded and evaluation["champion_version"] == before
-    assert "| roc_auc |" in evaluation["vs_champion"] and "worse" in evaluation["vs_champion"]
+    # the comparison is a table with a schema (issue 8 #5), not Markdown
+    vs = evaluation["vs_champion"]
+    assert [c.name for c in vs.schema.columns] == ["metric", "candidate", "champion", "delta", "verdict"]
+    assert {r.data["metric"]: r.data for r in vs.records}["roc_auc"]["verdict"] == "worse"
 
     # Materializing the promotion on its own must refuse too, naming the failed gates.
     alone = platform.materialize([["churn", "champion_model"]])

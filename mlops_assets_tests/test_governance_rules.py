@@ -5,7 +5,8 @@ import subprocess
 import pytest
 
 from mlops_assets.governance import registry, rules
-from mlops_assets.governance.rules import Verdict
+from mlops_assets.evaluation import gates
+from mlops_assets.evaluation.gates import GateResult
 from mlops_assets.use_cases.config import Thresholds
 
 T = Thresholds(max_roc_auc_drop=0.01, max_log_loss_increase=0.02, max_slice_roc_auc_drop=0.03, min_slice_rows=30,
@@ -18,8 +19,8 @@ def m(**over):
 
 
 def test_first_model_passes_comparison_gates_without_a_champion():
-    assert rules.no_regression(m(roc_auc=0.5), None, None, T).passed
-    assert rules.no_slice_regression([], has_champion=False, t=T).passed
+    assert gates.no_regression(m(roc_auc=0.5), None, None, T).passed
+    assert gates.no_slice_regression([], has_champion=False, t=T).passed
 
 
 @pytest.mark.parametrize("auc, loss, passed", [
@@ -30,13 +31,13 @@ def test_first_model_passes_comparison_gates_without_a_champion():
     (0.80, 0.425, False),   # log loss +0.025: beyond +0.02
 ])
 def test_no_regression_tolerance(auc, loss, passed):
-    g = rules.no_regression(m(roc_auc=auc, log_loss=loss), CHAMP, "3", T)
+    g = gates.no_regression(m(roc_auc=auc, log_loss=loss), CHAMP, "3", T)
     assert g.passed is passed
     assert g.metadata["roc_auc_delta"] == pytest.approx(auc - 0.80)
 
 
 def test_regression_description_names_champion_and_margin():
-    g = rules.no_regression(m(roc_auc=0.70), CHAMP, "3", T)
+    g = gates.no_regression(m(roc_auc=0.70), CHAMP, "3", T)
     assert not g.passed
     assert "champion v3" in g.description and "by 0.0900" in g.description
     assert g.metadata["roc_auc_excess"] == pytest.approx(0.09)
@@ -45,12 +46,12 @@ def test_regression_description_names_champion_and_margin():
 def _slices(cand: dict, champ: dict, rows: int = 100):
     c = {"plan": [{"value": k, "rows": rows, "positive_rate": 0.2, "roc_auc": v} for k, v in cand.items()]}
     ch = {"plan": [{"value": k, "rows": rows, "positive_rate": 0.2, "roc_auc": v} for k, v in champ.items()]}
-    return rules.compare_slices(c, ch, T.min_slice_rows)
+    return gates.compare_slices(c, ch, T.min_slice_rows)
 
 
 def test_one_regressing_slice_fails_the_slice_gate_even_when_others_improve():
     rows = _slices({"basic": 0.90, "premium": 0.70}, {"basic": 0.80, "premium": 0.75})
-    g = rules.no_slice_regression(rows, True, T)
+    g = gates.no_slice_regression(rows, True, T)
     assert not g.passed
     assert "plan=premium" in g.description and "-0.0500" in g.description
     assert g.metadata["slices_regressed"] == 1 and g.metadata["worst_excess"] == pytest.approx(0.02)
@@ -59,53 +60,53 @@ def test_one_regressing_slice_fails_the_slice_gate_even_when_others_improve():
 def test_small_or_undefined_slices_are_shown_not_judged():
     rows = _slices({"tiny": 0.2}, {"tiny": 0.9}, rows=10) + _slices({"oneclass": None}, {"oneclass": 0.8})
     assert [r["delta"] for r in rows] == [None, None]
-    g = rules.no_slice_regression(rows, True, T)
+    g = gates.no_slice_regression(rows, True, T)
     assert g.passed and "nothing to compare" in g.description
 
 
 def test_slice_within_tolerance_passes():
-    g = rules.no_slice_regression(_slices({"basic": 0.78}, {"basic": 0.80}), True, T)
+    g = gates.no_slice_regression(_slices({"basic": 0.78}, {"basic": 0.80}), True, T)
     assert g.passed and "-0.0200" in g.description
 
 
 def test_budgets():
-    assert rules.latency_within_budget(99.0, 1000, T).passed
-    slow = rules.latency_within_budget(130.0, 1000, T)
+    assert gates.latency_within_budget(99.0, 1000, T).passed
+    slow = gates.latency_within_budget(130.0, 1000, T)
     assert not slow.passed and "over by 30.0 ms" in slow.description
-    assert rules.size_within_budget(4.9, T).passed
-    assert not rules.size_within_budget(7.5, T).passed
+    assert gates.size_within_budget(4.9, T).passed
+    assert not gates.size_within_budget(7.5, T).passed
 
 
 def test_compare_metrics_respects_direction():
-    rows = {r["metric"]: r for r in rules.compare_metrics(m(roc_auc=0.82, log_loss=0.45), CHAMP)}
+    rows = {r["metric"]: r for r in gates.compare_metrics(m(roc_auc=0.82, log_loss=0.45), CHAMP)}
     assert rows["roc_auc"]["verdict"] == "better" and rows["log_loss"]["verdict"] == "worse"
     assert rows["f1"]["verdict"] == "equal"
-    assert rules.compare_metrics(CHAMP, None)[0]["verdict"] == "no champion"
+    assert gates.compare_metrics(CHAMP, None)[0]["verdict"] == "no champion"
 
 
-ALL_PASS = [Verdict(g, True) for g in rules.ALL_GATES]
+ALL_PASS = [GateResult(g, True) for g in gates.ALL_GATES]
 
 
 def test_promotion_needs_every_gate_passed_for_this_evaluation():
-    assert rules.promotion_decision(ALL_PASS, rules.ALL_GATES, "4", "3", "3").promote
-    failed = [Verdict(g, g != rules.SIZE_BUDGET, "logged model 9 MB") for g in rules.ALL_GATES]
-    d = rules.promotion_decision(failed, rules.ALL_GATES, "4", "3", "3")
+    assert rules.promotion_decision(ALL_PASS, gates.ALL_GATES, "4", "3", "3").promote
+    failed = [GateResult(g, g != gates.SIZE_BUDGET, "logged model 9 MB") for g in gates.ALL_GATES]
+    d = rules.promotion_decision(failed, gates.ALL_GATES, "4", "3", "3")
     assert not d.promote and d.reasons == ["size_within_budget failed: logged model 9 MB"]
-    missing = rules.promotion_decision(ALL_PASS[:-1], rules.ALL_GATES, "4", "3", "3")
+    missing = rules.promotion_decision(ALL_PASS[:-1], gates.ALL_GATES, "4", "3", "3")
     assert not missing.promote and "size_within_budget: no result" in missing.summary
-    unknown = [Verdict(v.gate, None if v.gate == rules.NO_REGRESSION else True, "stale") for v in ALL_PASS]
-    assert not rules.promotion_decision(unknown, rules.ALL_GATES, "4", "3", "3").promote
+    unknown = [GateResult(v.name, None if v.name == gates.NO_REGRESSION else True, "stale") for v in ALL_PASS]
+    assert not rules.promotion_decision(unknown, gates.ALL_GATES, "4", "3", "3").promote
 
 
 def test_promotion_refuses_a_comparison_against_a_champion_that_has_since_changed():
-    d = rules.promotion_decision(ALL_PASS, rules.ALL_GATES, "4", "2", "3")
+    d = rules.promotion_decision(ALL_PASS, gates.ALL_GATES, "4", "2", "3")
     assert not d.promote and "compared with champion v2 but the champion is now v3" in d.summary
-    first = rules.promotion_decision(ALL_PASS, rules.ALL_GATES, "1", None, None)
+    first = rules.promotion_decision(ALL_PASS, gates.ALL_GATES, "1", None, None)
     assert first.promote
 
 
 def test_already_champion_is_a_noop():
-    d = rules.promotion_decision(ALL_PASS, rules.ALL_GATES, "3", "2", "3")
+    d = rules.promotion_decision(ALL_PASS, gates.ALL_GATES, "3", "2", "3")
     assert not d.promote and d.already_champion
 
 
@@ -158,10 +159,10 @@ def test_a_sequence_of_slightly_worse_candidates_cannot_each_pass():
     current, promoted, refused = "1", [], None
     for i in range(2, 7):
         candidate = m(roc_auc=champions[current]["roc_auc"] - 0.006)
-        alone = rules.no_regression(candidate, champions[current], current, T)
+        alone = gates.no_regression(candidate, champions[current], current, T)
         assert alone.passed  # the champion-only comparison lets each step through
-        recent = {v: champions[v] for v in list(champions)[-rules.RECENT_CHAMPIONS:] if v != current}
-        g = rules.no_regression(candidate, champions[current], current, T, recent)
+        recent = {v: champions[v] for v in list(champions)[-gates.RECENT_CHAMPIONS:] if v != current}
+        g = gates.no_regression(candidate, champions[current], current, T, recent)
         if not g.passed:
             refused = (str(i), g)
             break
@@ -179,15 +180,15 @@ def test_a_sequence_of_slightly_worse_candidates_cannot_each_pass():
 
 def test_log_loss_slide_is_bounded_too():
     recent = {"1": m(log_loss=0.40)}
-    g = rules.no_regression(m(log_loss=0.435), m(log_loss=0.42), "2", T, recent)
+    g = gates.no_regression(m(log_loss=0.435), m(log_loss=0.42), "2", T, recent)
     assert not g.passed and "log loss 0.4350 vs v1 0.4000" in g.description
     assert g.metadata["slide_log_loss_excess"] == pytest.approx(0.015)
 
 
 def test_a_recent_champion_worse_than_the_current_one_changes_nothing():
     recent = {"1": m(roc_auc=0.70, log_loss=0.60)}
-    with_recent = rules.no_regression(m(roc_auc=0.795), CHAMP, "2", T, recent)
-    assert with_recent.passed == rules.no_regression(m(roc_auc=0.795), CHAMP, "2", T).passed is True
+    with_recent = gates.no_regression(m(roc_auc=0.795), CHAMP, "2", T, recent)
+    assert with_recent.passed == gates.no_regression(m(roc_auc=0.795), CHAMP, "2", T).passed is True
     assert with_recent.metadata["best_recent_roc_auc"] == 0.80
 
 

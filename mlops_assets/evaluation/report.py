@@ -40,3 +40,36 @@ def markdown_table(rows: list[dict]) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join("" if r[c] is None else str(r[c]) for c in cols) + " |" for r in rows]
     return "\n".join(lines)
+
+
+# Column (name, type, description) of the tables the evaluation shows as metadata.
+METRICS_VS_CHAMPION_COLUMNS = (
+    ("metric", "string", "holdout metric"), ("candidate", "float", "candidate's value"),
+    ("champion", "float", "champion's value on the same rows (empty: no champion)"),
+    ("delta", "float", "candidate - champion"), ("verdict", "string", "better / worse / equal by the metric's direction"))
+SLICES_VS_CHAMPION_COLUMNS = (
+    ("column", "string", "slice column"), ("value", "string", "slice value"), ("rows", "int", "holdout rows"),
+    ("candidate_roc_auc", "float", "empty: too few rows or one class"), ("champion_roc_auc", "float", ""),
+    ("delta", "float", "candidate - champion; empty: not judged"))
+SLICE_METRICS_COLUMNS = (
+    ("column", "string", "slice column"), ("value", "string", "slice value"), ("rows", "int", "holdout rows"),
+    ("positive_rate", "float", "observed positive rate"), ("roc_auc", "float", "empty: too few rows or one class"))
+CALIBRATION_COLUMNS = (
+    ("bin", "string", "predicted probability bin"), ("count", "int", "holdout rows in the bin"),
+    ("mean_predicted", "float", "mean predicted probability"), ("observed_rate", "float", "observed positive rate"))
+GATES_COLUMNS = (("gate", "string", "blocking check on model_evaluation"), ("passed", "bool", ""),
+                 ("description", "string", "why"))
+
+
+def metadata_table(columns: tuple[tuple[str, str, str], ...], rows: list[dict]):
+    """A Dagster table (records plus schema) of ``rows``, keeping only the schema's columns. A
+    row lacking a column is an error naming it: the schema and the rows must not drift apart."""
+    import dagster as dg
+
+    names = [c[0] for c in columns]
+    for i, row in enumerate(rows):
+        missing = [n for n in names if n not in row]
+        if missing:
+            raise KeyError(f"table row {i} lacks column(s) {missing}; it has {sorted(row)}")
+    schema = dg.TableSchema(columns=[dg.TableColumn(n, t, description=d or None) for n, t, d in columns])
+    return dg.MetadataValue.table(records=[dg.TableRecord({n: row[n] for n in names}) for row in rows], schema=schema)

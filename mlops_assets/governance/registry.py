@@ -2,7 +2,10 @@
 version per candidate, the ``champion`` alias marking what serves users.
 
 Tags written on a version (names under ``mlops.``) carry its provenance and its promotion
-history, so a rollback needs nothing but the registry. mlflow is imported inside functions.
+history, so a rollback needs nothing but the registry. Functions take the MlflowClient that
+resources.MlflowResource hands out (the one way the project reaches MLflow); module-level
+mlflow calls here (register_model, download_artifacts) use the store that resource points
+mlflow at. mlflow is imported inside functions.
 """
 from __future__ import annotations
 
@@ -16,8 +19,8 @@ from pathlib import Path
 from mlops_assets import settings
 
 CHAMPION_ALIAS = "champion"
-UI_URL_ENV = "MLOPS_MLFLOW_UI_URL"
-DEFAULT_UI_URL = "http://127.0.0.1:5000"
+UI_URL_ENV = settings.MLFLOW_UI_URL_ENV
+DEFAULT_UI_URL = settings.DEFAULT_MLFLOW_UI_URL
 
 TAG_DAGSTER_RUN = "mlops.dagster_run_id"
 TAG_WINDOW_START = "mlops.data_window_start"
@@ -41,7 +44,7 @@ class RegistryError(RuntimeError):
 
 
 def ui_base_url() -> str:
-    return (os.environ.get(UI_URL_ENV) or DEFAULT_UI_URL).rstrip("/")
+    return settings.mlflow_ui_url()
 
 
 def model_version_url(name: str, version: str | int, base: str | None = None) -> str:
@@ -86,14 +89,13 @@ def dbt_manifest_hash(manifest_path: Path | None = None) -> str:
 
 
 def client():
-    """A registry client on the project's store. Also points mlflow's module-level functions
-    (load_model, register_model) there: without MLFLOW_TRACKING_URI they would use ./mlruns."""
-    import mlflow
+    """A registry client from resources.MlflowResource built from the current settings, for
+    code outside a Dagster run step. Assets take the `mlflow` resource instead (its settings
+    come from dg.EnvVar and it also cleans up orphaned runs); this remains for callers that
+    have not moved yet."""
+    from mlops_assets.resources import MlflowResource
 
-    uri = settings.mlflow_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    return mlflow.MlflowClient(tracking_uri=uri)
+    return MlflowResource.from_settings().client()
 
 
 def register_candidate(model_uri: str, name: str, tags: dict[str, str]):
@@ -120,15 +122,8 @@ def champion_version(c, name: str) -> str | None:
 
 
 def display_uri(uri: str) -> str:
-    """A tracking URI fit for logs and metadata: any user:password part is dropped."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(uri)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        netloc = f"{host}:{parts.port}" if parts.port else host
-        return urlunsplit(parts._replace(netloc=netloc))
-    return uri
+    """A tracking URI fit for logs and metadata: credentials dropped (settings.display_uri)."""
+    return settings.display_uri(uri)
 
 
 def version_tags(c, name: str, version: str) -> dict[str, str] | None:

@@ -4,24 +4,17 @@ the baseline, no regression against the champion overall and per slice, serving 
 
 import dagster as dg
 
+from mlops_assets import asset_metadata, handoffs
 from mlops_assets.automation import after_upstream
+from mlops_assets.defs.training.assets import code_version
 from mlops_assets.evaluation import gates
-from mlops_assets.governance import rules
 from mlops_assets.lineage import CANDIDATE, EVALUATION, TRAINING_SET, key, latest_metadata
-from mlops_assets.resources import DuckDBWarehouse
+from mlops_assets.resources import DuckDBWarehouse, MlflowResource
 from mlops_assets.training import data
 from mlops_assets.use_cases.config import UseCase
 
-GATES = rules.ALL_GATES
-GATE_DESCRIPTIONS = {
-    rules.MINIMUM_QUALITY: "Holdout ROC AUC (and log loss, if set) meet the use case's absolute thresholds.",
-    rules.BEATS_BASELINE: "ROC AUC lift over a prior-only baseline, and a lower log loss.",
-    rules.NO_REGRESSION: "No ROC AUC loss / log loss gain beyond the tolerances vs the champion, nor vs the best "
-                         f"of the last {rules.RECENT_CHAMPIONS} champions on the same holdout (passes without a champion).",
-    rules.NO_SLICE_REGRESSION: "No slice of slice_columns loses ROC AUC vs the champion beyond the tolerance.",
-    rules.LATENCY_BUDGET: "Best-of-7 prediction latency of a batch within budget.",
-    rules.SIZE_BUDGET: "Logged model files within the size budget.",
-}
+EVALUATION_SOURCES = ("evaluation/gates.py", "evaluation/metrics.py", "evaluation/report.py",
+                      "defs/evaluation/assets.py")
 LATENCY_REPEATS = 7
 
 
@@ -34,40 +27,42 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
         deps=[key(uc, CANDIDATE), key(uc, TRAINING_SET)],
         group_name=uc.name,
         kinds={"mlflow", "scikitlearn"},
+        owners=asset_metadata.OWNERS,
+        tags=asset_metadata.tags("evaluation", uc.name),
+        code_version=code_version(uc, EVALUATION_SOURCES, uc.thresholds, uc.slice_columns),
         automation_condition=after_upstream(),
-        required_resource_keys={"mlflow", "warehouse"},
-        check_specs=[dg.AssetCheckSpec(name, asset=asset_key, blocking=True, description=GATE_DESCRIPTIONS[name])
-                     for name in GATES],
+        check_specs=[dg.AssetCheckSpec(name, asset=asset_key, blocking=True,
+                                       description=gates.GATE_DESCRIPTIONS[name]) for name in gates.ALL_GATES],
         description=f"Candidate vs the `champion` of {uc.registered_model_name} on the same holdout: ROC AUC, F1, "
                     "log loss, Brier, calibration error, per slice too, plus a prior-only baseline, batch latency "
                     "and model size. Logged as MLflow metrics and JSON artifacts on the candidate's run.",
     )
-    def model_evaluation(context: dg.AssetExecutionContext):
-        warehouse: DuckDBWarehouse = context.resources.warehouse
-        import mlflow
+    def model_evaluation(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, mlflow: MlflowResource):
         from sklearn.dummy import DummyClassifier
 
-        from mlops_assets.evaluation.report import evaluation_report, markdown_table, slice_metrics
+        from mlops_assets.evaluation import report as rep
+        from mlops_assets.evaluation.report import evaluation_report, slice_metrics
         from mlops_assets.governance import registry
 
-        candidate = latest_metadata(context, key(uc, CANDIDATE), "model_uri", "mlflow_run_id", "registered_version")
-        candidate_version = str(candidate["registered_version"])
+        candidate = handoffs.read_candidate(latest_metadata(context, key(uc, CANDIDATE)),
+                                            key(uc, CANDIDATE).to_user_string())
+        candidate_version = candidate.version
         with warehouse.connect(read_only=True) as con:
             train = data.read_split(con, uc, "train")
             holdout = data.read_split(con, uc, "holdout")
-        model = mlflow.sklearn.load_model(candidate["model_uri"])
+        model = mlflow.load_model(uc.registered_model_name, candidate_version)
         X, y = holdout[uc.features.all], holdout[uc.target_column].astype(int).to_numpy()
         prob = model.predict_proba(X)[:, 1]
         baseline = DummyClassifier(strategy="prior").fit(train[uc.features.all], train[uc.target_column].astype(int))
         report = evaluation_report(y, prob, baseline.predict_proba(X)[:, 1],
                                    {c: holdout[c].to_numpy() for c in uc.slice_columns})
-        report["candidate"] = {"model_uri": candidate["model_uri"], "mlflow_run_id": candidate["mlflow_run_id"],
+        report["candidate"] = {"model_uri": candidate.model_uri, "mlflow_run_id": candidate.run_id,
                                "version": candidate_version}
 
         # The champion is scored on exactly the same rows. A champion that cannot be loaded or
         # scored fails the comparison gates (with the error) rather than waving the candidate through.
-        client = mlflow.MlflowClient()  # the tracking URI the mlflow resource set for this run
-        registry_uri = registry.display_uri(mlflow.get_registry_uri())
+        client = mlflow.client()
+        registry_uri = mlflow.display_uri()
         champion_version = registry.champion_version(client, uc.registered_model_name)
         champion_metrics = champion_slices = champion_error = None
         recent: dict[str, dict] = {}
@@ -79,16 +74,16 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
         else:
             comparison = f"vs champion v{champion_version} in registry {registry_uri}"
             try:
-                champ = mlflow.sklearn.load_model(f"models:/{uc.registered_model_name}/{champion_version}")
+                champ = mlflow.load_model(uc.registered_model_name, champion_version)
                 champ_prob = champ.predict_proba(X)[:, 1]
                 champion_metrics = evaluation_report(y, champ_prob, baseline.predict_proba(X)[:, 1], {})["model"]
                 champion_slices = {c: slice_metrics(y, champ_prob, holdout[c].to_numpy(), t.min_slice_rows)
                                    for c in uc.slice_columns}
                 # The last few champions on the same rows too: bounds the slide across promotions.
-                for version in registry.recent_champions(client, uc.registered_model_name, rules.RECENT_CHAMPIONS):
+                for version in registry.recent_champions(client, uc.registered_model_name, gates.RECENT_CHAMPIONS):
                     if version in (champion_version, candidate_version):
                         continue
-                    past = mlflow.sklearn.load_model(f"models:/{uc.registered_model_name}/{version}")
+                    past = mlflow.load_model(uc.registered_model_name, version)
                     recent[version] = evaluation_report(y, past.predict_proba(X)[:, 1],
                                                         baseline.predict_proba(X)[:, 1], {})["model"]
             except Exception as exc:  # noqa: BLE001 - reported through the gates, see above
@@ -96,24 +91,24 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
                                   f"holdout: {exc!r}")
                 context.log.error(champion_error)
         candidate_slices = {c: slice_metrics(y, prob, holdout[c].to_numpy(), t.min_slice_rows) for c in uc.slice_columns}
-        metric_rows = rules.compare_metrics(report["model"], champion_metrics)
-        slice_rows = rules.compare_slices(candidate_slices, champion_slices, t.min_slice_rows)
+        metric_rows = gates.compare_metrics(report["model"], champion_metrics)
+        slice_rows = gates.compare_slices(candidate_slices, champion_slices, t.min_slice_rows)
 
         latency_ms, latency_rows = _batch_latency_ms(model, X, t.latency_batch_rows)
-        size_mb = registry.model_size_mb(candidate["model_uri"])
+        size_mb = registry.model_size_mb(candidate.model_uri)
 
         m = report["model"]
         results = [gates.minimum_quality(m, t), gates.beats_baseline(m, report["baseline"], t)]
         if champion_error:
-            results += [gates.GateResult(rules.NO_REGRESSION, False, champion_error),
-                        gates.GateResult(rules.NO_SLICE_REGRESSION, False, champion_error)]
+            results += [gates.GateResult(gates.NO_REGRESSION, False, champion_error),
+                        gates.GateResult(gates.NO_SLICE_REGRESSION, False, champion_error)]
         else:
-            results += [rules.no_regression(m, champion_metrics, champion_version, t, recent),
-                        rules.no_slice_regression(slice_rows, champion_version is not None, t)]
-        results += [rules.latency_within_budget(latency_ms, latency_rows, t), rules.size_within_budget(size_mb, t)]
+            results += [gates.no_regression(m, champion_metrics, champion_version, t, recent),
+                        gates.no_slice_regression(slice_rows, champion_version is not None, t)]
+        results += [gates.latency_within_budget(latency_ms, latency_rows, t), gates.size_within_budget(size_mb, t)]
         verdicts = {g.name: {"passed": g.passed, "description": g.description} for g in results}
 
-        run_id = candidate["mlflow_run_id"]
+        run_id = candidate.run_id
         for name, value in m.items():
             client.log_metric(run_id, f"holdout_{name}", value)
         for name, value in report["baseline"].items():
@@ -129,31 +124,38 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
         context.log.info(f"candidate v{candidate_version}: holdout ROC AUC {m['roc_auc']:.4f} "
                          f"(champion {_fmt(champion_metrics, 'roc_auc')}, baseline {report['baseline']['roc_auc']:.4f}); "
                          f"gates failed: {[g.name for g in results if not g.passed] or 'none'}")
+        exp = candidate.experiment_id
+        evaluation = handoffs.Evaluation(candidate_version, champion_version, comparison, m["roc_auc"], m["log_loss"])
         yield dg.MaterializeResult(
             metadata={
                 **{f"holdout_{k}": round(v, 5) for k, v in m.items()},
                 **{f"baseline_{k}": round(v, 5) for k, v in report["baseline"].items()},
+                # candidate_version, champion_version, comparison: read by the promotion step.
+                **handoffs.evaluation_metadata(evaluation),
                 "roc_auc_lift": round(report["lift"]["roc_auc"], 5),
-                "candidate_version": candidate_version,
-                # "none" rather than None: metadata values must be concrete, and the promotion
-                # step compares this with the champion it finds.
-                "champion_version": champion_version or "none",
-                "comparison": comparison,
                 "recent_champions_compared": dg.MetadataValue.json(
                     {v: {k: round(recent[v][k], 5) for k in ("roc_auc", "log_loss")} for v in recent}),
-                "vs_champion": dg.MetadataValue.md(markdown_table(metric_rows)),
-                "slices_vs_champion": dg.MetadataValue.md(markdown_table(slice_rows)),
+                "vs_champion": rep.metadata_table(rep.METRICS_VS_CHAMPION_COLUMNS, metric_rows),
+                "slices_vs_champion": rep.metadata_table(rep.SLICES_VS_CHAMPION_COLUMNS, slice_rows),
+                "metrics_per_slice": rep.metadata_table(rep.SLICE_METRICS_COLUMNS, [
+                    {"column": c, **r} for c, rows in candidate_slices.items() for r in rows]),
+                "calibration": rep.metadata_table(rep.CALIBRATION_COLUMNS, report["calibration"]),
+                "gates": rep.metadata_table(rep.GATES_COLUMNS, [
+                    {"gate": g.name, "passed": g.passed, "description": g.description} for g in results]),
                 "gate_verdicts": dg.MetadataValue.json(verdicts),
                 "batch_latency_ms": round(latency_ms, 2),
                 "model_size_mb": round(size_mb, 3),
-                "calibration": dg.MetadataValue.md(markdown_table(report["calibration"])),
-                "mlflow_run_id": run_id,
-                "model_uri": candidate["model_uri"],
-                "report_artifact": f"{run_id}/evaluation/report.json",
-                "comparison_artifact": f"{run_id}/evaluation/champion_challenger.json",
+                handoffs.CANDIDATE_RUN_ID: run_id,
+                handoffs.CANDIDATE_MODEL_URI: candidate.model_uri,
+                "mlflow_run_url": dg.MetadataValue.url(mlflow.run_url(exp, run_id)),
+                "mlflow_model_version_url": dg.MetadataValue.url(
+                    mlflow.model_version_url(uc.registered_model_name, candidate_version)),
+                "report_artifact_url": dg.MetadataValue.url(mlflow.artifact_url(exp, run_id, "evaluation/report.json")),
+                "comparison_artifact_url": dg.MetadataValue.url(
+                    mlflow.artifact_url(exp, run_id, "evaluation/champion_challenger.json")),
             },
             check_results=[
-                dg.AssetCheckResult(check_name=g.name, passed=g.passed, description=g.description,
+                dg.AssetCheckResult(check_name=g.name, passed=bool(g.passed), description=g.description,
                                     metadata={k: float(v) for k, v in g.metadata.items()})
                 for g in results
             ],

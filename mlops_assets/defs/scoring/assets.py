@@ -5,7 +5,7 @@ import dagster as dg
 from mlops_assets.automation import per_day
 from mlops_assets.lineage import BATCH_PREDICTIONS, CHAMPION, features_key, key
 from mlops_assets.partitions import daily_partitions, utc_window
-from mlops_assets.resources import DuckDBWarehouse
+from mlops_assets.resources import DuckDBWarehouse, MlflowResource
 from mlops_assets.sql import ident, qualified
 from mlops_assets.use_cases.config import UseCase
 
@@ -65,22 +65,21 @@ def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
                     f"{uc.timestamp_column}, score, model_version, scored_at). Re-materializing a day replaces it.",
     )
     def batch_predictions(context: dg.AssetExecutionContext, config: ScoringConfig,
-                          warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
-        import mlflow
+                          warehouse: DuckDBWarehouse, mlflow: MlflowResource) -> dg.MaterializeResult:
         import pandas as pd
 
         from mlops_assets.governance import registry
         from mlops_assets.serving.predictions import predictions_table, replace_window
 
         start, end = utc_window(context)
-        client = registry.client()
+        client = mlflow.client()
         pinned, unpromoted = pinned_version(context, config, client, uc.registered_model_name)
         version = pinned or registry.champion_version(client, uc.registered_model_name)
         if version is None:
             raise dg.Failure(f"{uc.registered_model_name} has no champion yet: materialize "
                              f"{key(uc, CHAMPION).to_user_string()} first")
         # Load by version, not by alias, so the version recorded is the one that scored.
-        model = mlflow.sklearn.load_model(f"models:/{uc.registered_model_name}/{version}")
+        model = mlflow.load_model(uc.registered_model_name, version)
 
         cols = ", ".join(ident(c) for c in [uc.entity_column, uc.timestamp_column, *uc.features.all])
         ts = ident(uc.timestamp_column)
@@ -111,7 +110,7 @@ def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
             "unpromoted_version_allowed": unpromoted,
             "mean_score": round(float(frame["score"].mean()), 5) if len(frame) else 0.0,
             "table": predictions_table(uc),
-            "mlflow_model_version_url": dg.MetadataValue.url(registry.model_version_url(uc.registered_model_name, version)),
+            "mlflow_model_version_url": dg.MetadataValue.url(mlflow.model_version_url(uc.registered_model_name, version)),
         })
 
     return batch_predictions
