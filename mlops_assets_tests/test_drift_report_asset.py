@@ -34,7 +34,7 @@ def churn(data_dir):
 def test_drift_check_per_day_agrees_with_the_html(churn):
     from mlops_assets.defs.monitoring.assets import build_drift_report
     from mlops_assets.defs.training.sensors import latest_drift
-    from mlops_assets.resources import DuckDBWarehouse
+    from mlops_assets.resources import DuckDBWarehouse, MlflowResource
 
     # 7 of 19 features shifted: a share of ~0.37, between the use case's 0.3 and Evidently's default 0.5
     shifted = frozenset(churn.features.numeric[:5] + churn.features.categorical[:2])
@@ -48,10 +48,10 @@ def test_drift_check_per_day_agrees_with_the_html(churn):
 
     instance = dg.DagsterInstance.get()
     asset = build_drift_report(churn)
-    warehouse = DuckDBWarehouse(path=str(settings.duckdb_path()))
+    warehouse = DuckDBWarehouse(database=str(settings.duckdb_path()))
     for day in (CALM, DRIFTED):
         assert dg.materialize([asset], instance=instance, partition_key=day.isoformat(),
-                              resources={"warehouse": warehouse}).success
+                              resources={"warehouse": warehouse, "mlflow": MlflowResource.from_settings()}).success
 
     check_key = dg.AssetCheckKey(asset.key, handoffs.DRIFT_CHECK)
     history = instance.event_log_storage.get_asset_check_execution_history(check_key, limit=10)

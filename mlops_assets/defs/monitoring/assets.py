@@ -2,11 +2,11 @@
 
 import dagster as dg
 
-from mlops_assets import handoffs, settings
+from mlops_assets import asset_metadata, handoffs, settings
 from mlops_assets.automation import per_day
-from mlops_assets.lineage import DRIFT, TRAINING_SET, features_key, key
+from mlops_assets.lineage import BATCH_PREDICTIONS, DRIFT, TRAINING_SET, features_key, key
 from mlops_assets.partitions import daily_partitions, utc_window
-from mlops_assets.resources import DuckDBWarehouse
+from mlops_assets.resources import DuckDBWarehouse, MlflowResource
 from mlops_assets.sql import ident, qualified
 from mlops_assets.training import data
 from mlops_assets.use_cases.config import UseCase
@@ -23,7 +23,10 @@ def build_drift_report(uc: UseCase) -> dg.AssetsDefinition:
         key=asset_key,
         deps=[features_key(uc), key(uc, TRAINING_SET)],
         group_name=uc.name,
-        kinds={"evidently", "html"},
+        kinds={"evidently", "html", "mlflow"},
+        owners=asset_metadata.OWNERS,
+        tags=asset_metadata.tags("monitoring", uc.name),
+        code_version=asset_metadata.source_code_version("monitoring/drift.py", "defs/monitoring/assets.py"),
         partitions_def=partitions,
         # One report per day: a backfill of a range runs day by day.
         backfill_policy=dg.BackfillPolicy.multi_run(1),
@@ -36,9 +39,11 @@ def build_drift_report(uc: UseCase) -> dg.AssetsDefinition:
                                        description=f"Share of drifted features < {uc.thresholds.drift_share} "
                                                    "(Evidently's dataset-drift rule, the same threshold as the HTML)")],
         description=f"Evidently DataDriftPreset: training rows (reference) vs the partition's day of "
-                    f"{uc.features_table} (current). The latest report is also at {settings.drift_report_path(uc.name)}.",
+                    f"{uc.features_table} (current). Each day's HTML is logged to MLflow in a run tagged with the model "
+                    f"version that scored that day (`report_url`); the latest is also at "
+                    f"{settings.drift_report_path(uc.name)}.",
     )
-    def drift_report(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse):
+    def drift_report(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, mlflow: MlflowResource):
         from mlops_assets.monitoring.drift import compute_drift
 
         cols = ", ".join(ident(c) for c in uc.features.all)
@@ -62,9 +67,9 @@ def build_drift_report(uc: UseCase) -> dg.AssetsDefinition:
         drifted = [c.column for c in result.columns if c.drifted]
         context.log.info(f"{uc.name} on {day}: {result.n_drifted}/{result.n_columns} features drifted "
                          f"(share {result.drift_share:.2f}): {drifted}")
-        table = "\n".join(["| column | test | score | threshold | drifted |", "|---|---|---|---|---|"] + [
-            f"| {c.column} | {c.stattest} | {c.score:.4g} | {c.threshold:.4g} | {'yes' if c.drifted else 'no'} |"
-            for c in result.columns])
+        version, version_source = _model_version_of_day(context, mlflow, uc, day)
+        report_url = _log_report(mlflow, uc, day, dated, result.drift_share, version)
+        context.log.info(f"drift report of {day} logged to MLflow ({version_source}): {report_url}")
         # One rule for the HTML and the check: Evidently's dataset-drift verdict at the use case's
         # threshold (drift when share >= drift_share).
         passed = not result.dataset_drift
@@ -74,13 +79,18 @@ def build_drift_report(uc: UseCase) -> dg.AssetsDefinition:
                 "n_drifted": result.n_drifted,
                 "n_columns": result.n_columns,
                 "drifted_columns": dg.MetadataValue.json(drifted),
-                "per_column": dg.MetadataValue.md(table),
+                "per_column": per_column_table(result.columns),
                 "current_day": str(day),
                 handoffs.DRIFT_FLAGGED: not passed,
                 handoffs.DRIFT_THRESHOLD: uc.thresholds.drift_share,
                 "current_rows": len(current),
                 "reference_rows": len(reference),
                 "report": dg.MetadataValue.path(str(dated)),
+                "report_url": dg.MetadataValue.url(report_url),
+                "model_version": version or "none",
+                "model_version_source": version_source,
+                **({"mlflow_model_version_url": dg.MetadataValue.url(
+                    mlflow.model_version_url(uc.registered_model_name, version))} if version else {}),
             },
             check_results=[dg.AssetCheckResult(
                 check_name=handoffs.DRIFT_CHECK, passed=passed, severity=dg.AssetCheckSeverity.WARN,
@@ -91,6 +101,51 @@ def build_drift_report(uc: UseCase) -> dg.AssetsDefinition:
         )
 
     return drift_report
+
+
+PER_COLUMN_SCHEMA = dg.TableSchema(columns=[
+    dg.TableColumn("column", "string", description="feature"),
+    dg.TableColumn("test", "string", description="Evidently's statistical test"),
+    dg.TableColumn("score", "float", description="p-value or distance, as the test defines it"),
+    dg.TableColumn("threshold", "float", description="the test's threshold"),
+    dg.TableColumn("drifted", "bool", description="the test flags this column"),
+])
+
+
+def per_column_table(columns) -> dg.TableMetadataValue:
+    return dg.MetadataValue.table(schema=PER_COLUMN_SCHEMA, records=[
+        dg.TableRecord({"column": c.column, "test": c.stattest, "score": round(float(c.score), 6),
+                        "threshold": round(float(c.threshold), 6), "drifted": bool(c.drifted)})
+        for c in columns])
+
+
+def _model_version_of_day(context, mlflow: MlflowResource, uc: UseCase, day: str) -> tuple[str | None, str]:
+    """The model version a day's report belongs to: the one that scored that day's batch
+    predictions, else the current champion (the day is not scored yet), else none."""
+    from mlops_assets.governance import registry
+
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key(uc, BATCH_PREDICTIONS), asset_partitions=[day]), limit=1).records
+    if records:
+        what = f"{key(uc, BATCH_PREDICTIONS).to_user_string()} for {day}"
+        return handoffs.read_scored_version(records[0].asset_materialization.metadata, what), f"scored {day}"
+    champion = registry.champion_version(mlflow.client(), uc.registered_model_name)
+    if champion is not None:
+        return champion, "champion when the report was made"
+    return None, "no model registered yet"
+
+
+def _log_report(mlflow: MlflowResource, uc: UseCase, day: str, html, drift_share: float, version: str | None) -> str:
+    """Log the HTML as an artifact of an MLflow run tagged with the model name, version and day;
+    returns the link to the artifact in the MLflow UI."""
+    import mlflow as mlflow_lib
+
+    tags = {"mlops.use_case": uc.name, "mlops.kind": "drift_report", "mlops.drift_day": day,
+            "mlops.model_name": uc.registered_model_name, "mlops.model_version": version or ""}
+    with mlflow.start_run(f"{uc.name}-drift-{day}", tags=tags) as run:
+        mlflow_lib.log_metric("drift_share", float(drift_share))
+        mlflow_lib.log_artifact(str(html), artifact_path="drift")
+    return mlflow.artifact_url(run.info.experiment_id, run.info.run_id, f"drift/{html.name}")
 
 
 def _publish_latest(dated, stable, instance, asset_key, day: str) -> None:

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from mlops_assets import asset_metadata, handoffs
 from mlops_assets.automation import per_day
 from mlops_assets.lineage import BATCH_PREDICTIONS, CHAMPION, features_key, key
 from mlops_assets.partitions import daily_partitions, utc_window
@@ -58,6 +59,9 @@ def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name=uc.name,
         kinds={"duckdb", "mlflow"},
+        owners=asset_metadata.OWNERS,
+        tags=asset_metadata.tags("scoring", uc.name),
+        code_version=asset_metadata.source_code_version("defs/scoring/assets.py", "serving/predictions.py"),
         # Each new day is scored; a promotion does not re-score the history (backfill for that).
         automation_condition=per_day(ignore=dg.AssetSelection.assets(key(uc, CHAMPION))),
         description=f"The day's rows of {uc.features_table} scored by the `champion` of "
@@ -99,17 +103,20 @@ def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
             context.log.warning(f"no rows in {uc.features_table} in [{start}, {end}): no predictions for that window")
         with warehouse.connect() as con:
             replaced = replace_window(con, uc, frame, start, end)
+            schema = asset_metadata.duckdb_column_schema(con, predictions_table(uc))
         context.log.info(f"[{start:%Y-%m-%d}, {end:%Y-%m-%d}): scored {len(frame)} rows with {uc.registered_model_name} "
                          f"v{version} (replaced {replaced})")
         return dg.MaterializeResult(metadata={
-            "dagster/row_count": len(frame),
+            handoffs.ROW_COUNT: len(frame),
             "rows_replaced": replaced,
-            "model_version": str(version),
+            handoffs.SCORED_MODEL_VERSION: str(version),  # read by the drift report of the same day
             "pinned_version": bool(pinned),
             # True only when a version that never passed the gates scored (an explicit override).
             "unpromoted_version_allowed": unpromoted,
             "mean_score": round(float(frame["score"].mean()), 5) if len(frame) else 0.0,
             "table": predictions_table(uc),
+            "dagster/table_name": predictions_table(uc),
+            "dagster/column_schema": schema,
             "mlflow_model_version_url": dg.MetadataValue.url(mlflow.model_version_url(uc.registered_model_name, version)),
         })
 
