@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 USE_CASE_DIRS_ENV = "MLOPS_USE_CASE_DIRS"
 
 ModelFamily = Literal["logistic_regression", "random_forest", "hist_gradient_boosting"]
+Preprocessing = Literal["auto", "native", "one_hot", "ordinal"]  # mlops_assets/training/pipeline.py
 
 
 def _plain(value: str) -> str:
@@ -78,7 +79,7 @@ class LabelsConfig(_Strict):
 class FeaturesConfig(_Strict):
     dbt_model: Identifier | None = Field(default=None, description="dbt model with one row per example; null: use the raw table.")
     numeric: list[Identifier] = Field(description="Numeric feature columns.")
-    categorical: list[Identifier] = Field(default_factory=list, description="Categorical feature columns (one-hot encoded).")
+    categorical: list[Identifier] = Field(default_factory=list, description="Categorical feature columns (encoded as model.preprocessing says).")
 
     @property
     def all(self) -> list[str]:
@@ -89,6 +90,14 @@ class ModelConfig(_Strict):
     family: ModelFamily = Field(default="hist_gradient_boosting", description="scikit-learn estimator family.")
     params: dict[str, Any] = Field(default_factory=dict, description="Hyper-parameters passed to the estimator; omitted ones take scikit-learn's defaults.")
     registered_name: Identifier | None = Field(default=None, description="MLflow registered model name; null: `<name>_model`.")
+    preprocessing: Preprocessing = Field(default="auto", description="How categorical features are encoded: native (hist_gradient_boosting's own categorical splits; missing and unseen categories count as missing), one_hot (sparse one-hot, numeric columns imputed and standardised; dense for hist_gradient_boosting, which refuses sparse input), ordinal (integer codes, missing as its own category, unseen -1; numeric columns median-imputed); auto: native for hist_gradient_boosting, one_hot for logistic_regression, ordinal for random_forest.")
+
+    @model_validator(mode="after")
+    def _native_needs_hgb(self) -> ModelConfig:
+        if self.preprocessing == "native" and self.family != "hist_gradient_boosting":
+            raise ValueError(f"model.preprocessing 'native' needs family hist_gradient_boosting, not {self.family!r}; "
+                             f"use auto, one_hot or ordinal")
+        return self
 
 
 class SplitConfig(_Strict):
