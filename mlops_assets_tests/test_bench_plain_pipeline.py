@@ -42,6 +42,17 @@ def test_dbt_sql_with_an_unknown_macro_or_model_fails_loudly():
         plain.render_dbt_sql("select * from {{ ref('stg_missing') }}", "2026-01-01", "2026-01-02", {})
 
 
+def test_load_relation_answered_from_the_warehouse():
+    # As features_churn.sql does: join labels.churn only once that table exists (dbt decides at run time).
+    sql = ("{%- set labels = source('labels', 'churn') %}{%- set has = execute and load_relation(labels) is not none %}"
+           "select * from {{ ref('stg_churn') }} as s{% if has %} left join {{ labels }} as l using (id){% endif %}")
+    relations = {"stg_churn": '"main"."stg_churn"'}
+    without = plain.render_dbt_sql(sql, "2026-01-01", "2026-01-02", relations)
+    with_labels = plain.render_dbt_sql(sql, "2026-01-01", "2026-01-02", relations,
+                                       lambda schema, table: (schema, table) == ("labels", "churn"))
+    assert '"labels"."churn"' not in without and 'join "labels"."churn"' in with_labels
+
+
 def test_models_ordered_by_their_refs():
     from mlops_assets.use_cases.config import get_use_case
 

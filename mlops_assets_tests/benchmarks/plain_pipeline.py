@@ -64,13 +64,26 @@ class Steps:
 
 # ---- SQL: the dbt models, rendered without dbt -------------------------------------------------
 
-def render_dbt_sql(text: str, min_date: str, max_date: str, relations: dict[str, str]) -> str:
-    """Render a dbt model or test file with the project's macros the models use (`in_window`)
-    and `ref`/`source` resolved to DuckDB table names. Anything else undefined is an error, so a
-    model that starts using a new macro breaks this baseline loudly instead of silently."""
+class Relation(str):
+    """A quoted `schema.table` as `source()` returns it; `load_relation` looks it up."""
+
+    def __new__(cls, schema: str, table: str):
+        from mlops_assets.sql import qualified
+
+        rel = super().__new__(cls, qualified(f"{schema}.{table}"))
+        rel.schema, rel.identifier = schema, table
+        return rel
+
+
+def render_dbt_sql(text: str, min_date: str, max_date: str, relations: dict[str, str],
+                   relation_exists=lambda schema, table: False) -> str:
+    """Render a dbt model or test file with the project's macros the models use (`in_window`),
+    `ref`/`source` resolved to DuckDB table names and `load_relation` answered by
+    `relation_exists(schema, table)`, as dbt does at execution time. Anything else undefined is
+    an error, so a model that starts using a new macro breaks this baseline loudly."""
     import jinja2
 
-    from mlops_assets.sql import literal, qualified
+    from mlops_assets.sql import literal
 
     def ref(name: str) -> str:
         if name not in relations:
@@ -84,7 +97,8 @@ def render_dbt_sql(text: str, min_date: str, max_date: str, relations: dict[str,
 
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)
     return env.from_string(text).render(
-        ref=ref, source=lambda schema, table: qualified(f"{schema}.{table}"), in_window=in_window,
+        ref=ref, source=Relation, in_window=in_window, execute=True,
+        load_relation=lambda rel: rel if relation_exists(rel.schema, rel.identifier) else None,
         var={"min_date": min_date, "max_date": max_date}.__getitem__,
         config=lambda **_: "", is_incremental=lambda: False)
 
@@ -233,10 +247,15 @@ def run(landing: Path, work: Path, use_case: str = "churn", pipeline: str = "pla
         min_date, max_date = first.isoformat(), (last + dt.timedelta(days=1)).isoformat()
 
     relations: dict[str, str] = {}
+
+    def exists(schema: str, table: str) -> bool:
+        return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                           [schema, table]).fetchone()[0] > 0
+
     with steps("features"):
         for path in model_files(uc):
             relations[path.stem] = qualified(f"main.{path.stem}")
-            sql = render_dbt_sql(path.read_text(), min_date, max_date, relations)
+            sql = render_dbt_sql(path.read_text(), min_date, max_date, relations, exists)
             con.execute(f"CREATE TABLE {relations[path.stem]} AS {sql}")
         features = qualified(uc.features_table)
         out["feature_rows"] = con.execute(f"SELECT count(*) FROM {features}").fetchone()[0]
@@ -251,14 +270,17 @@ def run(landing: Path, work: Path, use_case: str = "churn", pipeline: str = "pla
             raise SystemExit(f"data tests failed (failing rows): {failed}")
 
     with steps("training_set"):
-        days = [r[0] for r in con.execute(f"SELECT DISTINCT {ident(ts)}::DATE d FROM {features} ORDER BY d").fetchall()]
+        # Rows without a known label are scored, never trained on (as the platform does).
+        labelled = f"{ident(target)} IS NOT NULL"
+        days = [r[0] for r in con.execute(f"SELECT DISTINCT {ident(ts)}::DATE d FROM {features} "
+                                          f"WHERE {labelled} ORDER BY d").fetchall()]
         if len(days) <= uc.split.holdout_days:
-            raise SystemExit(f"need more than {uc.split.holdout_days} days to hold out; {features} has {len(days)}")
+            raise SystemExit(f"need more than {uc.split.holdout_days} labelled days to hold out; {features} has {len(days)}")
         holdout_start = days[-uc.split.holdout_days]
         train_days = [d for d in days if d < holdout_start][-(uc.split.training_window_days or len(days)):]
         cols = ", ".join(ident(c) for c in [uc.entity_column, ts, *feats, target])
         frame = con.execute(f"SELECT {cols}, {ident(ts)}::DATE >= ? AS _holdout FROM {features} "
-                            f"WHERE {ident(ts)}::DATE >= ? ORDER BY {ident(ts)}, {ident(uc.entity_column)}",
+                            f"WHERE {ident(ts)}::DATE >= ? AND {labelled} ORDER BY {ident(ts)}, {ident(uc.entity_column)}",
                             [holdout_start, train_days[0]]).df()
         train, holdout = frame[~frame["_holdout"]], frame[frame["_holdout"]]
         out.update(train_rows=len(train), holdout_rows=len(holdout))
@@ -319,7 +341,7 @@ def run(landing: Path, work: Path, use_case: str = "churn", pipeline: str = "pla
     with steps("predictions"):
         import pandas as pd
 
-        day = days[-1]
+        day = con.execute(f"SELECT max({ident(ts)})::DATE FROM {features}").fetchone()[0]
         rows = con.execute(f"SELECT {', '.join(ident(c) for c in [uc.entity_column, ts, *feats])} FROM {features} "
                            f"WHERE {ident(ts)}::DATE = ? ORDER BY {ident(ts)}", [day]).df()
         scored = pd.DataFrame({uc.entity_column: rows[uc.entity_column], ts: rows[ts],
