@@ -76,3 +76,34 @@ def test_permutation_importance_finds_the_informative_feature():
     imp = {i.feature: i for i in plots.permutation_importances(model, X, y, max_rows=500)}
     assert set(imp) == {"signal", "noise"}
     assert imp["signal"].mean > 0.3 and abs(imp["noise"].mean) < 0.02
+
+
+@pytest.mark.integration
+def test_plots_are_logged_on_the_model_versions_run_and_linked(tmp_path):
+    import mlflow
+    from sklearn.linear_model import LogisticRegression
+
+    from mlops_assets.evaluation import plot_artifacts
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = mlflow.MlflowClient()
+    experiment = client.create_experiment("plots", artifact_location=(tmp_path / "artifacts").as_uri())
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"signal": rng.normal(size=400), "noise": rng.normal(size=400)})
+    y = (X["signal"] + rng.normal(size=400) > 0).astype(int).to_numpy()
+    model = LogisticRegression().fit(X, y)
+    run_id = client.create_run(experiment).info.run_id
+    client.create_registered_model("m")
+    version = client.create_model_version("m", f"runs:/{run_id}/model", run_id=run_id).version
+    prob = model.predict_proba(X)[:, 1]
+
+    md = plot_artifacts.log_evaluation_plots(client, run_id, "m", version, model, X, y, prob, np.full(400, y.mean()),
+                                             tmp_path / "plots", "http://mlflow.example:5000/")
+    logged = sorted(a.path for a in client.list_artifacts(run_id, plot_artifacts.ARTIFACT_DIR))
+    assert logged == sorted(f"evaluation/plots/{n}.png" for n in plots.PLOT_NAMES)
+    assert client.get_model_version("m", version).tags["evaluation_plots"] == f"runs:/{run_id}/evaluation/plots"
+    assert md["evaluation_plots_url"].value == \
+        f"http://mlflow.example:5000/#/experiments/{experiment}/runs/{run_id}/artifacts/evaluation/plots"
+    preview = md["evaluation_plots"].value
+    assert preview.count("![") == 5 and f"get-artifact?path=evaluation/plots/roc_curve.png&run_uuid={run_id}" in preview
+    assert list(md["top_features"].value)[0] == "signal"

@@ -1,0 +1,51 @@
+"""The evaluation plots of a candidate as MLflow artifacts of its run (the model version's run,
+also tagged on the version) and as model_evaluation metadata: a link to the artifacts in the
+MLflow UI, the local folder, and a markdown preview that shows the images when the MLflow UI is
+running at its configured URL."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+ARTIFACT_DIR = "evaluation/plots"
+VERSION_TAG = "evaluation_plots"
+
+
+def artifacts_url(mlflow_ui_url: str, experiment_id: str, run_id: str) -> str:
+    return f"{mlflow_ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}/artifacts/{ARTIFACT_DIR}"
+
+
+def image_url(mlflow_ui_url: str, run_id: str, name: str) -> str:
+    """The MLflow server's artifact download endpoint: a browser renders it inline."""
+    return f"{mlflow_ui_url.rstrip('/')}/get-artifact?path={ARTIFACT_DIR}/{name}.png&run_uuid={run_id}"
+
+
+def preview_markdown(paths: dict[str, Path], mlflow_ui_url: str, run_id: str) -> str:
+    lines = []
+    for name, path in paths.items():
+        title = name.replace("_", " ")
+        lines += [f"**{title}** ([MLflow]({image_url(mlflow_ui_url, run_id, name)}), local `{path}`)", "",
+                  f"![{title}]({image_url(mlflow_ui_url, run_id, name)})", ""]
+    return "\n".join(lines)
+
+
+def log_evaluation_plots(client, run_id: str, model_name: str, version: str, model, X, y, prob, baseline_prob,
+                         out_dir: Path, mlflow_ui_url: str) -> dict[str, Any]:
+    """Draws the five plots into ``out_dir``, logs them under evaluation/plots/ on the run, tags
+    the model version with that folder, and returns the metadata entries for the asset."""
+    from mlops_assets.evaluation import plots
+
+    importances = plots.permutation_importances(model, X, y)
+    paths = plots.save_evaluation_plots(y, prob, importances, out_dir, baseline_prob=baseline_prob)
+    client.log_artifacts(run_id, str(out_dir), ARTIFACT_DIR)
+    client.set_model_version_tag(model_name, version, VERSION_TAG, f"runs:/{run_id}/{ARTIFACT_DIR}")
+    experiment_id = client.get_run(run_id).info.experiment_id
+    top = sorted(importances, key=lambda i: -i.mean)[:5]
+    return {
+        "evaluation_plots": dg.MetadataValue.md(preview_markdown(paths, mlflow_ui_url, run_id)),
+        "evaluation_plots_url": dg.MetadataValue.url(artifacts_url(mlflow_ui_url, experiment_id, run_id)),
+        "evaluation_plots_dir": dg.MetadataValue.path(str(out_dir)),
+        "top_features": dg.MetadataValue.json({i.feature: round(i.mean, 5) for i in top}),
+    }
