@@ -226,7 +226,7 @@ def test_landing_sensor_skips_days_already_loaded_from_the_same_files(churn, dat
     raw = build_raw_asset(churn)
     for day in ("2026-01-01", "2026-01-02"):
         assert dg.materialize([raw], instance=instance, partition_key=day,
-                              resources={"warehouse": DuckDBWarehouse(path=str(settings.duckdb_path()))}).success
+                              resources={"warehouse": DuckDBWarehouse(database=str(settings.duckdb_path()))}).success
     result, days = _tick(build_landing_sensor(churn), instance, None)
     assert days == []
     _age(write_days(churn.landing.path(), [D0], SimulationConfig(rows_per_day=31, seed=5)), 60)

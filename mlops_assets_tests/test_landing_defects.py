@@ -159,7 +159,7 @@ def test_rewritten_unreadable_file_keeps_its_last_good_rows(churn, con, data_dir
     # The raw asset's check fails naming the file, and the rows stay.
     result = dg.materialize([build_raw_asset(churn)], partition_key=D1.isoformat(), raise_on_error=False,
                             instance=dg.DagsterInstance.ephemeral(),
-                            resources={"warehouse": DuckDBWarehouse(path=str(data_dir / "w.duckdb"))})
+                            resources={"warehouse": DuckDBWarehouse(database=str(data_dir / "w.duckdb"))})
     assert result.success
     (check,) = result.get_asset_check_evaluations()
     assert not check.passed and "churn_2026-01-01.csv" in check.description
@@ -190,7 +190,7 @@ def test_rows_outside_the_partitions_are_counted_per_file(churn, con, data_dir):
     con.close()
     instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize([build_raw_asset(churn)], partition_key=D1.isoformat(), instance=instance,
-                            resources={"warehouse": DuckDBWarehouse(path=str(data_dir / "w.duckdb"))})
+                            resources={"warehouse": DuckDBWarehouse(database=str(data_dir / "w.duckdb"))})
     md = result.get_asset_materialization_events()[0].materialization.metadata
     assert md["rows_outside_partitions"].value == 3 and md["files_with_rows_outside"].value == {"odd.csv": 3}
     warnings = [r.user_message for r in instance.all_logs(result.run_id) if r.level == 30]
