@@ -156,8 +156,10 @@ def simulate(rows: int, days: int, tmp: Path) -> tuple[Path, dt.date, dt.date]:
     first = last - dt.timedelta(days=days - 1)
     src = tmp / f"source_{rows}"
     log = tmp / f"simulate_{rows}.log"
+    # Labels in the landing rows: the README's CI path has no labels asset, and both sides must
+    # train on the same labelled rows (the simulator's default sends labels days later, apart).
     m = measure([str(BIN / "mlops-assets"), "simulate", "--days", str(days), "--rows-per-day", str(rows // days),
-                 "--start", first.isoformat()], base_env(src), log)
+                 "--start", first.isoformat(), "--labels-in-rows"], base_env(src), log)
     _check(m, f"simulate {rows} rows")
     return src / "landing" / USE_CASE, first, last
 
