@@ -100,6 +100,22 @@ def test_hgb_uses_native_categorical_support(data):
     assert pipeline.named_steps["preprocess"].transform(train[numeric + categorical].head()).shape[1] == len(numeric) + len(categorical)
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_nullable_integer_columns_from_duckdb(family):
+    """DuckDB returns an INTEGER column with NULLs as pandas Int32 holding pd.NA."""
+    import duckdb
+
+    from mlops_assets.training.pipeline import build_pipeline
+
+    frame = duckdb.connect().execute(
+        "SELECT CASE WHEN i % 5 = 0 THEN NULL ELSE (i % 7)::INTEGER END AS n, (i % 3)::DOUBLE AS f, "
+        "CASE WHEN i % 11 = 0 THEN NULL ELSE 'c' || (i % 4) END AS c, (i % 7 > 3)::INTEGER AS y "
+        "FROM range(600) t(i)").df()
+    assert str(frame["n"].dtype) == "Int32" and frame["n"].isna().any()
+    pipeline = build_pipeline(family, FAMILIES[family], ["n", "f"], ["c"]).fit(frame[["n", "f", "c"]], frame["y"])
+    assert np.isfinite(pipeline.predict_proba(frame[["n", "f", "c"]])[:, 1]).all()
+
+
 def test_hgb_native_pools_rare_levels_beyond_max_bins():
     from mlops_assets.training.pipeline import build_pipeline
 

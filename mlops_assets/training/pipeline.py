@@ -81,11 +81,13 @@ def build_pipeline(family: str, params: dict[str, Any], numeric: list[str], cate
     # would densify a one-hot matrix that is more than 30% non-zero, i.e. few wide columns).
     # HistGradientBoosting refuses sparse input: one-hot for it is dense (the slow layout).
     sparse = family != "hist_gradient_boosting"
-    return Pipeline([
-        ("preprocess", ColumnTransformer(_transformers(mode, numeric, categorical, max_bins, sparse),
-                                         sparse_threshold=1.0)),
-        ("model", estimator),
-    ])
+    preprocess = ColumnTransformer(_transformers(mode, numeric, categorical, max_bins, sparse), sparse_threshold=1.0)
+    if mode == "native":
+        # Numeric columns pass through untouched, and DuckDB gives integer columns with NULLs as
+        # pandas nullable dtypes (pd.NA), which a numpy output refuses; a DataFrame output keeps
+        # them and the estimator reads pd.NA as missing.
+        preprocess.set_output(transform="pandas")
+    return Pipeline([("preprocess", preprocess), ("model", estimator)])
 
 
 def _transformers(mode: str, numeric: list[str], categorical: list[str], max_bins: int | None,
