@@ -188,3 +188,35 @@ def test_too_few_labelled_rows_fail_clearly(churn, con):
     _features_table(con, churn, days=10, rows=2, labelled_days=10)
     with pytest.raises(ValueError, match=r"has 20 labelled row\(s\).*at least 50"):
         build_frame(con, churn)
+
+
+def test_raw_and_labels_assets_say_the_label_coverage_as_numbers(churn, data_dir):
+    import dagster as dg
+
+    from mlops_assets import handoffs
+    from mlops_assets.defs.ingest.assets import build_raw_asset
+    from mlops_assets.defs.labels.assets import build_labels_asset
+    from mlops_assets.resources import DuckDBWarehouse
+
+    _rows(churn, ["C1,2026-01-01 10:00:00,1", "C2,2026-01-01 11:00:00,", "C3,2026-01-01 12:00:00,",
+                  "C4,2026-01-01 13:00:00,"])
+    resources = {"warehouse": DuckDBWarehouse(database=str(data_dir / "w.duckdb"))}
+    instance = dg.DagsterInstance.ephemeral()
+
+    def run(asset):
+        result = dg.materialize([asset], partition_key=D1.isoformat(), instance=instance, resources=resources)
+        return result.get_asset_materialization_events()[0].materialization.metadata
+
+    raw_md = run(build_raw_asset(churn))
+    assert raw_md[handoffs.LABEL_COVERAGE].value == 0.25
+    assert raw_md[handoffs.LABEL_COVERAGE_PER_DAY].value == {"2026-01-01": 0.25}
+    _labels(churn, "l.csv", ["C2,2026-01-01 11:00:00,0", "C1,2026-01-01 10:00:00,0", "C8,2026-01-01 08:00:00,1"],
+            age_s=120)
+    md = run(build_labels_asset(churn))
+    assert md[handoffs.LABEL_COVERAGE].value == 0.5
+    assert (md[handoffs.ROW_COUNT].value, md[handoffs.LABELS_WITHOUT_ROWS].value) == (3, 1)
+    assert md["labels_overriding_raw_target"].value == 1
+    _labels(churn, "m.csv", ["C2,2026-01-01 11:00:00,1"])  # a correction, in a newer file
+    md = run(build_labels_asset(churn))
+    assert (md[handoffs.LABELS_CHANGED].value, md["labels_conflicting_between_files"].value) == (1, 1)
+    assert run(build_raw_asset(churn))[handoffs.LABEL_COVERAGE].value == 0.5  # raw counts the label files too

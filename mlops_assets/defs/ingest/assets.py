@@ -4,7 +4,7 @@ import datetime as dt
 import dagster as dg
 
 from mlops_assets import asset_metadata, handoffs
-from mlops_assets.ingest import landing
+from mlops_assets.ingest import labels, landing
 from mlops_assets.lineage import RAW, key
 from mlops_assets.partitions import daily_partitions, utc_window
 from mlops_assets.resources import DuckDBWarehouse
@@ -42,6 +42,8 @@ def build_raw_asset(uc: UseCase) -> dg.AssetsDefinition:
                                              last_day=dt.date.fromisoformat(last_key) if last_key else None)
             except landing.LandingFileError as exc:
                 raise dg.Failure(description=str(exc), metadata={"error": str(exc)}) from exc
+            # Labelled rows / rows per day, a label file's label counting (labels arrive later).
+            coverage = labels.coverage(con, uc, start, end)
             # No file yet, no table: then there is no schema to show either.
             schema = (asset_metadata.duckdb_column_schema(con, uc.raw_table)
                       if landing.table_exists(con, uc.raw_table) else None)
@@ -60,6 +62,7 @@ def build_raw_asset(uc: UseCase) -> dg.AssetsDefinition:
             # Rows whose target is empty wait for a label file; the retrain sensor counts labelled rows.
             **handoffs.raw_metadata(loaded.rows_per_day, loaded.labelled_per_day, loaded.fingerprints),
             **({"dagster/column_schema": schema} if schema else {}),
+            **labels.coverage_metadata(coverage, loaded.rows_per_day),
             # Rows the landing files hold that no partition takes (dated before first_day or after the
             # last partition), per file: not loaded, and not lost without a word.
             "rows_outside_partitions": sum(loaded.outside.values()),
