@@ -64,8 +64,10 @@ CASES = {
                      write_text(f"{HEADER},note\nC1,2026-01-03 10:00:00,1,a\nC2,2026-01-03 11:00:00,0,b\n")),
     "identical label twice": (Case("twice.csv", "accepted", rows=3), write_text(rows(3) + "C0,2026-01-03 10:00:00,0\n")),
     "byte order mark and CRLF": (Case("bom.csv", "accepted", rows=3), write_text("\ufeff" + rows(3, sep="\r\n"))),
-    "parquet under a *.csv pattern": (Case("labels_2026-01-03.parquet", "accepted",
-                                           r"not matched by the landing pattern '\*\.csv'", rows=0), parquet_beside),
+    "parquet under a *.csv pattern": (
+        Case("labels_2026-01-03.parquet", "accepted",
+             r"not matched by the landing pattern '\*\.csv'; ignored \(change the use case's labels\.pattern", rows=0),
+        parquet_beside),
     "timestamps in 2099": (Case("future.csv", "outside", rows=2),
                            write_text(f"{HEADER}\nC1,2099-01-03 10:00:00,1\nC2,2099-06-03 10:00:00,0\n")),
 }

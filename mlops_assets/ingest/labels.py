@@ -157,7 +157,7 @@ def load_labels_window(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.da
     _require_source(uc)
     landing.in_utc(con)
     ensure_table(con, uc)
-    scan = landing.scan_landing(uc.labels.path(), uc.labels.pattern)
+    scan = landing.scan_landing(uc.labels.path(), uc.labels.pattern, "labels.pattern")
     key = index_key(uc)
     unreadable = landing.refresh_index(con, uc, scan.files, log, index_key=key)
     unreadable.update(scan.refused)

@@ -91,7 +91,7 @@ def is_candidate_name(name: str) -> bool:
     return not name.startswith(TMP_PREFIXES) and not name.endswith(TMP_SUFFIXES)
 
 
-def scan_landing(folder: Path, pattern: str) -> LandingScan:
+def scan_landing(folder: Path, pattern: str, setting: str = "landing.pattern") -> LandingScan:
     """The batch files of a landing folder, and what was refused or left out and why.
     A symbolic link is followed only when its target is inside the folder (else anyone who can
     write a link there could load any file the platform can read)."""
@@ -127,7 +127,7 @@ def scan_landing(folder: Path, pattern: str) -> LandingScan:
         if (p.suffix.lower() in DATA_SUFFIXES and p.name not in matched_names and is_candidate_name(p.name)
                 and p.is_file()):
             ignored.append(f"{p.name}: not matched by the landing pattern {pattern!r}; ignored (change the "
-                           "use case's landing.pattern to load it)")
+                           f"use case's {setting} to load it)")
     return LandingScan(files, refused, ignored)
 
 
