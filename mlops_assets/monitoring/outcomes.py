@@ -3,7 +3,6 @@ and the known outcomes of its rows."""
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 
 import pandas as pd
 
@@ -31,27 +30,12 @@ def served_predictions(con, uc: UseCase, start: dt.datetime, end: dt.datetime) -
 
 
 def outcomes(con, uc: UseCase, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
-    """(entity, timestamp, label) of the rows in [start, end) that have a label.
+    """(entity, timestamp, label) of the rows in [start, end) that have a label, by the label
+    source's rule (mlops_assets.ingest.labels: a label file's label wins over the target the
+    feature file carried)."""
+    from mlops_assets.ingest import labels
 
-    The label source's rule (a label file's label wins over the feature file's target) lives in
-    mlops_assets.ingest.labels.outcomes; until that module exists, the feature files' target in
-    raw.<uc> is the only source of labels."""
-    if importlib.util.find_spec("mlops_assets.ingest.labels") is not None:
-        from mlops_assets.ingest import labels
-
-        frame = labels.outcomes(con, uc, start, end)
-        if LABEL not in frame.columns and uc.target_column in frame.columns:
-            frame = frame.rename(columns={uc.target_column: LABEL})
-        return frame
-    return raw_outcomes(con, uc, start, end)
-
-
-def raw_outcomes(con, uc: UseCase, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
-    ts = ident(uc.timestamp_column)
-    return con.execute(
-        f"SELECT DISTINCT {ident(uc.entity_column)}, {ts}, {ident(uc.target_column)} AS {ident(LABEL)} "
-        f"FROM {qualified(uc.raw_table)} WHERE {ts} >= ? AND {ts} < ? AND {ident(uc.target_column)} IS NOT NULL",
-        [start, end]).df()
+    return labels.outcomes(con, uc, start, end)
 
 
 def training_labels(con, uc: UseCase) -> pd.Series:

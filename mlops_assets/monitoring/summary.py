@@ -12,8 +12,6 @@ from typing import Any
 
 from mlops_assets import handoffs as h
 
-# batch_predictions' metadata key of the version that scored (defs/scoring/assets.py).
-SCORED_VERSION = "model_version"
 
 # (name, Dagster table type, description): the summary table's columns, in order.
 COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -51,7 +49,7 @@ def summary_rows(predictions: dict[str, dict], drift: dict[str, dict], performan
             "day": day,
             "rows": _int(p.get(h.ROW_COUNT, f.get("scored_rows"))),
             "label_coverage": _float(f.get(h.PERF_COVERAGE)),
-            "model_version": str(f.get(h.PERF_MODEL_VERSIONS) or p.get(SCORED_VERSION) or "") or None,
+            "model_version": str(f.get(h.PERF_MODEL_VERSIONS) or p.get(h.SCORED_MODEL_VERSION) or "") or None,
             "drift_share": _float(d.get(h.DRIFT_SHARE)),
             "prediction_drift": _float(d.get(h.PREDICTION_DRIFT_SCORE)),
             "roc_auc": _float(f.get(h.PERF_ROC_AUC)) if evaluated else None,
@@ -73,8 +71,9 @@ def _int(v: Any) -> int | None:
 
 
 def table_records(rows: list[dict]) -> list[dict]:
-    """Rows for dg.TableRecord: a TableRecord takes no None, so unknown figures are left out."""
-    return [{k: v for k, v in r.items() if v is not None} for r in rows]
+    """Rows for dg.TableRecord: every record has every column (Dagster requires the same fields
+    in each), unknown figures as None (shown empty)."""
+    return [{n: r.get(n) for n in NAMES} for r in rows]
 
 
 def _svg(title: str, points: list[tuple[str, float | None]], *, lo: float | None = None, hi: float | None = None,

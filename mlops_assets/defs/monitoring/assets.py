@@ -21,6 +21,8 @@ def build_drift_report(uc: UseCase) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=asset_key,
+        # No dependency on the day's predictions (a day is checked the moment its features land);
+        # prediction drift is reported when the day is already scored (see _prediction_drift).
         deps=[features_key(uc), key(uc, TRAINING_SET)],
         group_name=uc.name,
         kinds={"evidently", "html", "mlflow"},
@@ -44,7 +46,7 @@ def build_drift_report(uc: UseCase) -> dg.AssetsDefinition:
                     f"{settings.drift_report_path(uc.name)}.",
     )
     def drift_report(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, mlflow: MlflowResource):
-        from mlops_assets.monitoring.drift import compute_drift
+        from mlops_assets.monitoring.drift import compute_drift, drift_columns
 
         cols = ", ".join(ident(c) for c in uc.features.all)
         day = context.partition_key
@@ -60,14 +62,24 @@ def build_drift_report(uc: UseCase) -> dg.AssetsDefinition:
         if len(reference) > MAX_REFERENCE_ROWS:
             reference = reference.sample(MAX_REFERENCE_ROWS, random_state=0)
         dated = settings.drift_report_path(uc.name).with_name(f"drift_report_{day}.html")
-        result = compute_drift(reference[uc.features.all], current, numeric_columns=uc.features.numeric,
-                               categorical_columns=uc.features.categorical, html_path=dated,
-                               drift_share_threshold=uc.thresholds.drift_share)
+        settings_ = uc.monitoring.drift
+        numeric, categorical = drift_columns(uc.features.numeric, uc.features.categorical, settings_.exclude_columns)
+        checked = numeric + categorical
+        result = compute_drift(reference[checked], current[checked], numeric_columns=numeric,
+                               categorical_columns=categorical, html_path=dated,
+                               drift_share_threshold=uc.thresholds.drift_share,
+                               column_stattests={c: t for c, t in settings_.column_stattests.items() if c in checked})
         _publish_latest(dated, settings.drift_report_path(uc.name), context.instance, context.asset_key, day)
         drifted = [c.column for c in result.columns if c.drifted]
         context.log.info(f"{uc.name} on {day}: {result.n_drifted}/{result.n_columns} features drifted "
                          f"(share {result.drift_share:.2f}): {drifted}")
         version, version_source = _model_version_of_day(context, mlflow, uc, day)
+        prediction = _prediction_drift(warehouse, mlflow, uc, version, reference, start, end)
+        if prediction is None:
+            context.log.info(f"no prediction drift for {day}: the day is not scored yet (or no model)")
+        else:
+            context.log.info(f"prediction drift on {day}: {prediction.stattest} {prediction.score:.4g} "
+                             f"(threshold {prediction.threshold:.4g}){' DRIFTED' if prediction.drifted else ''}")
         report_url = _log_report(mlflow, uc, day, dated, result.drift_share, version)
         context.log.info(f"drift report of {day} logged to MLflow ({version_source}): {report_url}")
         # One rule for the HTML and the check: Evidently's dataset-drift verdict at the use case's
@@ -84,6 +96,10 @@ def build_drift_report(uc: UseCase) -> dg.AssetsDefinition:
                 handoffs.DRIFT_FLAGGED: not passed,
                 handoffs.DRIFT_THRESHOLD: uc.thresholds.drift_share,
                 "current_rows": len(current),
+                "excluded_columns": dg.MetadataValue.json(list(settings_.exclude_columns)),
+                **({handoffs.PREDICTION_DRIFT_SCORE: round(float(prediction.score), 6),
+                    handoffs.PREDICTION_DRIFTED: bool(prediction.drifted),
+                    "prediction_drift_test": prediction.stattest} if prediction is not None else {}),
                 "reference_rows": len(reference),
                 "report": dg.MetadataValue.path(str(dated)),
                 "report_url": dg.MetadataValue.url(report_url),
@@ -117,6 +133,29 @@ def per_column_table(columns) -> dg.TableMetadataValue:
         dg.TableRecord({"column": c.column, "test": c.stattest, "score": round(float(c.score), 6),
                         "threshold": round(float(c.threshold), 6), "drifted": bool(c.drifted)})
         for c in columns])
+
+
+def _prediction_drift(warehouse: DuckDBWarehouse, mlflow: MlflowResource, uc: UseCase, version: str | None,
+                      reference, start, end):
+    """Drift of the day's served scores against the scores the same model version gives the
+    reference rows; None when the day is not scored yet or no model exists."""
+    from mlops_assets.monitoring.drift import series_drift
+    from mlops_assets.monitoring.outcomes import served_predictions, table_exists
+    from mlops_assets.serving.predictions import predictions_table
+
+    if version is None:
+        return None
+    with warehouse.connect(read_only=True) as con:
+        if not table_exists(con, predictions_table(uc)):
+            return None
+        served = served_predictions(con, uc, start, end)
+    served = served[served["model_version"] == str(version)]
+    if served.empty:
+        return None
+    model = mlflow.load_model(uc.registered_model_name, version)
+    reference_scores = model.predict_proba(reference[uc.features.all])[:, 1]
+    return series_drift(reference_scores, served["score"], name="score", categorical=False,
+                        stattest=uc.monitoring.drift.prediction_stattest)
 
 
 def _model_version_of_day(context, mlflow: MlflowResource, uc: UseCase, day: str) -> tuple[str | None, str]:

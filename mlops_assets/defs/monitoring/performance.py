@@ -8,7 +8,7 @@ from mlops_assets import handoffs, settings
 from mlops_assets.automation import per_day
 from mlops_assets.lineage import BATCH_PREDICTIONS, PERFORMANCE, RAW, key
 from mlops_assets.partitions import daily_partitions, utc_window
-from mlops_assets.resources import DuckDBWarehouse
+from mlops_assets.resources import DuckDBWarehouse, MlflowResource
 from mlops_assets.use_cases.config import UseCase
 
 LABELS = "labels"  # the label source's asset, <uc>/labels (defs/ingest)
@@ -56,9 +56,8 @@ def build_performance_report(uc: UseCase) -> dg.AssetsDefinition:
                     "precision, recall, F1, log loss (Evidently ClassificationPreset), Brier and calibration "
                     "error, per model version vs its holdout figures; target drift of the day's labels.",
     )
-    def performance_report(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse):
+    def performance_report(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, mlflow: MlflowResource):
         from mlops_assets.evaluation.metrics import calibration_table
-        from mlops_assets.governance import registry
         from mlops_assets.monitoring import outcomes as oc
         from mlops_assets.monitoring import performance as perf
         from mlops_assets.monitoring.drift import series_drift
@@ -94,7 +93,7 @@ def build_performance_report(uc: UseCase) -> dg.AssetsDefinition:
             yield _result(metadata, verdict, mon.max_roc_auc_drop)
             return
 
-        client = registry.client()
+        client = mlflow.client()
         holdout = {v: holdout_roc_auc(client, uc.registered_model_name, v) for v in versions}
         per_version = perf.per_version(joined, holdout)
         verdict = perf.tolerance_verdict(day, coverage, per_version, mon.max_roc_auc_drop, mon.min_labelled_rows)
@@ -133,7 +132,7 @@ def build_performance_report(uc: UseCase) -> dg.AssetsDefinition:
                 for name in ("roc_auc", "log_loss", "f1"):
                     client.log_metric(mv.run_id, f"served_{name}", v.figures[name], step=ordinal)
         metadata["mlflow_model_version_url"] = dg.MetadataValue.url(
-            registry.model_version_url(uc.registered_model_name, versions[-1]))
+            mlflow.model_version_url(uc.registered_model_name, versions[-1]))
         context.log.info(verdict.description)
         yield _result(metadata, verdict, mon.max_roc_auc_drop)
 

@@ -67,12 +67,17 @@ def retrain_state(instance: dg.DagsterInstance, uc: UseCase, now: float) -> Retr
         window = handoffs.read_training_window(training[0].asset_materialization.metadata,
                                                key(uc, TRAINING_SET).to_user_string())
         after_day = window.holdout_end.isoformat()
+    from mlops_assets.defs.monitoring.performance import recent_performance
+
+    training_id = training[0].storage_id if training else None
+    days = uc.monitoring.performance_retrain_days
     return RetrainState(
-        now=now, training_storage_id=training[0].storage_id if training else None,
+        now=now, training_storage_id=training_id,
         last_retrain_end=last_retrain_end(instance, uc),
         new_labelled_rows=new_labelled_rows(instance, uc, after_day) if uc.retrain.min_new_rows else 0,
         latest_drift=latest_drift(instance, uc) if uc.retrain.on_drift else None,
-        retrain_in_progress=retrain_in_progress(instance, uc))
+        retrain_in_progress=retrain_in_progress(instance, uc),
+        performance=recent_performance(instance, uc, training_id, days) if days else ())
 
 
 def build_retrain_sensor(uc: UseCase) -> dg.SensorDefinition:
@@ -83,13 +88,14 @@ def build_retrain_sensor(uc: UseCase) -> dg.SensorDefinition:
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Retrains {uc.name} when the newest day's drift check fails"
                     f"{' (on)' if uc.retrain.on_drift else ' (off)'} or {uc.retrain.min_new_rows} labelled rows "
-                    f"arrived for days after the current training set; nothing within {uc.retrain.cooldown_minutes} "
+                    f"arrived for days after the current training set, or performance_within_tolerance failed "
+                    f"on the {uc.monitoring.performance_retrain_days or '(off)'} most recent labelled days; nothing within {uc.retrain.cooldown_minutes} "
                     f"min of the last training chain's end. The weekly cron ({uc.retrain.cron}) is a "
                     "schedule with the same guards.",
     )
     def retrain_sensor(context: dg.SensorEvaluationContext):
         state = retrain_state(context.instance, uc, time.time())
-        decision: Decision = decide(uc.name, uc.retrain, state)
+        decision: Decision = decide(uc.name, uc.retrain, state, uc.monitoring.performance_retrain_days)
         context.log.info(decision.reason)
         if decision.trigger is None:
             return dg.SkipReason(decision.reason)

@@ -1,0 +1,153 @@
+"""The performance loop on real DuckDB, dbt, MLflow and Evidently: the performance report of a
+labelled day carries the figures recomputed here from the stored predictions and labels; concept
+drift from the simulator fails the performance check on consecutive days and the retrain trigger
+requests the training chain; late labels re-request a day's report; the summary shows it all."""
+import datetime as dt
+import time
+
+import dagster as dg
+import duckdb
+import pytest
+
+from mlops_assets import handoffs, settings
+from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
+
+pytestmark = pytest.mark.integration
+D0 = dt.date(2026, 1, 1)
+DRIFT_FROM = D0 + dt.timedelta(days=20)  # 2026-01-21
+
+
+def _keys(*names):
+    return [dg.AssetKey(["churn", n]) for n in names]
+
+
+def _latest(instance, name, day=None):
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(["churn", name]), asset_partitions=[day] if day else None),
+        limit=1).records
+    assert records, f"churn/{name} {day or ''} was not materialized"
+    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+
+
+def _check(instance, day):
+    from dagster._core.event_api import PartitionKeyFilter
+
+    check_key = dg.AssetCheckKey(dg.AssetKey(["churn", "performance_report"]), handoffs.PERFORMANCE_CHECK)
+    (record,) = instance.event_log_storage.get_asset_check_execution_history(
+        check_key, limit=1, partition_filter=PartitionKeyFilter(key=day))
+    return record.evaluation
+
+
+def _recompute(day: str) -> dict:
+    """The day's figures straight from predictions.churn and the labels: a label file's label
+    (labels.churn) where there is one, else the target the row carried (raw.churn)."""
+    from sklearn import metrics as sk
+
+    with duckdb.connect(str(settings.duckdb_path()), read_only=True) as con:
+        df = con.execute(
+            "SELECT p.score, coalesce(l.churned, r.churned) AS churned FROM predictions.churn p "
+            "JOIN (SELECT DISTINCT customer_id, event_ts, churned FROM raw.churn) r USING (customer_id, event_ts) "
+            "LEFT JOIN labels.churn l USING (customer_id, event_ts) "
+            "WHERE CAST(p.event_ts AS DATE) = ? AND coalesce(l.churned, r.churned) IS NOT NULL", [day]).df()
+    pred = (df.score >= 0.5).astype(int)
+    return {"rows": len(df), "roc_auc": sk.roc_auc_score(df.churned, df.score),
+            "precision": sk.precision_score(df.churned, pred), "recall": sk.recall_score(df.churned, pred),
+            "f1": sk.f1_score(df.churned, pred), "log_loss": sk.log_loss(df.churned, df.score),
+            "brier": sk.brier_score_loss(df.churned, df.score)}
+
+
+def test_performance_reports_concept_drift_and_the_retrain_trigger(data_dir, dbt_manifest):
+    import mlflow
+
+    from mlops_assets.definitions import build_defs
+    from mlops_assets.defs.monitoring.performance import label_key
+    from mlops_assets.defs.training.sensors import build_retrain_sensor, retrain_state
+    from mlops_assets.orchestrate import execute, run_pipeline
+    from mlops_assets.training.triggers import decide
+    from mlops_assets.use_cases.config import RetrainConfig, load_use_cases
+
+    folder = data_dir / "landing" / "churn"
+    write_days(folder, day_range(D0, 20), SimulationConfig(rows_per_day=300))
+    # the demo path: load, train, promote, then score, drift-check and performance-report the latest day
+    assert run_pipeline(only=["churn"])
+    instance = dg.DagsterInstance.get()
+
+    calm = "2026-01-20"
+    md = _latest(instance, "performance_report", calm)
+    expected = _recompute(calm)
+    assert md["evaluated"] is True and md["label_coverage"] == 1.0 and md["labelled_rows"] == expected["rows"] == 300
+    for name in ("roc_auc", "precision", "recall", "f1", "log_loss", "brier"):
+        assert md[name] == pytest.approx(expected[name], abs=1e-4), name
+    evaluation = _latest(instance, "model_evaluation")
+    assert md["holdout_roc_auc"] == pytest.approx(evaluation["holdout_roc_auc"], abs=1e-4)
+    assert _check(instance, calm).passed  # a holdout day: served as well as evaluated
+    html = md["report"]
+    assert "RocAuc" in open(html, encoding="utf-8").read() or "ROC AUC" in open(html, encoding="utf-8").read()
+    # the HTML beside the model version in MLflow
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri())
+    client = mlflow.MlflowClient()
+    version = client.get_model_version("churn_model", md["model_versions"])
+    logged = [a.path for a in client.list_artifacts(version.run_id, f"monitoring/performance/{calm}")]
+    assert logged == [f"monitoring/performance/{calm}/performance_report_{calm}.html"]
+    assert [m.step for m in client.get_metric_history(version.run_id, "served_roc_auc")] == [dt.date(2026, 1, 20).toordinal()]
+
+    # four days of concept drift (the inputs look the same, the feature -> label relation
+    # changes), landing as production does: rows without their target, labels in label files
+    (uc,) = [u for u in load_use_cases() if u.name == "churn"]
+    write_days(folder, day_range(DRIFT_FROM, 4), SimulationConfig(rows_per_day=300, concept_drift_from=DRIFT_FROM),
+               label_folder=uc.labels.path(), label_delay_days=0)
+    defs = build_defs()
+    days = [d.isoformat() for d in day_range(DRIFT_FROM, 4)]
+    rng = {"dagster/asset_partition_range_start": days[0], "dagster/asset_partition_range_end": days[-1]}
+    assert execute(defs, instance, "churn_daily", _keys("raw", "stg_churn", "features_churn", "batch_predictions"),
+                   tags=rng)
+    # scored, not labelled yet: the report says so and its check passes unevaluated
+    assert execute(defs, instance, "churn_daily", _keys("performance_report"), partition_key=days[0])
+    pending = _latest(instance, "performance_report", days[0])
+    assert (pending["evaluated"], pending["label_coverage"], pending["labelled_rows"]) == (False, 0.0, 0)
+    assert "roc_auc" not in pending and _check(instance, days[0]).passed
+    assert execute(defs, instance, "churn_daily", [label_key(uc)], tags=rng)  # the label files load
+    for day in days:
+        assert execute(defs, instance, "churn_daily", _keys("performance_report"), partition_key=day)
+    for day in days:
+        evaluation_of_day = _check(instance, day)
+        assert not evaluation_of_day.passed, evaluation_of_day.description
+        assert _latest(instance, "performance_report", day)["roc_auc"] == pytest.approx(_recompute(day)["roc_auc"], abs=1e-4)
+    assert _latest(instance, "performance_report", days[-1])["roc_auc_drop"] > 0.05
+    # concept drift leaves the inputs alone: the drift report (data and prediction drift) stays calm
+    assert execute(defs, instance, "churn_daily", _keys("drift_report"), partition_key=days[-1])
+    drift_md = _latest(instance, "drift_report", days[-1])
+    assert drift_md["drift_share"] < 0.3 and drift_md[handoffs.PREDICTION_DRIFTED] is False
+    assert 0 <= drift_md[handoffs.PREDICTION_DRIFT_SCORE] < 0.1
+
+    # the retrain trigger: three consecutive failing labelled days request the chain, naming them
+    uc = uc.model_copy(update={"retrain": RetrainConfig(min_new_rows=None, cooldown_minutes=0)})
+    state = retrain_state(instance, uc, time.time())
+    assert [d.day for d in state.performance] == days[::-1][:3]
+    decision = decide(uc.name, uc.retrain, state, uc.monitoring.performance_retrain_days)
+    assert decision.trigger == "performance", decision.reason
+    assert all(d in decision.reason for d in days[-3:]) and days[0] not in decision.reason
+    fired = build_retrain_sensor(uc)(dg.build_sensor_context(instance=instance))
+    assert isinstance(fired, dg.RunRequest) and fired.tags["mlops/trigger"] == "performance"
+    assert fired.run_key == decision.run_key and fired.run_key.startswith("performance:churn:")
+    assert fired.asset_selection is None  # the sensor's target: the whole training chain
+
+    # late labels for 2026-01-21 (its label source's day is updated): the automation re-requests that day's report
+    start = dt.datetime(2026, 1, 25, 12, tzinfo=dt.timezone.utc)
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=start)
+    assert execute(defs, instance, "churn_daily", [label_key(uc)], partition_key=days[0])
+    second = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor,
+                                               evaluation_time=start + dt.timedelta(minutes=1))
+    assert second.get_requested_partitions(dg.AssetKey(["churn", "performance_report"])) == {days[0]}
+
+    # the summary: one row per day, the failing days marked, and the overview page
+    assert execute(defs, instance, "churn_monitoring_summary", _keys("monitoring_summary"))
+    summary = _latest(instance, "monitoring_summary")
+    rows = {r.data["day"]: r.data for r in summary["days"].records}
+    assert set(rows) == {calm, *days}
+    assert rows[calm]["performance_check"] == "pass" and rows[days[-1]]["performance_check"] == "FAIL"
+    assert rows[days[-1]]["roc_auc"] == pytest.approx(_recompute(days[-1])["roc_auc"], abs=1e-3)
+    assert rows[calm]["drift_check"] == "pass" and "drift_share" in rows[calm]
+    assert [c.name for c in summary["days"].schema.columns][:4] == ["day", "rows", "label_coverage", "model_version"]
+    page = open(summary["overview"], encoding="utf-8").read()
+    assert page.count("<svg") == 5 and days[-1] in page
