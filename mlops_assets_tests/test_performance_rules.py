@@ -195,3 +195,59 @@ def test_summary_rows_and_overview_page():
     assert [list(r) for r in table_records(rows)] == [NAMES, NAMES] and table_records(rows)[0]["roc_auc"] is None
     page = overview_html("churn", rows, drift_threshold=0.3, min_coverage=0.8)
     assert page.count("<svg") == 5 and "ROC AUC of served predictions" in page and "<td>FAIL</td>" in page
+
+
+def test_a_drift_retrain_trains_on_the_drifted_days():
+    from mlops_assets.training.split import recent_slice_split, time_split
+
+    days = pd.date_range("2026-01-01", periods=20, freq="D")
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"ts": np.repeat(days, 50) + pd.to_timedelta(rng.integers(0, 86_400, 1000), unit="s"),
+                       "y": rng.integers(0, 2, 1000)})
+    _, plain_holdout, plain = time_split(df, "ts", "y", holdout_days=3)
+    train, holdout, info = recent_slice_split(df, "ts", "y", holdout_days=3)
+    assert plain.train_end == "2026-01-17"  # the time split never trains on the last 3 days
+    assert (info.train_end, info.holdout_start, info.holdout_end) == ("2026-01-20", "2026-01-18", "2026-01-20")
+    recent_days = {"2026-01-18", "2026-01-19", "2026-01-20"}
+    assert set(train.ts.dt.date.astype(str)) >= recent_days  # the drifted days are learnt
+    assert set(holdout.ts.dt.date.astype(str)) == recent_days  # and still judged on unseen rows
+    assert holdout.groupby(holdout.ts.dt.date).size().tolist() == [25, 25, 25]
+    assert len(train) + len(holdout) == 1000 and not set(train.index) & set(holdout.index)
+    again = recent_slice_split(df, "ts", "y", holdout_days=3)[1]
+    assert again.index.equals(holdout.index)  # seeded: the same rows every time
+    assert len(plain_holdout) == 150
+
+
+def test_the_training_set_of_a_drift_retrain_covers_the_drifted_days(data_dir):
+    """The training_set asset, run as the retrain sensor's drift request runs it (tag
+    mlops/trigger=drift), trains on the newest days; the window it hands to the candidate (and
+    the registry's data-window tags) covers them."""
+    import datetime as dt
+
+    import dagster as dg
+    import duckdb
+
+    from churn_features import feature_frame, write_features
+    from mlops_assets import handoffs, settings
+    from mlops_assets.defs.training.assets import build_training_set
+    from mlops_assets.resources import DuckDBWarehouse
+    from mlops_assets.training.history import TRIGGER_TAG
+
+    (uc,) = [u for u in load_use_cases() if u.name == "churn"]
+    days = [dt.date(2026, 1, 1) + dt.timedelta(days=i) for i in range(14)]
+    con = duckdb.connect(str(settings.duckdb_path()))
+    write_features(con, uc, feature_frame(uc, days, rows_per_day=60, seed=5))
+    con.close()
+    asset, instance = build_training_set(uc), dg.DagsterInstance.get()
+    resources = {"warehouse": DuckDBWarehouse(database=str(settings.duckdb_path()))}
+    windows = {}
+    for trigger in ("schedule", "drift"):
+        assert dg.materialize([asset], instance=instance, resources=resources, tags={TRIGGER_TAG: trigger}).success
+        md = instance.get_latest_materialization_event(asset.key).asset_materialization.metadata
+        windows[trigger] = handoffs.read_training_window(md)
+    assert windows["schedule"].train_end == dt.date(2026, 1, 7)  # holdout: the last 7 days, unseen
+    assert windows["drift"].train_end == dt.date(2026, 1, 14) == windows["drift"].holdout_end
+    with duckdb.connect(str(settings.duckdb_path()), read_only=True) as con:
+        per_split = dict(con.execute("SELECT _split, count(DISTINCT CAST(event_ts AS DATE)) FROM ml.churn_training_set "
+                                     "WHERE event_ts >= '2026-01-08' GROUP BY 1").fetchall())
+    assert per_split == {"train": 7, "holdout": 7}

@@ -88,13 +88,14 @@ def read_split(con, uc: UseCase, split: str):
     return df.drop(columns=[SPLIT_COLUMN])
 
 
-def build_frame(con, uc: UseCase):
+def build_frame(con, uc: UseCase, learn_recent: bool = False):
     """The training set from the warehouse: train rows then holdout rows, each in the
     deterministic order, with a `_split` column; plus the split's SplitInfo. Raises ValueError
-    with the reason when no split is possible."""
+    with the reason when no split is possible. `learn_recent` (a retrain fired by drift): the
+    recent days are shared between training and holdout (split.recent_slice_split)."""
     import pandas as pd
 
-    from mlops_assets.training.split import time_split
+    from mlops_assets.training.split import recent_slice_split, time_split
 
     if latest_feature_day(con, uc) is None:
         raise ValueError(f"{uc.features_table} is empty: materialize some days of features first")
@@ -110,8 +111,9 @@ def build_frame(con, uc: UseCase):
         f"SELECT count(*) FROM {qualified(uc.features_table)} WHERE CAST({ident(uc.timestamp_column)} AS DATE) >= ? "
         f"AND {ident(uc.target_column)} IS NULL", [first_day]).fetchone()[0]
     require_labelled(df, uc, first_day, unlabelled)
-    train, holdout, info = time_split(df, uc.timestamp_column, uc.target_column,
-                                      uc.split.holdout_days, uc.split.training_window_days)
+    split = recent_slice_split if learn_recent else time_split
+    train, holdout, info = split(df, uc.timestamp_column, uc.target_column,
+                                 uc.split.holdout_days, uc.split.training_window_days)
     frame = pd.concat([train.assign(**{SPLIT_COLUMN: "train"}), holdout.assign(**{SPLIT_COLUMN: "holdout"})],
                       ignore_index=True)
     return frame, info

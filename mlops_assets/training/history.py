@@ -9,6 +9,7 @@ from mlops_assets.lineage import CANDIDATE, CHAMPION, EVALUATION, TRAINING_SET, 
 from mlops_assets.use_cases.config import UseCase
 
 RETRAIN_TAG = "mlops/retrain"
+TRIGGER_TAG = "mlops/trigger"  # which trigger requested a retrain: drift, performance, new_rows, schedule
 ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
           dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 

@@ -50,3 +50,39 @@ def time_split(df: pd.DataFrame, ts_col: str, target_col: str, holdout_days: int
         train_positive_rate=float(train[target_col].mean()), holdout_positive_rate=float(holdout[target_col].mean()),
     )
     return train, holdout, info
+
+
+RECENT_HOLDOUT_SHARE = 0.5
+
+
+def recent_slice_split(df: pd.DataFrame, ts_col: str, target_col: str, holdout_days: int,
+                       window_days: int | None = None, holdout_share: float = RECENT_HOLDOUT_SHARE,
+                       seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, SplitInfo]:
+    """The split of a retrain fired by drift: the last ``holdout_days`` days are split row-wise
+    (seeded, per day) into a holdout (``holdout_share`` of each day's rows) and training rows, so
+    the new model learns from the drifted days while the gates still judge it on recent rows it
+    did not see. The ``window_days`` days before them train too. With time_split the drifted
+    days would sit in the holdout only and the new model would never see them."""
+    import numpy as np
+
+    train, holdout, info = time_split(df, ts_col, target_col, holdout_days, window_days)
+    if not 0.0 < holdout_share < 1.0:
+        raise ValueError(f"holdout_share must be in (0, 1), got {holdout_share}")
+    days = pd.to_datetime(holdout[ts_col]).dt.normalize()
+    rng = np.random.default_rng(seed)
+    to_holdout = np.zeros(len(holdout), dtype=bool)
+    for day in sorted(days.unique()):  # the same share of every recent day on both sides
+        idx = np.flatnonzero((days == day).to_numpy())
+        chosen = rng.choice(idx, size=max(1, int(round(len(idx) * holdout_share))), replace=False)
+        to_holdout[chosen] = True
+    recent_train, recent_holdout = holdout[~to_holdout], holdout[to_holdout]
+    train = pd.concat([train, recent_train])
+    for name, part in (("training", train), ("holdout", recent_holdout)):
+        if part[target_col].nunique() < 2:
+            raise ValueError(f"the {name} split has a single target class; a classifier needs both")
+    info = SplitInfo(
+        train_rows=len(train), holdout_rows=len(recent_holdout), train_start=info.train_start,
+        train_end=info.holdout_end, holdout_start=info.holdout_start, holdout_end=info.holdout_end,
+        train_positive_rate=float(train[target_col].mean()),
+        holdout_positive_rate=float(recent_holdout[target_col].mean()))
+    return train, recent_holdout, info

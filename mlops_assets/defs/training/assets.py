@@ -12,6 +12,7 @@ from mlops_assets.automation import after_upstream
 from mlops_assets.lineage import CANDIDATE, TRAINING_SET, features_key, key, latest_metadata
 from mlops_assets.resources import DuckDBWarehouse, MlflowResource
 from mlops_assets.training import data
+from mlops_assets.training.history import TRIGGER_TAG
 from mlops_assets.use_cases.config import UseCase
 
 TRAINING_SET_SOURCES = ("training/data.py", "training/split.py", "defs/training/assets.py")
@@ -23,6 +24,7 @@ def code_version(uc: UseCase, sources: tuple[str, ...], *settings_parts) -> str:
     config = hashlib.sha256(json.dumps([p.model_dump(mode="json") if hasattr(p, "model_dump") else p
                                         for p in settings_parts], sort_keys=True, default=str).encode())
     return f"{asset_metadata.source_code_version(*sources)}-{config.hexdigest()[:8]}"
+
 
 
 def build_training_set(uc: UseCase) -> dg.AssetsDefinition:
@@ -40,9 +42,11 @@ def build_training_set(uc: UseCase) -> dg.AssetsDefinition:
                     f"Built by {uc.name}_retrain_schedule ({uc.retrain.cron}) and {uc.name}_retrain_sensor.",
     )
     def training_set(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+        # A retrain fired by drift learns from the drifted days (training/split.recent_slice_split).
+        learn_recent = context.run.tags.get(TRIGGER_TAG) == "drift"
         with warehouse.connect(read_only=True) as con:
             try:
-                frame, info = data.build_frame(con, uc)
+                frame, info = data.build_frame(con, uc, learn_recent=learn_recent)
             except ValueError as exc:
                 raise dg.Failure(f"cannot build the training set of {uc.name} from {uc.features_table}: {exc}") from exc
         with warehouse.connect() as con:
@@ -61,6 +65,7 @@ def build_training_set(uc: UseCase) -> dg.AssetsDefinition:
             "holdout_rows": info.holdout_rows,
             "train_positive_rate": round(info.train_positive_rate, 4),
             "holdout_positive_rate": round(info.holdout_positive_rate, 4),
+            "split": "recent days shared by training and holdout (drift retrain)" if learn_recent else "time-based",
         })
 
     return training_set

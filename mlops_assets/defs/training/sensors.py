@@ -7,7 +7,7 @@ import dagster as dg
 
 from mlops_assets import handoffs
 from mlops_assets.lineage import DRIFT, RAW, TRAINING_SET, key
-from mlops_assets.training.history import RETRAIN_TAG, last_retrain_end, retrain_in_progress, training_chain
+from mlops_assets.training.history import RETRAIN_TAG, TRIGGER_TAG, last_retrain_end, retrain_in_progress, training_chain
 from mlops_assets.training.triggers import Decision, DriftState, RetrainState, decide
 from mlops_assets.use_cases.config import UseCase
 
@@ -100,7 +100,7 @@ def build_retrain_sensor(uc: UseCase) -> dg.SensorDefinition:
         if decision.trigger is None:
             return dg.SkipReason(decision.reason)
         return dg.RunRequest(run_key=decision.run_key,
-                             tags={RETRAIN_TAG: uc.name, "mlops/trigger": decision.trigger,
+                             tags={RETRAIN_TAG: uc.name, TRIGGER_TAG: decision.trigger,
                                    "mlops/trigger_reason": decision.reason[:200]})
 
     return retrain_sensor
@@ -140,7 +140,7 @@ def build_retrain_schedule(uc: UseCase) -> dg.ScheduleDefinition:
         if decision.trigger is None:
             return dg.SkipReason(decision.reason)
         return dg.RunRequest(run_key=decision.run_key,
-                             tags={RETRAIN_TAG: uc.name, "mlops/trigger": decision.trigger,
+                             tags={RETRAIN_TAG: uc.name, TRIGGER_TAG: decision.trigger,
                                    "mlops/trigger_reason": decision.reason[:200]})
 
     return retrain_schedule
