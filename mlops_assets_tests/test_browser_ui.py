@@ -1,9 +1,11 @@
 """What a person sees in the Dagster UI, in a real browser: `dagster dev` on a loopback port
 after a small demo (12 simulated days), headless Chromium (Debian's `chromium`, driven by
 Playwright; Playwright's own browser download is not used) opens the use case's asset graph,
-the raw and drift report pages, the monitoring summary and one day's performance report (the
-asset page and its Evidently HTML), asserts what must be there, and saves screenshots whose
-paths it prints (`pytest -s` shows them; MLOPS_SCREENSHOT_DIR keeps them in a chosen folder).
+the raw, drift report and model evaluation pages, the monitoring summary and one day's
+performance report (the asset page and its Evidently HTML), asserts what must be there, and
+saves screenshots whose paths it prints (`pytest -s` shows them; MLOPS_SCREENSHOT_DIR keeps them
+in a chosen folder). Before the browser, it checks that the evaluation plots are in MLflow and
+linked from model_evaluation.
 
 Skipped only where Chromium is not installed (`.ci/run` installs it with apt-get), with the reason.
 """
@@ -17,9 +19,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from mlops_assets import settings
+from mlops_assets import handoffs, settings
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
-from test_dagster_dev_e2e import STARTUP_BOUND_S, _free_port, _stop, _wait, _webserver_up
+from test_dagster_dev_e2e import _free_port, _stop, _wait, _webserver_up
 
 pytestmark = pytest.mark.integration
 D0 = dt.date(2026, 1, 1)
@@ -31,6 +33,8 @@ CHAIN = ["raw", "stg_churn", "features_churn", "training_set", "candidate_model"
 SUMMARY_COLUMNS = ["day", "rows", "label_coverage", "model_version", "drift_share", "prediction_drift", "roc_auc",
                    "drift_check", "performance_check"]
 REPORT_METRICS = ["roc_auc", "precision", "recall", "f1", "log_loss"]
+# dagster dev took over 180 s to serve on this 2-core machine under a load average of 10.
+STARTUP_BOUND_S = 420
 PAGE_TIMEOUT_MS = 120_000  # the first page waits for the code location on a busy machine
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-extensions", "--no-first-run"]
@@ -56,16 +60,22 @@ def _latest(instance, name, day=None) -> dict:
     return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
 
 
-def test_asset_graph_summary_and_performance_report_in_chromium(data_dir, dbt_manifest, tmp_path):
-    executable = chromium_executable()
-    if executable is None:
-        _skip("Chromium is not installed (looked for /usr/lib/chromium/chromium, /usr/bin/chromium, chromium on "
-              "PATH); `.ci/run` installs Debian's package with `apt-get install -y chromium` where apt-get exists")
-    try:
-        from playwright.sync_api import expect, sync_playwright
-    except ImportError as exc:  # a dev dependency: `uv sync` installs it
-        _skip(f"the playwright package is not installed ({exc}); run `uv sync`")
+def _assert_evaluation_plots(md: dict) -> None:
+    """The candidate's five plots: PNGs in the local folder and on its MLflow run, linked."""
+    import mlflow
 
+    from mlops_assets.evaluation.plots import PLOT_NAMES
+
+    expected = sorted(f"{n}.png" for n in PLOT_NAMES)
+    assert sorted(p.name for p in Path(md["evaluation_plots_dir"]).glob("*.png")) == expected
+    run_id = md[handoffs.CANDIDATE_RUN_ID]
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri())
+    assert sorted(Path(a.path).name for a in client.list_artifacts(run_id, "evaluation/plots")) == expected
+    assert md["evaluation_plots_url"].endswith(f"/runs/{run_id}/artifacts/evaluation/plots")
+    assert md["evaluation_plots"].count("![") == len(PLOT_NAMES)
+
+
+def test_asset_graph_summary_and_performance_report_in_chromium(data_dir, dbt_manifest, tmp_path):
     from mlops_assets.orchestrate import run_pipeline
 
     write_days(data_dir / "landing" / "churn", day_range(D0, DAYS), SimulationConfig(rows_per_day=200))
@@ -74,6 +84,16 @@ def test_asset_graph_summary_and_performance_report_in_chromium(data_dir, dbt_ma
     instance = dg.DagsterInstance.get()
     report_md = _latest(instance, "performance_report", LAST_DAY)
     assert report_md["evaluated"] is True
+    _assert_evaluation_plots(_latest(instance, "model_evaluation"))
+
+    executable = chromium_executable()
+    if executable is None:
+        _skip("Chromium is not installed (looked for /usr/lib/chromium/chromium, /usr/bin/chromium, chromium on "
+              "PATH); `.ci/run` installs Debian's package with `apt-get install -y chromium` where apt-get exists")
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError as exc:  # a dev dependency: `uv sync` installs it
+        _skip(f"the playwright package is not installed ({exc}); run `uv sync`")
 
     shots = Path(os.environ.get("MLOPS_SCREENSHOT_DIR") or tmp_path / "screenshots")
     shots.mkdir(parents=True, exist_ok=True)
@@ -143,17 +163,23 @@ def test_asset_graph_summary_and_performance_report_in_chromium(data_dir, dbt_ma
             expect(table).to_contain_text(LAST_DAY)
             shot("4_monitoring_summary")
 
-            # 5. one day's performance report: the asset page shows its metrics with the stored values ...
+            # 5. the model evaluation: its plots linked (MLflow folder) and previewed
+            visit(f"{base}/assets/churn/model_evaluation", "evaluation_plots")
+            for text in ("evaluation_plots_url", "evaluation_plots_dir", "top_features", "holdout_roc_auc"):
+                expect(body).to_contain_text(text)
+            shot("5_model_evaluation")
+
+            # 6. one day's performance report: the asset page shows its metrics with the stored values ...
             visit(f"{base}/assets/churn/performance_report?partition={LAST_DAY}", "roc_auc")
             for name in REPORT_METRICS:
                 expect(body).to_contain_text(name)
                 expect(body).to_contain_text(str(report_md[name]))
-            shot("5_performance_report")
+            shot("6_performance_report")
             # ... and its Evidently HTML (a local file the metadata links) renders the same ROC AUC
             page.goto(Path(report_md["report"]).resolve().as_uri(), wait_until="load")
             for text in ("ROC AUC", "Precision", "Recall", f"{report_md['roc_auc']:.3f}"):
                 expect(body).to_contain_text(text, timeout=60_000)
-            shot("6_performance_report_html")
+            shot("7_performance_report_html")
             browser.close()
     finally:
         _stop(proc)

@@ -120,6 +120,13 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
                                  "champion_error": champion_error, "comparison": comparison,
                                  "recent_champions": recent, "metrics": metric_rows, "slices": slice_rows,
                                  "gates": verdicts}, "evaluation/champion_challenger.json")
+        from mlops_assets import settings
+        from mlops_assets.evaluation.plot_artifacts import log_evaluation_plots
+
+        plots = log_evaluation_plots(client, run_id, uc.registered_model_name, candidate_version, model, X, y, prob,
+                                     baseline.predict_proba(X)[:, 1],
+                                     settings.reports_dir() / uc.name / "evaluation" / f"v{candidate_version}",
+                                     mlflow.ui_url)
 
         context.log.info(f"candidate v{candidate_version}: holdout ROC AUC {m['roc_auc']:.4f} "
                          f"(champion {_fmt(champion_metrics, 'roc_auc')}, baseline {report['baseline']['roc_auc']:.4f}); "
@@ -153,6 +160,7 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
                 "report_artifact_url": dg.MetadataValue.url(mlflow.artifact_url(exp, run_id, "evaluation/report.json")),
                 "comparison_artifact_url": dg.MetadataValue.url(
                     mlflow.artifact_url(exp, run_id, "evaluation/champion_challenger.json")),
+                **plots,  # ROC, PR, calibration, confusion matrix, feature importance (PNG in MLflow)
             },
             check_results=[
                 dg.AssetCheckResult(check_name=g.name, passed=bool(g.passed), description=g.description,
