@@ -56,6 +56,12 @@ def default_start(days: int, existing_days: list[dt.date], first_day: dt.date, t
     return max(first_day, today - dt.timedelta(days=days - 1))
 
 
+def demo_days(first_day: dt.date, start: dt.date | None, today: dt.date) -> int:
+    """The demo's history: from its start (default: the use case's first day) to today, so the
+    UI's day partitions are all filled rather than mostly empty bars before the data."""
+    return max(1, (today - (start or first_day)).days + 1)
+
+
 def utc_today() -> dt.date:
     return dt.datetime.now(dt.timezone.utc).date()
 
@@ -125,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("fields", help="print every use-case field with its type, default and meaning (Markdown)")
 
     def sim_args(p, days, rows):
-        p.add_argument("--days", type=int, default=days, help="number of days to write")
+        p.add_argument("--days", type=int, default=days,
+                       help="number of days to write" + ("" if days else "; default: every day from the use "
+                            "case's first_day to today, so its day partitions have no empty days"))
         p.add_argument("--rows-per-day", type=int, default=rows)
         p.add_argument("--start", type=_date, default=None, help="first day (YYYY-MM-DD); default: after the last day written, or, into an empty folder, so that the days end today (UTC)")
         p.add_argument("--seed", type=int, default=42)
@@ -140,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sim_args(sub.add_parser("simulate", help="write days of demo data into the landing folder"), 7, 500)
     demo = sub.add_parser("demo", help="prepare, simulate if empty, run the main job")
-    sim_args(demo, 45, 400)
+    sim_args(demo, None, 300)
     ui = sub.add_parser("ui", help="prepare, then run `dagster dev` with the embedded defaults")
     ui.add_argument("dagster_args", nargs=argparse.REMAINDER, help="passed on to `dagster dev`")
     serve = sub.add_parser("serve", help="serve a use case's champion over HTTP (POST /predict, GET /version)")
@@ -172,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
 
         demo_uc = next(uc for uc in load_use_cases() if uc.name == "churn")
         if not any(demo_uc.landing.path().glob(demo_uc.landing.pattern)):
-            simulate(args.days, args.rows_per_day, args.start, args.seed, args.covariate_drift_from,
+            days = args.days or demo_days(demo_uc.first_day, args.start, utc_today())
+            simulate(days, args.rows_per_day, args.start, args.seed, args.covariate_drift_from,
                      args.concept_drift_from, args.format,
                  label_delay_days=None if args.labels_in_rows else args.label_delay_days)
         else:

@@ -207,3 +207,16 @@ def test_fields_command_prints_every_field(capsys, data_dir):
     assert main(["fields"]) == 0
     out = capsys.readouterr().out
     assert "first_day" in out and "last_day" in out and "settle_seconds" in out
+
+
+def test_the_demo_history_fills_its_partitions_from_the_first_day_to_today():
+    """Issue 7 #23: 45 days ending today under partitions from 2026-01-01 left ~290 empty days
+    in the UI; the demo now writes every day from the use case's first day to today."""
+    from mlops_assets.cli import default_start, demo_days
+
+    first, today = dt.date(2026, 1, 1), dt.date(2026, 11, 29)
+    days = demo_days(first, None, today)
+    assert days == 333
+    assert default_start(days, [], first, today) == first  # starts on the first partition, ends today
+    assert demo_days(first, dt.date(2026, 11, 20), today) == 10  # an explicit --start
+    assert demo_days(first, None, first) == 1
