@@ -74,7 +74,7 @@ def build_drift_report(uc: UseCase) -> dg.AssetsDefinition:
         context.log.info(f"{uc.name} on {day}: {result.n_drifted}/{result.n_columns} features drifted "
                          f"(share {result.drift_share:.2f}): {drifted}")
         version, version_source = _model_version_of_day(context, mlflow, uc, day)
-        prediction = _prediction_drift(warehouse, mlflow, uc, version, reference, start, end)
+        prediction = _prediction_drift(warehouse, mlflow, uc, version, start, end)
         if prediction is None:
             context.log.info(f"no prediction drift for {day}: the day is not scored yet (or no model)")
         else:
@@ -136,9 +136,11 @@ def per_column_table(columns) -> dg.TableMetadataValue:
 
 
 def _prediction_drift(warehouse: DuckDBWarehouse, mlflow: MlflowResource, uc: UseCase, version: str | None,
-                      reference, start, end):
+                      start, end):
     """Drift of the day's served scores against the scores the same model version gives the
-    reference rows; None when the day is not scored yet or no model exists."""
+    training set's holdout rows; None when the day is not scored yet or no model exists. The
+    holdout, not the training rows: a model's scores of the rows it was fitted on are more
+    confident than on any new day, which would read as prediction drift every day."""
     from mlops_assets.monitoring.drift import series_drift
     from mlops_assets.monitoring.outcomes import served_predictions, table_exists
     from mlops_assets.serving.predictions import predictions_table
@@ -149,9 +151,12 @@ def _prediction_drift(warehouse: DuckDBWarehouse, mlflow: MlflowResource, uc: Us
         if not table_exists(con, predictions_table(uc)):
             return None
         served = served_predictions(con, uc, start, end)
-    served = served[served["model_version"] == str(version)]
-    if served.empty:
-        return None
+        served = served[served["model_version"] == str(version)]
+        if served.empty:
+            return None
+        reference = data.read_split(con, uc, "holdout")
+    if len(reference) > MAX_REFERENCE_ROWS:
+        reference = reference.sample(MAX_REFERENCE_ROWS, random_state=0)
     model = mlflow.load_model(uc.registered_model_name, version)
     reference_scores = model.predict_proba(reference[uc.features.all])[:, 1]
     return series_drift(reference_scores, served["score"], name="score", categorical=False,
