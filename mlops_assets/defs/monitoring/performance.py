@@ -6,13 +6,10 @@ import dagster as dg
 
 from mlops_assets import handoffs, settings
 from mlops_assets.automation import per_day
-from mlops_assets.lineage import BATCH_PREDICTIONS, PERFORMANCE, RAW, key
+from mlops_assets.lineage import BATCH_PREDICTIONS, LABELS, PERFORMANCE, RAW, key
 from mlops_assets.partitions import daily_partitions, utc_window
 from mlops_assets.resources import DuckDBWarehouse, MlflowResource
 from mlops_assets.use_cases.config import UseCase
-
-LABELS = "labels"  # the label source's asset, <uc>/labels (defs/ingest)
-
 
 def label_key(uc: UseCase) -> dg.AssetKey:
     """Where a day's labels come from: the label files' asset when the use case declares a label
