@@ -70,6 +70,7 @@ class LabelLoad:
     without_rows_examples: tuple[str, ...]
     overriding_raw: int  # labels that differ from the target the feature file carried
     coverage: dict[str, float]  # per day: labelled rows / rows of raw (label file or raw target)
+    labelled_rows: dict[str, int] = field(default_factory=dict)  # per day: raw rows with a label (either source)
     unreadable: dict[str, str] = field(default_factory=dict)
     kept_rows: dict[str, int] = field(default_factory=dict)
     outside: dict[str, int] = field(default_factory=dict)
@@ -223,12 +224,14 @@ def load_labels_window(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.da
     for p, n in kept_rows.items():
         unreadable[p] += f"; kept the {n} label(s) its last good version loaded for this window"
     outside = landing.rows_outside(con, uc, uc.first_day, last_day, index_key=key) if last_day else {}
+    counts = labelled_counts(con, uc, start, end)
     result = LabelLoad(
         rows=sum(per_day.values()), files=tuple(str(p) for p in read),
         fingerprints=tuple(landing.fingerprint(by_path[str(p)]) for p in read), labels_per_day=per_day,
         new=int(new), changed=int(changed), removed=int(removed), conflicting=int(conflicting),
         duplicates=duplicates, without_rows=orphans, without_rows_examples=tuple(examples),
-        overriding_raw=overriding, coverage=coverage(con, uc, start, end), unreadable=unreadable,
+        overriding_raw=overriding, coverage={d: round(n / r, 6) for d, (n, r) in counts.items()},
+        labelled_rows={d: n for d, (n, _) in counts.items()}, unreadable=unreadable,
         kept_rows=kept_rows, outside=outside, notes=tuple(scan.ignored))
     if log:
         log(f"{labels_table(uc)} [{start:%Y-%m-%d}, {end:%Y-%m-%d}): {result.rows} label(s) from {len(read)} "
@@ -291,6 +294,13 @@ def coverage(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime | d
              end: dt.datetime | dt.date) -> dict[str, float]:
     """Per day of [start, end) that has rows in raw: labelled rows / rows, where a row is
     labelled by a label file or by its own target (one row per entity and timestamp)."""
+    return {d: round(n / rows, 6) for d, (n, rows) in labelled_counts(con, uc, start, end).items()}
+
+
+def labelled_counts(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime | dt.date,
+                    end: dt.datetime | dt.date) -> dict[str, tuple[int, int]]:
+    """Per day of [start, end) that has rows in raw: (labelled rows, rows), a row labelled by a
+    label file or by its own target (one row per entity and timestamp)."""
     start, end = _as_datetime(start), _as_datetime(end)
     if not landing.table_exists(con, uc.raw_table):
         return {}
@@ -300,8 +310,8 @@ def coverage(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime | d
         join = (f"LEFT JOIN (SELECT * FROM {qualified(labels_table(uc))} WHERE {_window(uc)}) l "
                 f"ON l.{e} = r._e AND l.{ts} = r._ts")
         label, params = f"coalesce(l.{ident(uc.target_column)}, r._target)", [start, end, start, end]
-    return {str(d): round(float(c), 6) for d, c in con.execute(
-        f"SELECT CAST(r._ts AS DATE), count({label}) / count(*) FROM ({_raw_rows(uc)}) r {join} "
+    return {str(d): (int(n), int(rows)) for d, n, rows in con.execute(
+        f"SELECT CAST(r._ts AS DATE), count({label}), count(*) FROM ({_raw_rows(uc)}) r {join} "
         "GROUP BY 1 ORDER BY 1", params).fetchall()}
 
 

@@ -49,6 +49,23 @@ def window_start(last_day: dt.date, holdout_days: int, window_days: int | None) 
     return last_day - dt.timedelta(days=holdout_days + window_days - 1)
 
 
+def features_source(con, uc: UseCase) -> str:
+    """What training reads as a FROM item: the features table, whose target column is each row's
+    authoritative label. A dbt feature model joins labels.<use case> itself; without one (the
+    features are raw.<use case>) a row's label is taken here from the label files first, else
+    from the row's own target, as ingest/labels.outcomes() does."""
+    from mlops_assets.ingest import labels, landing
+
+    table = qualified(uc.features_table)
+    if uc.features.dbt_model or uc.labels is None or not landing.table_exists(con, labels.labels_table(uc)):
+        return table
+    e, ts, target = ident(uc.entity_column), ident(uc.timestamp_column), ident(uc.target_column)
+    # labels.<uc> holds one label per (entity as text, timestamp); the raw entity may be a number.
+    return (f"(SELECT f.* REPLACE (CAST(coalesce(l.{target}, f.{target}) AS INTEGER) AS {target}) "
+            f"FROM {table} f LEFT JOIN {qualified(labels.labels_table(uc))} l "
+            f"ON l.{e} = CAST(f.{e} AS VARCHAR) AND l.{ts} = f.{ts}) AS {ident('features')}")
+
+
 MIN_LABELLED_ROWS = 50  # fewer labelled rows cannot train and judge a model; said as such
 
 
@@ -57,7 +74,7 @@ def read_features(con, uc: UseCase, first_day: dt.date):
     whose label is not known yet (empty target) are scored in production but never trained on."""
     cols = ", ".join(ident(c) for c in model_columns(uc))
     return con.execute(
-        f"SELECT {cols} FROM {qualified(uc.features_table)} "
+        f"SELECT {cols} FROM {features_source(con, uc)} "
         f"WHERE CAST({ident(uc.timestamp_column)} AS DATE) >= ? AND {ident(uc.target_column)} IS NOT NULL "
         f"ORDER BY {order_by(uc)}", [first_day]).df()
 
@@ -66,7 +83,7 @@ def latest_feature_day(con, uc: UseCase, labelled: bool = False) -> dt.date | No
     """The newest day of features (with `labelled`: of features whose label is known)."""
     where = f" WHERE {ident(uc.target_column)} IS NOT NULL" if labelled else ""
     return con.execute(f"SELECT max(CAST({ident(uc.timestamp_column)} AS DATE)) "
-                       f"FROM {qualified(uc.features_table)}{where}").fetchone()[0]
+                       f"FROM {features_source(con, uc)}{where}").fetchone()[0]
 
 
 def require_labelled(df, uc: UseCase, first_day: dt.date, unlabelled: int) -> None:
@@ -102,13 +119,13 @@ def build_frame(con, uc: UseCase, learn_recent: bool = False):
     # The split ends at the newest labelled day: newer days wait for their labels.
     last_day = latest_feature_day(con, uc, labelled=True)
     if last_day is None:
-        total = con.execute(f"SELECT count(*) FROM {qualified(uc.features_table)}").fetchone()[0]
+        total = con.execute(f"SELECT count(*) FROM {features_source(con, uc)}").fetchone()[0]
         require_labelled([], uc, uc.first_day, total)
     # Read only the partitions the split can use: the cost follows the window, not the history.
     first_day = window_start(last_day, uc.split.holdout_days, uc.split.training_window_days)
     df = read_features(con, uc, first_day)
     unlabelled = con.execute(
-        f"SELECT count(*) FROM {qualified(uc.features_table)} WHERE CAST({ident(uc.timestamp_column)} AS DATE) >= ? "
+        f"SELECT count(*) FROM {features_source(con, uc)} WHERE CAST({ident(uc.timestamp_column)} AS DATE) >= ? "
         f"AND {ident(uc.target_column)} IS NULL", [first_day]).fetchone()[0]
     require_labelled(df, uc, first_day, unlabelled)
     split = recent_slice_split if learn_recent else time_split

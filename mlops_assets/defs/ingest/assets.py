@@ -43,7 +43,8 @@ def build_raw_asset(uc: UseCase) -> dg.AssetsDefinition:
             except landing.LandingFileError as exc:
                 raise dg.Failure(description=str(exc), metadata={"error": str(exc)}) from exc
             # Labelled rows / rows per day, a label file's label counting (labels arrive later).
-            coverage = labels.coverage(con, uc, start, end)
+            counts = labels.labelled_counts(con, uc, start, end)
+            coverage = {d: round(n / rows, 6) for d, (n, rows) in counts.items()}
             # No file yet, no table: then there is no schema to show either.
             schema = (asset_metadata.duckdb_column_schema(con, uc.raw_table)
                       if landing.table_exists(con, uc.raw_table) else None)
@@ -63,6 +64,8 @@ def build_raw_asset(uc: UseCase) -> dg.AssetsDefinition:
             **handoffs.raw_metadata(loaded.rows_per_day, loaded.labelled_per_day, loaded.fingerprints),
             **({"dagster/column_schema": schema} if schema else {}),
             **labels.coverage_metadata(coverage, loaded.rows_per_day),
+            # The retrain sensor's "new data" count (a label file's label counting).
+            **handoffs.labelled_rows_metadata({d: n for d, (n, _) in counts.items()}),
             # Rows the landing files hold that no partition takes (dated before first_day or after the
             # last partition), per file: not loaded, and not lost without a word.
             "rows_outside_partitions": sum(loaded.outside.values()),

@@ -35,6 +35,7 @@ def label_metadata(load: labels.LabelLoad, day: str | None) -> dict:
         "labels_without_rows_examples": dg.MetadataValue.json(list(load.without_rows_examples)),
         "labels_overriding_raw_target": load.overriding_raw,
         handoffs.LABEL_COVERAGE_PER_DAY: dg.MetadataValue.json(load.coverage),
+        **handoffs.labelled_rows_metadata(load.labelled_rows),
         "labels_per_day": dg.MetadataValue.json(load.labels_per_day),
         "files": dg.MetadataValue.json([p.rsplit("/", 1)[-1] for p in load.files]),
         handoffs.RAW_FILE_FINGERPRINTS: dg.MetadataValue.json(list(load.fingerprints)),

@@ -6,7 +6,7 @@ import time
 import dagster as dg
 
 from mlops_assets import handoffs
-from mlops_assets.lineage import DRIFT, RAW, TRAINING_SET, key
+from mlops_assets.lineage import DRIFT, LABELS, RAW, TRAINING_SET, key
 from mlops_assets.training.history import RETRAIN_TAG, TRIGGER_TAG, last_retrain_end, retrain_in_progress, training_chain
 from mlops_assets.training.triggers import Decision, DriftState, RetrainState, decide
 from mlops_assets.use_cases.config import UseCase
@@ -16,26 +16,39 @@ INTERVAL_ENV = "MLOPS_RETRAIN_SENSOR_INTERVAL_S"
 __all__ = ["RETRAIN_TAG", "build_retrain_schedule", "build_retrain_sensor", "schedule_decision", "new_labelled_rows", "retrain_state", "training_chain"]
 
 
-def new_labelled_rows(instance: dg.DagsterInstance, uc: UseCase, after_day: str | None) -> int:
-    """Labelled rows of the raw days after `after_day` (all days when None), each day counted
-    once at its latest load: a reload or a backfill of a day replaces its count, and days the
-    training set already covers never count."""
-    days = sorted(d for d in instance.get_materialized_partitions(key(uc, RAW)) if after_day is None or d > after_day)
-    latest_per_day: dict[str, int] = {}
+def _latest_per_day(instance: dg.DagsterInstance, asset_key: dg.AssetKey, after_day: str | None) -> dict:
+    """{day: its newest materialization record} of the days after `after_day` (all when None)."""
+    days = sorted(d for d in instance.get_materialized_partitions(asset_key) if after_day is None or d > after_day)
+    latest: dict[str, dg.EventLogRecord] = {}
     for start in range(0, len(days), 100):
-        records_filter = dg.AssetRecordsFilter(asset_key=key(uc, RAW), asset_partitions=days[start:start + 100])
+        records_filter = dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=days[start:start + 100])
         cursor = None
         while True:
             page = instance.fetch_materializations(records_filter, limit=500, cursor=cursor)
-            for rec in page.records:  # newest first: the first record of a day is its latest load
-                if rec.partition_key not in latest_per_day:
-                    latest_per_day[rec.partition_key] = handoffs.read_labelled_rows(
-                        rec.asset_materialization.metadata, rec.partition_key,
-                        f"{key(uc, RAW).to_user_string()} for {rec.partition_key}")
+            for rec in page.records:  # newest first: the first record of a day is its latest
+                latest.setdefault(rec.partition_key, rec)
             if not page.has_more:
                 break
             cursor = page.cursor
-    return sum(latest_per_day.values())
+    return latest
+
+
+def new_labelled_rows(instance: dg.DagsterInstance, uc: UseCase, after_day: str | None) -> int:
+    """Labelled rows of the days after `after_day` (all days when None), each day counted once.
+    A row counts when it has a label, from its landing file or from a label file. Raw and the
+    labels asset both record that count per day when they run; the newer of the two records is
+    the current one (labels arriving after raw loaded raise the count; a raw reload after the
+    labels sees them too). A reload or backfill replaces a day's count, and days the training
+    set already covers never count."""
+    raw = {d: (r, True) for d, r in _latest_per_day(instance, key(uc, RAW), after_day).items()}
+    label_recs = _latest_per_day(instance, key(uc, LABELS), after_day) if uc.labels else {}
+    newest = dict(raw)
+    for day, rec in label_recs.items():
+        if day not in newest or rec.storage_id > newest[day][0].storage_id:
+            newest[day] = (rec, False)
+    return sum(handoffs.read_labelled_rows_any(
+        rec.asset_materialization.metadata, day, f"{rec.asset_key.to_user_string()} for {day}", raw_fallback=is_raw)
+        for day, (rec, is_raw) in newest.items())
 
 
 def latest_drift(instance: dg.DagsterInstance, uc: UseCase) -> DriftState | None:
