@@ -63,16 +63,17 @@ def partition_bounds(uc) -> tuple[dt.date, dt.date]:
 
 
 def settled_files(uc, settle_s: float, log: Callable[[str], None], max_wait_s: float = SETTLE_MAX_WAIT_S,
-                  sleep=time.sleep, now=time.time):
-    """The landing scan once no file was modified within `settle_s` (the sensor's settle rule):
-    a file still being written is not read half-way. Waits at most `max_wait_s`; files still
-    changing then are left out and returned with their problem."""
+                  sleep=time.sleep, now=time.time, labels: bool = False):
+    """The landing scan (with `labels`: the label folder's) once no file was modified within
+    `settle_s` (the sensor's settle rule): a file still being written is not read half-way.
+    Waits at most `max_wait_s`; files still changing then are left out and returned with their problem."""
     from mlops_assets.ingest import landing
 
     deadline = now() + max_wait_s
     said = False
+    source, setting = (uc.labels, "labels.pattern") if labels else (uc.landing, "landing.pattern")
     while True:
-        scan = landing.scan_landing(uc.landing.path(), uc.landing.pattern)
+        scan = landing.scan_landing(source.path(), source.pattern, setting)
         young = [f for f in scan.files if now() - f.mtime_ns / 1e9 < settle_s]
         if not young:
             return scan, {}
@@ -121,6 +122,42 @@ def data_days(uc, first: dt.date, last: dt.date, *, settle_s: float | None = Non
             listing.rows += sum(per_day[d] for d in inside)
     listing.days = sorted(days)
     return listing
+
+
+def label_days(uc, first: dt.date, last: dt.date, log: Callable[[str], None] = print,
+               max_wait_s: float = SETTLE_MAX_WAIT_S) -> list[dt.date]:
+    """Days of [first, last] the use case's label files hold labels for (none without a `labels:`
+    section), once the files settled as for the landing files. A file that cannot be read is
+    left out here: the labels asset's check names it."""
+    import duckdb
+
+    from mlops_assets.ingest import landing
+
+    if getattr(uc, "labels", None) is None:
+        return []
+    scan, unsettled = settled_files(uc, uc.labels.settle_seconds, log, max_wait_s, labels=True)
+    for problem in unsettled.values():
+        log(f"{uc.name}: {problem}; left to the label sensor")
+    days: set[dt.date] = set()
+    with landing.in_utc(duckdb.connect()) as con:  # in memory: only the files are read
+        for f in scan.files:
+            if str(f.path) in unsettled:
+                continue
+            try:
+                days.update(d for d in landing.file_days(con, f.path, uc.timestamp_column) if first <= d <= last)
+            except landing.LandingFileError as exc:
+                log(f"{uc.name}: label file not read: {exc}")
+    return sorted(days)
+
+
+def ranges_outside(days: list[dt.date], covered: tuple[dt.date, dt.date] | None) -> list[tuple[dt.date, dt.date]]:
+    """The ranges of `days` before and after the `covered` range (all of them when None): the
+    label days the range run of the landing days does not load, as at most two range runs."""
+    if covered is None:
+        return [(days[0], days[-1])] if days else []
+    before = [d for d in days if d < covered[0]]
+    after = [d for d in days if d > covered[1]]
+    return [(part[0], part[-1]) for part in (before, after) if part]
 
 
 def _same_version(f) -> bool:
@@ -191,7 +228,7 @@ def run_pipeline(monitor_days: int = 1, only: list[str] | None = None, log=print
 
     from mlops_assets.definitions import build_defs
     from mlops_assets.defs.training.sensors import training_chain
-    from mlops_assets.lineage import BATCH_PREDICTIONS, DRIFT, PERFORMANCE, SUMMARY, key
+    from mlops_assets.lineage import BATCH_PREDICTIONS, DRIFT, LABELS, PERFORMANCE, SUMMARY, key
     from mlops_assets.recovery import fail_dead_runs
     from mlops_assets.use_cases.config import load_use_case_set
 
@@ -213,6 +250,16 @@ def run_pipeline(monitor_days: int = 1, only: list[str] | None = None, log=print
         for line in listing.notes + listing.pending(open_ended) + problems:
             log(f"{uc.name}: {line}")
         uc_ok = not problems
+        # Label files may hold days without landing rows (e.g. landing files archived after they
+        # loaded): the range run below would not load those, so they load first, on their own.
+        covered = (listing.days[0], listing.days[-1]) if listing.days else None
+        for lo, hi in ranges_outside(label_days(uc, first, last, log), covered):
+            log(f"{uc.name}: label files hold days {lo}..{hi} outside the landing files' days; loading their labels")
+            step = execute(defs, instance, f"{uc.name}_daily", [key(uc, LABELS)], log, tags={
+                "dagster/asset_partition_range_start": lo.isoformat(),
+                "dagster/asset_partition_range_end": hi.isoformat()})
+            uc_ok &= step.success
+            summary.extend(f"  {line}" for line in step.failed_checks)
         if not listing.days:
             log(f"{uc.name}: no data in {uc.landing.path()} for its partitions {first}..{last}; skipped")
             summary.append(f"{uc.name}: nothing loaded" + (f"; {len(problems)} problem(s) above" if problems else ""))

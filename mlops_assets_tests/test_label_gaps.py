@@ -158,3 +158,34 @@ def test_without_a_dbt_model_the_training_set_depends_on_the_labels(churn, data_
     deps = {k.to_user_string() for k in build_training_set(_no_dbt_use_case(churn)).dependency_keys}
     assert "tiny/labels" in deps
     assert "churn/labels" not in {k.to_user_string() for k in build_training_set(churn).dependency_keys}
+
+
+def test_label_days_outside_the_landing_days_load_as_at_most_two_ranges():
+    from mlops_assets.orchestrate import ranges_outside
+
+    d = [dt.date(2026, 1, i) for i in (1, 2, 5, 9, 10, 12)]
+    assert ranges_outside(d, (d[2], d[3])) == [(d[0], d[1]), (d[4], d[5])]
+    assert ranges_outside(d, (d[0], d[5])) == []
+    assert ranges_outside(d, None) == [(d[0], d[5])]
+    assert ranges_outside([], None) == []
+
+
+def test_run_pipeline_loads_label_files_of_days_without_landing_rows(churn, data_dir, dbt_manifest):
+    """Label files for days no landing file holds (e.g. landing files archived after they
+    loaded) are loaded by `run_pipeline` (the demo), not only by the label sensor."""
+    from mlops_assets.orchestrate import label_days, run_pipeline
+
+    _csv(churn.labels.path() / "late.csv", HEADER, ["C1,2026-01-02 10:00:00,1", "C2,2026-01-04 10:00:00,0"])
+    _csv(churn.labels.path() / "bad.csv", "customer_id,churned", ["C1,1"])  # named by the asset's check
+    lines: list[str] = []
+    assert label_days(churn, dt.date(2026, 1, 1), dt.date(2026, 1, 3), lines.append) == [dt.date(2026, 1, 2)]
+    assert any("bad.csv" in line for line in lines)
+    run_pipeline(only=["churn"], log=lines.append)
+    assert any("label files hold days 2026-01-02..2026-01-04" in line for line in lines), lines
+    from mlops_assets import settings
+
+    con = duckdb.connect(str(settings.duckdb_path()), read_only=True)
+    assert con.execute("SELECT customer_id, churned FROM labels.churn ORDER BY 1").fetchall() == [("C1", 1), ("C2", 0)]
+    con.close()
+    done = dg.DagsterInstance.get().get_materialized_partitions(dg.AssetKey(["churn", "labels"]))
+    assert {"2026-01-02", "2026-01-03", "2026-01-04"} <= done
