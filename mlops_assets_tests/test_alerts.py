@@ -2,11 +2,7 @@
 (http.server on 127.0.0.1, started by the test) with use case, asset/check, day, run id and
 run link; an unreachable webhook is retried a bounded number of times, logged, and the sensor
 tick still succeeds with the alert in the file."""
-import json
-import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dagster as dg
 import pytest
@@ -14,54 +10,10 @@ import pytest
 from mlops_assets.alerts import sink
 from mlops_assets.alerts.sink import AlertSink
 from mlops_assets.defs.alerts.sensors import ALERT_RESOURCE, build_check_alert_sensor, build_run_failure_alert_sensor
+from mlops_assets_tests.webhook_receiver import Receiver, closed_port_url, read_alerts
 
 DAY = "2026-01-05"
 UI = "http://dagster.example:3000"
-
-
-class Receiver:
-    """A Slack-compatible webhook: records every JSON body, answers 500 to the first `fail_first`."""
-
-    def __init__(self, fail_first: int = 0):
-        self.bodies, self.fail_first, self.requests = [], fail_first, 0
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                receiver.requests += 1
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                ok = receiver.requests > receiver.fail_first
-                if ok:
-                    receiver.bodies.append(body)
-                self.send_response(200 if ok else 500)
-                self.end_headers()
-                self.wfile.write(b"ok" if ok else b"boom")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T0/B0/secret"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/hook"  # nothing listens there any more: connection refused
-
-
-def read_alerts(path):
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 # --- the pieces ----------------------------------------------------------------------------
