@@ -1,7 +1,8 @@
 """The performance loop on real DuckDB, dbt, MLflow and Evidently: the performance report of a
 labelled day carries the figures recomputed here from the stored predictions and labels; concept
-drift from the simulator fails the performance check on consecutive days and the retrain trigger
-requests the training chain; late labels re-request a day's report; the summary shows it all."""
+drift from the simulator fails the performance check on consecutive days, the retrain trigger
+requests the training chain and the alert sensors send each failing day to the alert file and to
+a webhook receiver on 127.0.0.1; late labels re-request a day's report; the summary shows it all."""
 import datetime as dt
 import time
 
@@ -10,7 +11,9 @@ import duckdb
 import pytest
 
 from mlops_assets import handoffs, settings
+from mlops_assets.alerts import sink
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
+from mlops_assets_tests.webhook_receiver import Receiver, read_alerts
 
 pytestmark = pytest.mark.integration
 D0 = dt.date(2026, 1, 1)
@@ -29,13 +32,36 @@ def _latest(instance, name, day=None):
     return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
 
 
-def _check(instance, day):
+def _check_record(instance, day):
     from dagster._core.event_api import PartitionKeyFilter
 
     check_key = dg.AssetCheckKey(dg.AssetKey(["churn", "performance_report"]), handoffs.PERFORMANCE_CHECK)
     (record,) = instance.event_log_storage.get_asset_check_execution_history(
         check_key, limit=1, partition_filter=PartitionKeyFilter(key=day))
-    return record.evaluation
+    return record
+
+
+def _check(instance, day):
+    return _check_record(instance, day).evaluation
+
+
+def _tick(defs, instance, name, cursor):
+    """One tick of a sensor of the code location, as the daemon would run it."""
+    from mlops_assets.defs.alerts.sensors import ALERT_RESOURCE
+
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
+                                      resources={ALERT_RESOURCE: defs.resources[ALERT_RESOURCE]})
+    return defs.get_repository_def().get_sensor_def(name).evaluate_tick(context)
+
+
+@pytest.fixture
+def receiver(monkeypatch):
+    """A webhook receiver on 127.0.0.1 the code location's alert sink posts to (its env vars)."""
+    for env in (sink.FILE_ENV, sink.UI_URL_ENV, sink.RETRIES_ENV):
+        monkeypatch.delenv(env, raising=False)
+    with Receiver() as r:
+        monkeypatch.setenv(sink.WEBHOOK_ENV, r.url)
+        yield r
 
 
 def _recompute(day: str) -> dict:
@@ -56,10 +82,11 @@ def _recompute(day: str) -> dict:
             "brier": sk.brier_score_loss(df.churned, df.score)}
 
 
-def test_performance_reports_concept_drift_and_the_retrain_trigger(data_dir, dbt_manifest):
+def test_performance_reports_concept_drift_and_the_retrain_trigger(data_dir, dbt_manifest, receiver):
     import mlflow
 
     from mlops_assets.definitions import build_defs
+    from mlops_assets.defs.alerts.sensors import CHECK_SENSOR, RUN_FAILURE_SENSOR
     from mlops_assets.defs.monitoring.performance import label_key
     from mlops_assets.defs.training.sensors import build_retrain_sensor, retrain_state
     from mlops_assets.orchestrate import execute, run_pipeline
@@ -98,6 +125,9 @@ def test_performance_reports_concept_drift_and_the_retrain_trigger(data_dir, dbt
                label_folder=uc.labels.path(), label_delay_days=0)
     defs = build_defs()
     days = [d.isoformat() for d in day_range(DRIFT_FROM, 4)]
+    # the alert sensors start here: their first tick marks where alerting starts (the calm history is not re-announced)
+    check_tick, failure_tick = _tick(defs, instance, CHECK_SENSOR, None), _tick(defs, instance, RUN_FAILURE_SENSOR, None)
+    assert check_tick.cursor and not receiver.bodies
     rng = {"dagster/asset_partition_range_start": days[0], "dagster/asset_partition_range_end": days[-1]}
     assert execute(defs, instance, "churn_daily", _keys("raw", "stg_churn", "features_churn", "batch_predictions"),
                    tags=rng)
@@ -119,6 +149,30 @@ def test_performance_reports_concept_drift_and_the_retrain_trigger(data_dir, dbt
     drift_md = _latest(instance, "drift_report", days[-1])
     assert drift_md["drift_share"] < 0.3, drift_md["drift_share"]
     assert drift_md[handoffs.PREDICTION_DRIFTED] is False, drift_md[handoffs.PREDICTION_DRIFT_SCORE]
+
+    # the alerts: one per failing day, in the JSON-lines file and at the webhook, naming use case,
+    # check, day and the run that evaluated it; no run failed, so the run-failure sensor sends nothing
+    started = time.monotonic()
+    check_tick = _tick(defs, instance, CHECK_SENSOR, check_tick.cursor)
+    failure_tick = _tick(defs, instance, RUN_FAILURE_SENSOR, failure_tick.cursor)
+    print(f"alert sensor ticks after the drifted days: {time.monotonic() - started:.1f}s")
+    assert check_tick.skip_message.startswith(f"{len(days)} failed check(s) alerted"), check_tick.skip_message
+    assert "webhook failed" not in check_tick.skip_message and not failure_tick.run_requests
+    alerts = read_alerts(data_dir / "alerts" / "alerts.jsonl")
+    assert [(a["kind"], a["use_case"], a["asset"], a["check"]) for a in alerts] == \
+        [(sink.CHECK_FAILED, "churn", "churn/performance_report", handoffs.PERFORMANCE_CHECK)] * len(days)
+    assert sorted(a["partition"] for a in alerts) == days
+    texts = [b["text"] for b in receiver.bodies]
+    assert len(texts) == len(days) and all(set(b) == {"text"} for b in receiver.bodies)
+    for alert in alerts:
+        day, record = alert["partition"], _check_record(instance, alert["partition"])
+        assert alert["run_id"] == record.run_id and instance.get_run_by_id(record.run_id).tags["dagster/partition"] == day
+        assert alert["run_url"].endswith(f"/runs/{record.run_id}") and alert["severity"] == "WARN"
+        assert alert["message"] == record.evaluation.description
+        assert alert["details"]["roc_auc"] == pytest.approx(_recompute(day)["roc_auc"], abs=1e-4)
+        assert alert["details"]["roc_auc_drop"] > alert["details"]["tolerance"]
+        (text,) = [t for t in texts if f"day {day}" in t]
+        assert all(s in text for s in ("churn", handoffs.PERFORMANCE_CHECK, record.run_id)), text
 
     # the retrain trigger: three consecutive failing labelled days request the chain, naming them
     uc = uc.model_copy(update={"retrain": RetrainConfig(min_new_rows=None, cooldown_minutes=0)})
