@@ -1,6 +1,7 @@
 """End to end with the real daemon and webserver: `dagster dev` on a loopback port, short
 sensor intervals, a new day dropped into the landing zone; the loop must carry it through
-raw -> dbt features -> drift report on its own, within a bound."""
+raw -> dbt features -> drift report on its own, within a bound; then one label file for that
+day arrives and the label sensor and the automation carry it to churn/labels and the features."""
 import datetime as dt
 import json
 import os
@@ -93,6 +94,28 @@ def _assert_ui_lineage(port: int) -> None:
     assert any(c["name"].startswith("not_null_") for c in dbt_checks)
 
 
+def _latest(instance: dg.DagsterInstance, asset_key: dg.AssetKey, day: dt.date):
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[day.isoformat()]), limit=1).records
+    return records[0] if records else None
+
+
+def _write_label_file(label_folder: Path, landing_folder: Path, day: dt.date, rows: int) -> int:
+    """Labels for the first `rows` rows of the day's batch file, the carried label flipped for
+    every other one (the label file wins); written under a temporary name, then renamed. Returns
+    how many labels differ from the row's own target."""
+    import pandas as pd
+
+    batch = pd.read_csv(landing_folder / f"churn_{day}.csv", dtype=str).head(rows)
+    flip = [i % 2 == 0 for i in range(len(batch))]
+    batch["churned"] = [str(1 - int(y)) if f else y for y, f in zip(batch["churned"], flip)]
+    label_folder.mkdir(parents=True, exist_ok=True)
+    tmp = label_folder / f".churn_labels_{day}.csv.tmp"
+    batch[["customer_id", "event_ts", "churned"]].to_csv(tmp, index=False)
+    tmp.rename(label_folder / f"churn_labels_{day}.csv")
+    return sum(flip)
+
+
 def test_a_landed_day_flows_to_its_drift_report(data_dir, dbt_manifest, tmp_path):
     from mlops_assets.orchestrate import run_pipeline
 
@@ -128,6 +151,22 @@ def test_a_landed_day_flows_to_its_drift_report(data_dir, dbt_manifest, tmp_path
         record = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=drift_key, asset_partitions=[new_day.isoformat()]), limit=1).records[0]
         assert record.asset_materialization.metadata["current_rows"].value == 200
+
+        # One label file for that day arrives (labels that came after the rows): the label sensor
+        # loads it into churn/labels and the automation rebuilds that day's features.
+        relabelled = _write_label_file(data_dir / "landing" / "churn_labels", folder, new_day, rows=20)
+        labelled = time.monotonic()
+        labels_key, features_key = dg.AssetKey(["churn", "labels"]), dg.AssetKey(["churn", "features_churn"])
+        label_record = _wait(lambda: _latest(instance, labels_key, new_day), LOOP_BOUND_S,
+                             f"churn/labels of {new_day}", proc, log)
+        metadata = label_record.asset_materialization.metadata
+        assert (metadata["dagster/row_count"].value, metadata["labels_overriding_raw_target"].value) == (20, relabelled)
+        assert metadata["labels_without_rows"].value == 0
+        _wait(lambda: (_latest(instance, features_key, new_day) or label_record).storage_id > label_record.storage_id,
+              LOOP_BOUND_S, f"features_churn of {new_day} rebuilt after its labels", proc, log)
+        print(f"label file landed -> labels and features: {time.monotonic() - labelled:.0f}s")
+        label_runs = instance.get_runs(filters=dg.RunsFilter(tags={"mlops/trigger": "labels"}))
+        assert [r.tags.get("dagster/partition") for r in label_runs] == [new_day.isoformat()]
     finally:
         _stop(proc)
     assert proc.poll() is not None
