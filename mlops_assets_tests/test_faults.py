@@ -24,7 +24,7 @@ def _hold_warehouse(db_path, seconds: float, read_only: bool = False, release=No
     code = textwrap.dedent(f"""
         import os, time
         from mlops_assets.resources import DuckDBWarehouse
-        w = DuckDBWarehouse(path={str(db_path)!r})
+        w = DuckDBWarehouse(database={str(db_path)!r})
         with w.connect(read_only={read_only}, holder="test holder process") as con:
             con.execute("CREATE TABLE IF NOT EXISTS main.held (x INTEGER)") if not {read_only} else None
             print("held", flush=True)
