@@ -37,3 +37,15 @@ def latest_metadata(context: dg.AssetExecutionContext, asset_key: dg.AssetKey, *
     if missing:
         raise dg.Failure(f"the latest materialization of {asset_key.to_user_string()} lacks metadata {missing}")
     return values
+
+
+def day_check_result(instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, day: str):
+    """The latest materialization record of a day of the check's asset, and the latest result
+    of that partitioned check for the day (None when it has none)."""
+    from dagster._core.event_api import PartitionKeyFilter  # the 1.13 filter of partitioned check history
+
+    (mat,) = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=check_key.asset_key, asset_partitions=[day]), limit=1).records
+    history = instance.event_log_storage.get_asset_check_execution_history(
+        check_key, limit=1, partition_filter=PartitionKeyFilter(key=day))
+    return mat, (history[0].evaluation if history else None)

@@ -77,14 +77,23 @@ def _figures(d: PerformanceDay) -> str:
     return f"{d.day} ROC AUC {d.roc_auc:.3f}{holdout}" + (f" (drop {d.roc_auc_drop:+.3f})" if d.roc_auc_drop is not None else "")
 
 
+def held_back(cfg: RetrainConfig, in_progress: str | None, last_end: float | None, now: float) -> str | None:
+    """Why no trigger may fire now (a retrain is running, or the cool-down after the last one
+    is on), or None. Shared by every trigger, the weekly schedule included."""
+    if in_progress:
+        return f"a retrain is already in progress (run {in_progress})"
+    if last_end is not None and now - last_end < cfg.cooldown_minutes * 60:
+        wait = cfg.cooldown_minutes * 60 - (now - last_end)
+        return (f"the last retrain finished {(now - last_end) / 60:.1f} min ago; "
+                f"cool-down ends in {wait / 60:.1f} min")
+    return None
+
+
 def decide(use_case: str, cfg: RetrainConfig, s: RetrainState, performance_days: int | None = None) -> Decision:
     """`performance_days`: the use case's monitoring.performance_retrain_days (None: off)."""
-    if s.retrain_in_progress:
-        return Decision(None, None, f"a retrain is already in progress (run {s.retrain_in_progress})")
-    if s.last_retrain_end is not None and s.now - s.last_retrain_end < cfg.cooldown_minutes * 60:
-        wait = cfg.cooldown_minutes * 60 - (s.now - s.last_retrain_end)
-        return Decision(None, None, f"the last retrain finished {(s.now - s.last_retrain_end) / 60:.1f} min ago; "
-                                    f"cool-down ends in {wait / 60:.1f} min")
+    held = held_back(cfg, s.retrain_in_progress, s.last_retrain_end, s.now)
+    if held:
+        return Decision(None, None, held)
     drift = s.latest_drift
     drift_is_new = drift is not None and (s.training_storage_id is None or drift.storage_id > s.training_storage_id)
     if cfg.on_drift and drift is not None and drift.flagged and drift_is_new:

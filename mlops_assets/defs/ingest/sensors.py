@@ -3,6 +3,7 @@ Downstream assets follow through their automation conditions."""
 import datetime as dt
 import json
 import os
+from pathlib import Path
 
 import dagster as dg
 
@@ -38,8 +39,44 @@ def _loaded_fingerprints(instance: dg.DagsterInstance, raw_key: dg.AssetKey, day
     return loaded
 
 
-def build_landing_sensor(uc: UseCase) -> dg.SensorDefinition:
+def folder_tick(context: dg.SensorEvaluationContext, uc: UseCase, folder: Path, pattern: str,
+                settle_seconds: float, asset_key: dg.AssetKey, trigger: str,
+                run_key_prefix: str | None = None) -> dg.SensorResult:
+    """One tick of a folder watcher: plan with watch.plan_landing, drop days already loaded from
+    the same file versions, request `asset_key` for the rest, say in the log what and why.
+    Run keys start with `run_key_prefix` (default: the asset's name)."""
+    import duckdb  # in-memory: the sensor only reads the files, never the warehouse
+
     partitions = daily_partitions(uc)
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    scan = landing.scan_landing(folder, pattern)
+    last_key = partitions.get_last_partition_key()
+    last_day = dt.date.fromisoformat(last_key) if last_key else uc.first_day
+    with landing.in_utc(duckdb.connect()) as con:
+        plan = plan_landing(scan.files, cursor, dt.datetime.now(dt.timezone.utc), settle_seconds,
+                            lambda f: landing.file_days(con, f.path, uc.timestamp_column), uc.first_day, last_day)
+    already = drop_loaded(plan, _loaded_fingerprints(context.instance, asset_key, plan.days, context.log.warning))
+    if already:
+        context.log.info(f"already loaded from the same files, not requested: {', '.join(map(str, already))}")
+    for line in plan.seen:
+        context.log.info(f"new or changed: {line}")
+    plan.skipped += [f"refused {problem}" for problem in scan.refused.values()] + scan.ignored
+    for line in plan.skipped:
+        context.log.warning(f"skipped {line}")
+    name = asset_key.to_user_string()
+    requests = [dg.RunRequest(run_key=plan.run_key(run_key_prefix or name, day), partition_key=day.isoformat(),
+                              tags={"mlops/trigger": trigger, "mlops/use_case": uc.name})
+                for day in sorted(plan.days)]
+    if requests:
+        context.log.info(f"requesting {name} for {len(requests)} day(s): {', '.join(r.partition_key for r in requests)}")
+    return dg.SensorResult(
+        run_requests=requests, cursor=json.dumps(plan.cursor, sort_keys=True),
+        skip_reason=None if requests else dg.SkipReason(
+            f"{len(scan.files)} file(s) in {folder}, none new or changed"
+            + (f"; skipped: {'; '.join(plan.skipped)}" if plan.skipped else "")))
+
+
+def build_landing_sensor(uc: UseCase) -> dg.SensorDefinition:
     interval = int(os.environ.get(INTERVAL_ENV) or uc.landing.poll_seconds)
 
     @dg.sensor(
@@ -51,38 +88,7 @@ def build_landing_sensor(uc: UseCase) -> dg.SensorDefinition:
                     "a new or changed file holds.",
     )
     def landing_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        import duckdb  # in-memory: the sensor only reads the files, never the warehouse
-
-        cursor = json.loads(context.cursor) if context.cursor else {}
-        scan = landing.scan_landing(uc.landing.path(), uc.landing.pattern)
-        files = scan.files
-        last_key = partitions.get_last_partition_key()
-        last_day = dt.date.fromisoformat(last_key) if last_key else uc.first_day
-        with landing.in_utc(duckdb.connect()) as con:
-            plan = plan_landing(files, cursor, dt.datetime.now(dt.timezone.utc), uc.landing.settle_seconds,
-                                lambda f: landing.file_days(con, f.path, uc.timestamp_column),
-                                uc.first_day, last_day)
-        already = drop_loaded(plan, _loaded_fingerprints(context.instance, key(uc, RAW), plan.days,
-                                                         context.log.warning))
-        if already:
-            context.log.info(f"already loaded from the same files, not requested: {', '.join(map(str, already))}")
-        for line in plan.seen:
-            context.log.info(f"new or changed: {line}")
-        plan.skipped += [f"refused {problem}" for problem in scan.refused.values()] + scan.ignored
-        for line in plan.skipped:
-            context.log.warning(f"skipped {line}")
-        requests = [dg.RunRequest(run_key=plan.run_key(uc.name, day), partition_key=day.isoformat(),
-                                  tags={"mlops/trigger": "landing", "mlops/use_case": uc.name})
-                    for day in sorted(plan.days)]
-        if requests:
-            context.log.info(f"requesting {uc.name}/raw for {len(requests)} day(s): "
-                             f"{', '.join(r.partition_key for r in requests)}")
-        return dg.SensorResult(
-            run_requests=requests,
-            cursor=json.dumps(plan.cursor, sort_keys=True),
-            skip_reason=None if requests else dg.SkipReason(
-                f"{len(files)} file(s) in {uc.landing.path()}, none new or changed"
-                + (f"; skipped: {'; '.join(plan.skipped)}" if plan.skipped else "")),
-        )
+        return folder_tick(context, uc, uc.landing.path(), uc.landing.pattern, uc.landing.settle_seconds,
+                           key(uc, RAW), "landing", run_key_prefix=uc.name)
 
     return landing_sensor

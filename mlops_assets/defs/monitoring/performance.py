@@ -6,7 +6,7 @@ import dagster as dg
 
 from mlops_assets import handoffs, settings
 from mlops_assets.automation import per_day
-from mlops_assets.lineage import BATCH_PREDICTIONS, LABELS, PERFORMANCE, RAW, key
+from mlops_assets.lineage import BATCH_PREDICTIONS, LABELS, PERFORMANCE, RAW, day_check_result, key
 from mlops_assets.partitions import daily_partitions, utc_window
 from mlops_assets.resources import DuckDBWarehouse, MlflowResource
 from mlops_assets.use_cases.config import UseCase
@@ -172,7 +172,6 @@ def recent_performance(instance: dg.DagsterInstance, uc: UseCase, training_stora
     """The `limit` most recent evaluated performance days (newest first) as the retrain trigger
     reads them; days whose check did not evaluate (too few labels) are skipped, at most
     `max_days` reported days are looked at. Fails loudly when a reported day lacks its check."""
-    from dagster._core.event_api import PartitionKeyFilter  # the 1.13 filter of partitioned check history
 
     from mlops_assets.training.triggers import PerformanceDay
 
@@ -182,11 +181,7 @@ def recent_performance(instance: dg.DagsterInstance, uc: UseCase, training_stora
     for day in sorted(instance.get_materialized_partitions(asset_key), reverse=True)[:max_days]:
         if len(out) >= limit:
             break
-        (mat,) = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[day]), limit=1).records
-        history = instance.event_log_storage.get_asset_check_execution_history(
-            check_key, limit=1, partition_filter=PartitionKeyFilter(key=day))
-        evaluation = history[0].evaluation if history else None
+        mat, evaluation = day_check_result(instance, check_key, day)
         verdict = handoffs.read_performance_verdict(
             day, evaluation.passed if evaluation else None, evaluation.metadata if evaluation else None,
             f"the check {check_key.to_user_string()}")

@@ -6,9 +6,9 @@ import time
 import dagster as dg
 
 from mlops_assets import handoffs
-from mlops_assets.lineage import DRIFT, LABELS, RAW, TRAINING_SET, key
+from mlops_assets.lineage import DRIFT, LABELS, RAW, TRAINING_SET, day_check_result, key
 from mlops_assets.training.history import RETRAIN_TAG, TRIGGER_TAG, last_retrain_end, retrain_in_progress, training_chain
-from mlops_assets.training.triggers import Decision, DriftState, RetrainState, decide
+from mlops_assets.training.triggers import Decision, DriftState, RetrainState, decide, held_back
 from mlops_assets.use_cases.config import UseCase
 
 INTERVAL_ENV = "MLOPS_RETRAIN_SENSOR_INTERVAL_S"
@@ -58,14 +58,8 @@ def latest_drift(instance: dg.DagsterInstance, uc: UseCase) -> DriftState | None
     if not reported:
         return None
     day = max(reported)
-    (mat,) = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=key(uc, DRIFT), asset_partitions=[day]), limit=1).records
     check_key = dg.AssetCheckKey(key(uc, DRIFT), handoffs.DRIFT_CHECK)
-    from dagster._core.event_api import PartitionKeyFilter  # the 1.13 filter of partitioned check history
-
-    history = instance.event_log_storage.get_asset_check_execution_history(
-        check_key, limit=1, partition_filter=PartitionKeyFilter(key=day))
-    evaluation = history[0].evaluation if history else None
+    mat, evaluation = day_check_result(instance, check_key, day)
     verdict = handoffs.read_drift_verdict(
         day, evaluation.passed if evaluation else None, evaluation.metadata if evaluation else None,
         f"the check {check_key.to_user_string()}")
@@ -110,26 +104,27 @@ def build_retrain_sensor(uc: UseCase) -> dg.SensorDefinition:
         state = retrain_state(context.instance, uc, time.time())
         decision: Decision = decide(uc.name, uc.retrain, state, uc.monitoring.performance_retrain_days)
         context.log.info(decision.reason)
-        if decision.trigger is None:
-            return dg.SkipReason(decision.reason)
-        return dg.RunRequest(run_key=decision.run_key,
-                             tags={RETRAIN_TAG: uc.name, TRIGGER_TAG: decision.trigger,
-                                   "mlops/trigger_reason": decision.reason[:200]})
+        return _request(uc, decision)
 
     return retrain_sensor
+
+
+def _request(uc: UseCase, decision: Decision) -> dg.RunRequest | dg.SkipReason:
+    """A trigger's decision as the sensor's or schedule's answer, tagged with what fired it."""
+    if decision.trigger is None:
+        return dg.SkipReason(decision.reason)
+    return dg.RunRequest(run_key=decision.run_key,
+                         tags={RETRAIN_TAG: uc.name, TRIGGER_TAG: decision.trigger,
+                               "mlops/trigger_reason": decision.reason[:200]})
 
 
 def schedule_decision(uc: UseCase, instance: dg.DagsterInstance, tick: str, now: float) -> Decision:
     """The cron retrain obeys the same guards as the other triggers: a tick that finds a retrain
     running, or falls within the cool-down after the last one, is skipped (that retrain is the
     fresh model the tick asked for)."""
-    running = retrain_in_progress(instance, uc)
-    if running:
-        return Decision(None, None, f"scheduled retrain at {tick} skipped: a retrain is already in progress (run {running})")
-    end = last_retrain_end(instance, uc)
-    if end is not None and now - end < uc.retrain.cooldown_minutes * 60:
-        return Decision(None, None, f"scheduled retrain at {tick} skipped: the last retrain finished "
-                                    f"{(now - end) / 60:.1f} min ago (cool-down {uc.retrain.cooldown_minutes} min)")
+    held = held_back(uc.retrain, retrain_in_progress(instance, uc), last_retrain_end(instance, uc), now)
+    if held:
+        return Decision(None, None, f"scheduled retrain at {tick} skipped: {held}")
     return Decision("schedule", f"schedule:{uc.name}:{tick}", f"scheduled retrain ({uc.retrain.cron}) at {tick}")
 
 
@@ -150,11 +145,7 @@ def build_retrain_schedule(uc: UseCase) -> dg.ScheduleDefinition:
         tick = context.scheduled_execution_time.isoformat()
         decision = schedule_decision(uc, context.instance, tick, time.time())
         context.log.info(decision.reason)
-        if decision.trigger is None:
-            return dg.SkipReason(decision.reason)
-        return dg.RunRequest(run_key=decision.run_key,
-                             tags={RETRAIN_TAG: uc.name, TRIGGER_TAG: decision.trigger,
-                                   "mlops/trigger_reason": decision.reason[:200]})
+        return _request(uc, decision)
 
     return retrain_schedule
 
