@@ -1,7 +1,9 @@
-"""Where things live on disk. One data folder holds everything a run writes.
+"""Where things live: the profile, the data folder and every store's location.
 
-Resolution order for each location: its standard environment variable, then a path under the
-data folder (``MLOPS_DATA_DIR``, default ``<project>/data``). Nothing here imports heavy libraries.
+Two profiles, selected by ``MLOPS_PROFILE``: ``embedded`` (default; DuckDB, SQLite and files in
+one data folder) and ``shared`` (the Dagster instance, MLflow and the warehouse in three
+databases of one PostgreSQL server, ``MLOPS_POSTGRES_URL``). Resolution order for each location:
+its own environment variable, then the profile's default. Nothing here imports heavy libraries.
 """
 from __future__ import annotations
 
@@ -25,6 +27,24 @@ DEFAULT_EXPERIMENT = "mlops-assets"
 DEFAULT_MLFLOW_UI_URL = "http://127.0.0.1:5000"
 DEFAULT_DBT_TARGET = "local"
 
+PROFILE_ENV = "MLOPS_PROFILE"
+EMBEDDED, SHARED = "embedded", "shared"
+PROFILES = (EMBEDDED, SHARED)
+POSTGRES_URL_ENV = "MLOPS_POSTGRES_URL"
+DAGSTER_PG_URL_ENV = "MLOPS_DAGSTER_PG_URL"
+WAREHOUSE_URL_ENV = "MLOPS_WAREHOUSE_URL"
+# The databases of the shared profile on the MLOPS_POSTGRES_URL server.
+DAGSTER_DB, MLFLOW_DB, WAREHOUSE_DB = "mlops_dagster", "mlops_mlflow", "mlops_warehouse"
+SHARED_DBT_TARGET = "postgres"
+# What dbt's `postgres` target reads (dbt_project/profiles.yml), filled from the warehouse URL.
+WAREHOUSE_PG_ENV = {"host": "MLOPS_WAREHOUSE_PG_HOST", "port": "MLOPS_WAREHOUSE_PG_PORT",
+                    "user": "MLOPS_WAREHOUSE_PG_USER", "password": "MLOPS_WAREHOUSE_PG_PASSWORD",
+                    "dbname": "MLOPS_WAREHOUSE_PG_DBNAME", "sslmode": "MLOPS_WAREHOUSE_PG_SSLMODE"}
+
+
+class SettingsError(ValueError):
+    """A setting with a value this project cannot use; the message names the variable."""
+
 # Values fill_env_defaults put in os.environ. They count as unset afterwards, so a test (or a
 # process) that moves MLOPS_DATA_DIR gets paths under the new folder, not the first one's.
 _filled: dict[str, set[str]] = {}
@@ -35,6 +55,91 @@ def _env(name: str) -> str | None:
     if not value or value in _filled.get(name, ()):
         return None
     return value
+
+
+def profile() -> str:
+    """`embedded` (default) or `shared`, from MLOPS_PROFILE."""
+    value = (os.environ.get(PROFILE_ENV) or EMBEDDED).strip().lower()
+    if value not in PROFILES:
+        raise SettingsError(f"{PROFILE_ENV}={os.environ.get(PROFILE_ENV)!r} is not a profile: "
+                            f"expected one of {', '.join(PROFILES)} (unset means {EMBEDDED})")
+    return value
+
+
+def is_shared() -> bool:
+    return profile() == SHARED
+
+
+def _split_pg_url(url: str, variable: str):
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+")[0]
+    if scheme not in ("postgresql", "postgres") or not parts.hostname:
+        raise SettingsError(f"{variable}={display_uri(url)!r} is not a PostgreSQL URL: expected "
+                            "postgresql://user:password@host:5432")
+    return parts
+
+
+def postgres_base_url() -> str:
+    """MLOPS_POSTGRES_URL without its database part (the server the shared profile uses)."""
+    url = os.environ.get(POSTGRES_URL_ENV)
+    if not url:
+        raise SettingsError(f"{PROFILE_ENV}={SHARED} needs {POSTGRES_URL_ENV}, the PostgreSQL server, e.g. "
+                            "postgresql://user:password@127.0.0.1:5432")
+    parts = _split_pg_url(url, POSTGRES_URL_ENV)
+    # SQLAlchemy (MLflow, Dagster) no longer accepts the `postgres://` spelling.
+    scheme = "postgresql" + parts.scheme.removeprefix("postgres").removeprefix("ql")
+    return parts._replace(scheme=scheme, path="").geturl()
+
+
+def postgres_database_url(database: str, base: str | None = None) -> str:
+    """A database on the shared server (the base URL's query string, e.g. sslmode, is kept)."""
+    from urllib.parse import quote, urlsplit
+
+    parts = urlsplit(base or postgres_base_url())
+    return parts._replace(path="/" + quote(database)).geturl()
+
+
+def dagster_pg_url() -> str | None:
+    """The Dagster instance's database on shared (MLOPS_DAGSTER_PG_URL wins); None on embedded."""
+    if not is_shared():
+        return None
+    return _env(DAGSTER_PG_URL_ENV) or postgres_database_url(DAGSTER_DB)
+
+
+def warehouse_url() -> str | None:
+    """The warehouse database on shared (MLOPS_WAREHOUSE_URL wins); None on embedded (DuckDB)."""
+    if not is_shared():
+        return None
+    return _env(WAREHOUSE_URL_ENV) or postgres_database_url(WAREHOUSE_DB)
+
+
+def warehouse_pg_env(url: str) -> dict[str, str]:
+    """The variables dbt's `postgres` target reads, from a warehouse URL."""
+    from urllib.parse import parse_qs, unquote
+
+    parts = _split_pg_url(url, WAREHOUSE_URL_ENV)
+    dbname = unquote(parts.path.lstrip("/"))
+    if not dbname:
+        raise SettingsError(f"{WAREHOUSE_URL_ENV}={display_uri(url)!r} names no database: expected "
+                            f"postgresql://user:password@host:5432/{WAREHOUSE_DB}")
+    query = parse_qs(parts.query)
+    return {WAREHOUSE_PG_ENV["host"]: parts.hostname, WAREHOUSE_PG_ENV["port"]: str(parts.port or 5432),
+            WAREHOUSE_PG_ENV["user"]: unquote(parts.username or "postgres"),
+            WAREHOUSE_PG_ENV["password"]: unquote(parts.password or ""),
+            WAREHOUSE_PG_ENV["dbname"]: dbname,
+            WAREHOUSE_PG_ENV["sslmode"]: query.get("sslmode", ["prefer"])[0]}
+
+
+def shared_database_urls() -> dict[str, str]:
+    """The PostgreSQL databases the shared profile uses, by role (MLflow only when its tracking
+    URI is a PostgreSQL database, not an MLflow server)."""
+    urls = {"dagster": dagster_pg_url(), "warehouse": warehouse_url()}
+    tracking = mlflow_tracking_uri()
+    if tracking.split(":", 1)[0].split("+")[0] in ("postgresql", "postgres"):
+        urls["mlflow"] = tracking
+    return urls
 
 
 def data_dir() -> Path:
@@ -63,8 +168,13 @@ def mlflow_dir() -> Path:
 
 
 def mlflow_tracking_uri() -> str:
-    """MLFLOW_TRACKING_URI if set, else a SQLite store inside the data folder."""
-    return _env(TRACKING_URI_ENV) or f"sqlite:///{mlflow_dir() / 'mlflow.db'}"
+    """MLFLOW_TRACKING_URI if set, else the profile's store: a SQLite file inside the data
+    folder (embedded) or the mlops_mlflow database (shared)."""
+    if _env(TRACKING_URI_ENV):
+        return _env(TRACKING_URI_ENV)
+    if is_shared():
+        return postgres_database_url(MLFLOW_DB)
+    return f"sqlite:///{mlflow_dir() / 'mlflow.db'}"
 
 
 def mlflow_artifact_root() -> str:
@@ -81,14 +191,22 @@ def mlflow_ui_url() -> str:
 
 
 def dbt_target() -> str:
-    return _env(DBT_TARGET_ENV) or DEFAULT_DBT_TARGET
+    return _env(DBT_TARGET_ENV) or (SHARED_DBT_TARGET if is_shared() else DEFAULT_DBT_TARGET)
 
 
 def resource_env_values() -> dict[str, str]:
-    """Each resource variable with the value it has now: the user's, else the embedded default."""
-    return {DUCKDB_PATH_ENV: str(duckdb_path()), TRACKING_URI_ENV: mlflow_tracking_uri(),
-            ARTIFACT_ROOT_ENV: mlflow_artifact_root(), EXPERIMENT_ENV: mlflow_experiment(),
-            MLFLOW_UI_URL_ENV: mlflow_ui_url(), DBT_TARGET_ENV: dbt_target()}
+    """Each resource variable with the value it has now: the user's, else the profile's default.
+    On shared also the Dagster and warehouse URLs and what dbt's postgres target reads."""
+    values = {DUCKDB_PATH_ENV: str(duckdb_path()), TRACKING_URI_ENV: mlflow_tracking_uri(),
+              ARTIFACT_ROOT_ENV: mlflow_artifact_root(), EXPERIMENT_ENV: mlflow_experiment(),
+              MLFLOW_UI_URL_ENV: mlflow_ui_url(), DBT_TARGET_ENV: dbt_target()}
+    if is_shared():
+        values[DAGSTER_PG_URL_ENV] = dagster_pg_url()
+        values[WAREHOUSE_URL_ENV] = warehouse_url()
+        pg_env = warehouse_pg_env(warehouse_url())
+        # Each dbt variable the user set stays theirs (e.g. a password given apart from the URL).
+        values.update({k: _env(k) or v for k, v in pg_env.items()})
+    return values
 
 
 def fill_env_defaults() -> list[str]:
@@ -124,13 +242,20 @@ def dagster_home() -> Path:
     return Path(os.environ.get("DAGSTER_HOME") or data_dir() / "dagster_home").resolve()
 
 
-DAGSTER_YAML_HEADER = "# Written by mlops-assets for the embedded default"
-DAGSTER_YAML = f"""\
-{DAGSTER_YAML_HEADER} (DuckDB: one writing process at a time).
-# mlops-assets rewrites this file when its defaults change, unless you remove this header.
-concurrency:
-  runs:
-    max_concurrent_runs: 1
+# Files starting with this line are ours: rewritten when the defaults or the profile change.
+DAGSTER_YAML_MARK = "# Written by mlops-assets"
+DAGSTER_YAML_HEADER = f"{DAGSTER_YAML_MARK} for the embedded default"
+_HEADERS = {EMBEDDED: f"{DAGSTER_YAML_HEADER} (DuckDB: one writing process at a time).",
+            SHARED: f"{DAGSTER_YAML_MARK} for the shared profile (PostgreSQL)."}
+# Runs, event logs and schedules in PostgreSQL; the URL comes from the variable (filled by
+# mlops-assets from MLOPS_POSTGRES_URL), so no password is written to this file.
+_SHARED_STORAGE = f"""\
+storage:
+  postgres:
+    postgres_url:
+      env: {DAGSTER_PG_URL_ENV}
+"""
+_DAGSTER_YAML_REST = """\
 # The default launcher plus a check that a run's worker process is still alive, so that run
 # monitoring (below) fails a run whose worker was killed instead of leaving it STARTED.
 run_launcher:
@@ -147,15 +272,31 @@ telemetry:
 """
 
 
-def write_dagster_yaml(home: Path) -> bool:
-    """Write dagster.yaml unless the user has their own (a file without our header). Returns
-    True when written."""
+def dagster_yaml(profile_name: str | None = None) -> str:
+    """The instance's dagster.yaml for a profile (default: the current one)."""
+    from mlops_assets.concurrency import instance_concurrency_yaml
+
+    name = profile_name or profile()
+    if name not in PROFILES:
+        raise SettingsError(f"unknown profile {name!r}: expected one of {', '.join(PROFILES)}")
+    return (_HEADERS[name] + "\n# mlops-assets rewrites this file when its defaults change, unless you remove this "
+            "header.\n" + (_SHARED_STORAGE if name == SHARED else "") + instance_concurrency_yaml(name)
+            + _DAGSTER_YAML_REST)
+
+
+DAGSTER_YAML = dagster_yaml(EMBEDDED)
+
+
+def write_dagster_yaml(home: Path, profile_name: str | None = None) -> bool:
+    """Write the profile's dagster.yaml unless the user has their own (a file without our
+    header). Returns True when written."""
     path = home / "dagster.yaml"
+    wanted = dagster_yaml(profile_name)
     if path.exists():
         current = path.read_text()
-        if current == DAGSTER_YAML or not current.startswith(DAGSTER_YAML_HEADER):
+        if current == wanted or not current.startswith(DAGSTER_YAML_MARK):
             return False
-    path.write_text(DAGSTER_YAML)
+    path.write_text(wanted)
     return True
 
 
@@ -168,6 +309,8 @@ def ensure_local_env() -> dict[str, str]:
         DATA_DIR_ENV: str(data_dir()),
         "DO_NOT_TRACK": "1",
     }
+    if is_shared():  # dagster.yaml reads the instance's database URL from this variable
+        defaults[DAGSTER_PG_URL_ENV] = dagster_pg_url()
     applied = {}
     for key, value in defaults.items():
         if not os.environ.get(key):

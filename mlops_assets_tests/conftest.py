@@ -28,3 +28,24 @@ def dbt_manifest():
     from mlops_assets.cli import prepare
 
     return prepare()
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """Base URL (no database) of a running PostgreSQL server for the shared profile's tests:
+    MLOPS_TEST_POSTGRES_URL when set (.ci/run starts one), else a throwaway server of this
+    session. Without PostgreSQL binaries the tests skip, or fail when MLOPS_REQUIRE_POSTGRES=1."""
+    from mlops_assets_tests import pg_server
+
+    given = os.environ.get("MLOPS_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    if pg_server.find_bin_dir() is None:
+        reason = ("no PostgreSQL binaries (initdb, pg_ctl) under /usr/lib/postgresql/*/bin or on PATH and no "
+                  "MLOPS_TEST_POSTGRES_URL; install them with `apt-get install -y postgresql`")
+        if os.environ.get("MLOPS_REQUIRE_POSTGRES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with pg_server.throwaway_server() as server:
+        yield server.url
