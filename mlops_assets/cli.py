@@ -26,11 +26,20 @@ def _log(msg: str) -> None:
 
 
 def prepare() -> Path:
-    """Run `dbt parse` so the manifest matches the SQL on disk."""
+    """On the shared profile create its databases when missing; run `dbt parse` so the
+    manifest matches the SQL on disk."""
     from mlops_assets.resources import dbt_executable
 
+    if settings.is_shared():
+        from mlops_assets.shared_databases import DatabaseSetupError, ensure_databases
+
+        try:
+            ensure_databases(settings.shared_database_urls(), log=_log)
+        except DatabaseSetupError as exc:
+            raise SystemExit(f"prepare: {exc}") from None
     manifest = settings.DBT_PROJECT_DIR / "target" / "manifest.json"
-    env = {**os.environ, "MLOPS_DUCKDB_PATH": str(settings.duckdb_path()), "DO_NOT_TRACK": "1"}
+    # The variables of the dbt target (the profile's defaults unless set), e.g. MLOPS_WAREHOUSE_PG_*.
+    env = {**os.environ, **settings.resource_env_values(), "DO_NOT_TRACK": "1"}
     started = time.perf_counter()
     proc = subprocess.run(
         [dbt_executable(), "parse", "--project-dir", str(settings.DBT_PROJECT_DIR),
@@ -160,7 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     rollback.add_argument("--to-version", default=None, help="default: the previous champion recorded on the current one")
     args = parser.parse_args(argv)
 
-    applied = settings.ensure_local_env()
+    try:
+        applied = settings.ensure_local_env()
+    except settings.SettingsError as exc:  # a bad MLOPS_PROFILE / URL: the message names the variable
+        raise SystemExit(f"mlops-assets: {exc}") from None
     for k, v in applied.items():
         # Never a raw tracking URI: it may hold credentials (user:password@, ?token=).
         _log(f"{k}={settings.display_uri(v)} (embedded default)")
