@@ -1,10 +1,90 @@
-"""Dagster concurrency settings of the instance (minimal placeholder written with the shared
-profile's settings; the concurrency pools work replaces its content)."""
+"""How many runs and warehouse writers Dagster lets run at once, per profile.
+
+Every asset that writes the warehouse (raw, labels, the dbt build, the training set, the batch
+predictions) is in the concurrency pool `WAREHOUSE_POOL`; readers are in no pool. Dagster hands
+out the pool's slots across all runs, so on the embedded profile (DuckDB: one writing process
+at a time) one writer runs while the others wait in the queue instead of on the file lock, and
+everything else (training, evaluation, drift reports, other use cases' readers) runs beside it.
+The file lock (warehouse_lock.py) stays: it also serializes writers outside Dagster (a CLI, a
+dbt run by hand). PostgreSQL takes concurrent writers, so the shared profile's pool is wider.
+
+The instance's dagster.yaml cannot name a pool (Dagster 1.13 has `concurrency: pools:
+default_limit` for every pool without a limit of its own, plus `granularity`), so the block
+below sets the default to the warehouse limit (the project's only pool), and `apply_pool_limits`
+sets the named pool's own limit on the instance, as `dagster instance concurrency set` does.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 WAREHOUSE_POOL = "mlops_warehouse"
+BACKFILL_TAG = "dagster/backfill"  # Dagster puts it on every run a backfill launches
+
+
+@dataclass(frozen=True)
+class Limits:
+    warehouse_writers: int  # slots of WAREHOUSE_POOL: warehouse-writing steps at once, all runs together
+    max_concurrent_runs: int  # runs in progress at once (the rest stay QUEUED)
+    backfill_runs: int  # of those, runs launched by backfills: the rest are kept for sensors and schedules
+
+
+LIMITS: dict[str, Limits] = {
+    # 2 cores, one DuckDB writer. A run spends most of its time waiting (for the writer slot, on
+    # MLflow, on the dbt subprocess), so 3 runs keep the cores busy: e.g. a backfill, a landed
+    # file's run and a retrain. Each run worker holds sklearn, mlflow and evidently in memory
+    # (a few hundred MB), so more would cost memory without adding throughput. Backfills get 2
+    # of the 3, so a landed file or a label file is never queued behind a long backfill.
+    "embedded": Limits(warehouse_writers=1, max_concurrent_runs=3, backfill_runs=2),
+    # PostgreSQL: each writer replaces its own day or table in one transaction, so writers may
+    # overlap; 4 keeps the warehouse's connections and the run workers' memory modest on the
+    # machine the daemon runs on. Raise both with the machine (and the server's max_connections).
+    "shared": Limits(warehouse_writers=4, max_concurrent_runs=8, backfill_runs=6),
+}
+
+
+def limits(profile: str) -> Limits:
+    try:
+        return LIMITS[profile]
+    except KeyError:
+        raise ValueError(f"unknown profile {profile!r} (MLOPS_PROFILE): expected one of "
+                         f"{', '.join(sorted(LIMITS))}") from None
 
 
 def instance_concurrency_yaml(profile: str) -> str:
-    """The whole `concurrency:` block of dagster.yaml for a profile ("embedded" or "shared")."""
-    return "concurrency:\n  runs:\n    max_concurrent_runs: 1\n"
+    """The whole `concurrency:` block of dagster.yaml for a profile (runs and pools)."""
+    lim = limits(profile)
+    return f"""\
+# Runs: at most {lim.max_concurrent_runs} in progress, at most {lim.backfill_runs} of them from backfills; the rest wait QUEUED.
+# Pools: the steps that write the warehouse share the pool {WAREHOUSE_POOL}, {lim.warehouse_writers} slot(s)
+# across all runs; per-step (op) granularity lets the other steps of a waiting run go on.
+# dagster.yaml cannot name a pool, so the default limit is the warehouse's (the only pool);
+# `dagster instance concurrency set {WAREHOUSE_POOL} N` sets that pool's own limit.
+concurrency:
+  runs:
+    max_concurrent_runs: {lim.max_concurrent_runs}
+    tag_concurrency_limits:
+      - key: {BACKFILL_TAG}
+        limit: {lim.backfill_runs}
+  pools:
+    granularity: op
+    default_limit: {lim.warehouse_writers}
+"""
+
+
+def apply_pool_limits(instance, profile: str, log=None) -> int | None:
+    """Give WAREHOUSE_POOL the profile's limit on `instance` unless someone set one of its own
+    (in the UI or with `dagster instance concurrency set`): that one is kept. Returns the
+    limit set, or None when kept. `instance`: a DagsterInstance."""
+    wanted = limits(profile).warehouse_writers
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        raise RuntimeError(f"the Dagster instance at {instance.root_directory} has no concurrency tables: "
+                           "run `dagster instance migrate` once, then retry")
+    current = {p.name: p for p in storage.get_pool_limits()}.get(WAREHOUSE_POOL)
+    if current is not None and not current.from_default:
+        if log and current.limit != wanted:
+            log(f"pool {WAREHOUSE_POOL}: keeping the limit {current.limit} set on the instance "
+                f"(the {profile} profile's default is {wanted})")
+        return None
+    storage.set_concurrency_slots(WAREHOUSE_POOL, wanted)
+    return wanted

@@ -10,6 +10,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from mlops_assets import asset_metadata
 from mlops_assets.automation import per_day
+from mlops_assets.concurrency import WAREHOUSE_POOL
 from mlops_assets.lineage import LABELS, RAW
 from mlops_assets.partitions import daily_partitions
 from mlops_assets.resources import DuckDBWarehouse
@@ -59,6 +60,7 @@ def build_dbt_assets(uc: UseCase, project: DbtProject) -> dg.AssetsDefinition:
         select=f"path:models/{uc.name}",
         dagster_dbt_translator=UseCaseTranslator(),
         name=f"{uc.name}_dbt_models",
+        pool=WAREHOUSE_POOL,  # `dbt build` writes the warehouse (mlops_assets/concurrency.py)
         partitions_def=daily_partitions(uc),
         # A range of days is one `dbt build` over the whole window.
         backfill_policy=dg.BackfillPolicy.single_run(),

@@ -4,6 +4,7 @@ import datetime as dt
 import dagster as dg
 
 from mlops_assets import asset_metadata, handoffs
+from mlops_assets.concurrency import WAREHOUSE_POOL
 from mlops_assets.ingest import labels, landing
 from mlops_assets.lineage import RAW, key
 from mlops_assets.partitions import daily_partitions, utc_window
@@ -17,6 +18,7 @@ def build_raw_asset(uc: UseCase) -> dg.AssetsDefinition:
         group_name=uc.name,
         kinds={"duckdb", "python"},
         partitions_def=daily_partitions(uc),
+        pool=WAREHOUSE_POOL,  # writes the warehouse (mlops_assets/concurrency.py)
         # A backfill of many days is one run that loads the whole range in one transaction.
         backfill_policy=dg.BackfillPolicy.single_run(),
         description=f"Rows of {uc.landing.path()} ({uc.landing.pattern}) in {uc.raw_table}, partitioned by the "

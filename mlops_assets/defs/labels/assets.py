@@ -5,6 +5,7 @@ import datetime as dt
 import dagster as dg
 
 from mlops_assets import handoffs
+from mlops_assets.concurrency import WAREHOUSE_POOL
 from mlops_assets.ingest import labels, landing
 from mlops_assets.lineage import LABELS
 from mlops_assets.partitions import daily_partitions, utc_window
@@ -54,6 +55,7 @@ def build_labels_asset(uc: UseCase) -> dg.AssetsDefinition:
         group_name=uc.name,
         kinds={"duckdb", "python"},
         partitions_def=daily_partitions(uc),
+        pool=WAREHOUSE_POOL,  # writes the warehouse (mlops_assets/concurrency.py)
         backfill_policy=dg.BackfillPolicy.single_run(),
         description=f"Labels of {uc.labels.path()} ({uc.labels.pattern}) in {labels.labels_table(uc)}, "
                     f"partitioned by the day of the labelled event (`{uc.timestamp_column}`). A partition is rebuilt "

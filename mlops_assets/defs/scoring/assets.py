@@ -4,6 +4,7 @@ import dagster as dg
 
 from mlops_assets import asset_metadata, handoffs
 from mlops_assets.automation import per_day
+from mlops_assets.concurrency import WAREHOUSE_POOL
 from mlops_assets.lineage import BATCH_PREDICTIONS, CHAMPION, features_key, key
 from mlops_assets.partitions import daily_partitions, utc_window
 from mlops_assets.resources import DuckDBWarehouse, MlflowResource
@@ -53,6 +54,7 @@ def pinned_version(context: dg.AssetExecutionContext, config: ScoringConfig, cli
 def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
     @dg.asset(
         key=key(uc, BATCH_PREDICTIONS),
+        pool=WAREHOUSE_POOL,  # writes predictions.<use case> (mlops_assets/concurrency.py)
         deps=[features_key(uc), key(uc, CHAMPION)],
         partitions_def=daily_partitions(uc),
         # A backfill of many days is one run: one model load, one replace of the whole window.

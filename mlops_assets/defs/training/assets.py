@@ -9,6 +9,7 @@ import dagster as dg
 
 from mlops_assets import asset_metadata, handoffs
 from mlops_assets.automation import after_upstream
+from mlops_assets.concurrency import WAREHOUSE_POOL
 from mlops_assets.lineage import CANDIDATE, LABELS, TRAINING_SET, features_key, key, latest_metadata
 from mlops_assets.resources import DuckDBWarehouse, MlflowResource
 from mlops_assets.training import data
@@ -30,6 +31,7 @@ def code_version(uc: UseCase, sources: tuple[str, ...], *settings_parts) -> str:
 def build_training_set(uc: UseCase) -> dg.AssetsDefinition:
     @dg.asset(
         key=key(uc, TRAINING_SET),
+        pool=WAREHOUSE_POOL,  # writes the training table (mlops_assets/concurrency.py)
         # Without a dbt model the training set joins the label files itself (data.features_source).
         deps=[features_key(uc), *([key(uc, LABELS)] if uc.labels and not uc.features.dbt_model else [])],
         group_name=uc.name,
