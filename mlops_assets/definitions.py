@@ -1,9 +1,9 @@
 """The code location: the components under defs/ (one UseCase per use case, see
 mlops_assets/components/), use cases from MLOPS_USE_CASE_DIRS, and the shared resources.
 
-Runs use the in-process executor: the chain is mostly sequential, DuckDB admits one writer
-process at a time, and each extra step process would pay the multi-second imports of sklearn,
-mlflow and evidently again.
+Runs use the in-process executor unless MLOPS_EXECUTOR picks another (executors.py): the chain
+is mostly sequential, DuckDB admits one writer process at a time, and each extra step process
+would pay the multi-second imports of sklearn, mlflow and evidently again.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import dagster as dg
 
 from mlops_assets import settings
 from mlops_assets.defs.alerts.sensors import build_alert_defs
+from mlops_assets.executors import build_executor
 from mlops_assets.resources import shared_resources
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # holds pyproject.toml ([tool.dg])
@@ -76,7 +77,7 @@ def build_defs() -> dg.Definitions:
         _extra_use_cases(),
         build_alert_defs(),
         dg.Definitions(resources=shared_resources(), sensors=[_automation_sensor()],
-                       executor=dg.in_process_executor),
+                       executor=build_executor()),
     )
 
 
