@@ -52,6 +52,19 @@ def prepare() -> Path:
     return manifest
 
 
+def prepare_instance() -> None:
+    """Give the Dagster instance (DAGSTER_HOME) the profile's warehouse pool limit, unless one
+    was set on it already (mlops_assets/concurrency.py says why the dagster.yaml cannot)."""
+    import dagster as dg
+
+    from mlops_assets.concurrency import WAREHOUSE_POOL, apply_pool_limits
+
+    with dg.DagsterInstance.get() as instance:
+        limit = apply_pool_limits(instance, settings.profile(), log=_log)
+    if limit is not None:
+        _log(f"concurrency pool {WAREHOUSE_POOL}: {limit} slot(s) ({settings.profile()} profile)")
+
+
 def _date(s: str) -> dt.date:
     return dt.date.fromisoformat(s)
 
@@ -178,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         _log(f"{k}={settings.display_uri(v)} (embedded default)")
     if args.command == "prepare":
         prepare()
+        prepare_instance()
     elif args.command == "fields":
         from mlops_assets.use_cases.config import fields_markdown
 
@@ -188,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                  label_delay_days=None if args.labels_in_rows else args.label_delay_days)
     elif args.command == "demo":
         prepare()
+        prepare_instance()
         from mlops_assets.use_cases.config import load_use_cases
 
         demo_uc = next(uc for uc in load_use_cases() if uc.name == "churn")
@@ -205,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if ok else 1
     elif args.command == "ui":
         prepare()
+        prepare_instance()
         extra = args.dagster_args or []
         cmd = [str(Path(sys.executable).parent / "dagster"), "dev", "-m", "mlops_assets.definitions",
                *(extra[1:] if extra[:1] == ["--"] else extra)]
