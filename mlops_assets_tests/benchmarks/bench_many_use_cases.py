@@ -154,7 +154,7 @@ def ticks_child() -> None:
 
     import dagster as dg
     from dagster._core.definitions.automation_tick_evaluation_context import AutomationTickEvaluationContext
-    from dagster._core.definitions.declarative_automation.serialized_objects import AssetDaemonCursor
+    from dagster._core.definitions.asset_daemon_cursor import AssetDaemonCursor
 
     from mlops_assets.definitions import build_defs
 
