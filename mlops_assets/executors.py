@@ -10,22 +10,22 @@
 - ``k8s_job``: a Kubernetes Job per step (dagster-k8s, extra ``kubernetes``); the image, env
   and volumes come from the run launcher and the code location's Helm values.
 - ``celery``: steps as Celery tasks (dagster-celery, extra ``celery``) on the broker at
-  ``MLOPS_CELERY_BROKER_URL``, results at ``MLOPS_CELERY_BACKEND_URL`` (default ``rpc://``).
+  ``MLOPS_CELERY_BROKER_URL``; the workers read the same variable (deploy/celery/worker.yaml).
 
-Broker URLs may hold credentials: the executor's config names the variables ({"env": ...}),
-so the UI never shows their values. dagster-k8s and dagster-celery are imported only when
-chosen (loading the code location stays light).
+A broker URL may hold credentials: the executor's config names the variable ({"env": ...}),
+read when a run starts, so the URL is never written into a config. dagster-k8s and
+dagster-celery are imported only when chosen (loading the code location stays light).
 """
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 EXECUTOR_ENV = "MLOPS_EXECUTOR"
 MAX_CONCURRENT_ENV = "MLOPS_MAX_CONCURRENT"
 CELERY_BROKER_ENV = "MLOPS_CELERY_BROKER_URL"
-CELERY_BACKEND_ENV = "MLOPS_CELERY_BACKEND_URL"
 
 IN_PROCESS, MULTIPROCESS, K8S_JOB, CELERY = "in_process", "multiprocess", "k8s_job", "celery"
 EXECUTORS = (IN_PROCESS, MULTIPROCESS, K8S_JOB, CELERY)
@@ -78,10 +78,7 @@ def executor_choice(env: Mapping[str, str]) -> ExecutorChoice:
     if not env.get(CELERY_BROKER_ENV):
         raise ExecutorSettingError(
             f"{EXECUTOR_ENV}={CELERY} needs {CELERY_BROKER_ENV}, e.g. pyamqp://user:password@rabbitmq:5672//")
-    config: dict[str, Any] = {"broker": {"env": CELERY_BROKER_ENV}}
-    if env.get(CELERY_BACKEND_ENV):
-        config["backend"] = {"env": CELERY_BACKEND_ENV}
-    return ExecutorChoice(CELERY, config)
+    return ExecutorChoice(CELERY, {"broker": {"env": CELERY_BROKER_ENV}})
 
 
 def _import_optional(choice: ExecutorChoice):
