@@ -10,9 +10,11 @@ measures, next to the demo use case that always loads from mlops_assets/defs/:
    repository (asset graph, jobs) and its snapshot (what a code server sends the webserver); and
    `dagster definitions validate` as one whole command;
 2. one tick of every landing sensor (`evaluate_tick` on a real instance: first with new files,
-   then idle with the cursor) and one tick of the `automation` sensor (Dagster's
-   AutomationTickEvaluationContext over the whole asset graph, as the daemon evaluates it: the
-   first tick with an empty cursor, then the next one with its cursor), against their intervals;
+   then idle with the cursor) and the ticks of the `automation` sensor: Dagster's
+   AutomationTickEvaluationContext over the asset graph the daemon builds from the code
+   location's snapshot (first tick with an empty cursor; the next after every use case's raw
+   days were recorded as materialized, so downstream conditions fire; then an idle one);
+   each against its interval;
 3. the UI's asset graph query over GraphQL against `dagster-webserver` started on the code
    location (median of several requests, after the first).
 
@@ -176,11 +178,25 @@ def ticks_child() -> None:
 
     automation = repo.get_sensor_def("automation")
     out["automation_interval_s"] = automation.minimum_interval_seconds
+    # The daemon evaluates this sensor (it is not a user-code one) on the asset graph it builds
+    # from the code location's snapshot; the definitions' own graph is the other honest choice.
+    from dagster._core.remote_representation.external import RemoteRepository
+    from dagster._core.remote_representation.external_data import RepositorySnap
+    from dagster._core.remote_representation.handle import RepositoryHandle
+
+    remote = RemoteRepository(RepositorySnap.from_def(repo), RepositoryHandle.for_test(),
+                              auto_materialize_use_sensors=True).asset_graph
     cursor = AssetDaemonCursor.empty()
-    for tick in ("first", "next"):
+    for tick in ("first", "after_raw", "idle"):
+        if tick == "after_raw":  # every use case's raw lands all its days: downstream conditions now fire
+            for key in repo.asset_graph.get_all_asset_keys():
+                node = repo.asset_graph.get(key)
+                if key.path[-1] == "raw" and node.partitions_def is not None:
+                    for day in node.partitions_def.get_partition_keys():
+                        instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=day))
         started = time.perf_counter()
         context = AutomationTickEvaluationContext(
-            evaluation_id=cursor.evaluation_id, instance=instance, asset_graph=repo.asset_graph, cursor=cursor,
+            evaluation_id=cursor.evaluation_id, instance=instance, asset_graph=remote, cursor=cursor,
             materialize_run_tags={}, observe_run_tags={}, auto_observe_asset_keys=set(),
             asset_selection=automation.asset_selection, asset_job_keys=automation.asset_job_keys,
             emit_backfills=automation.emit_backfills, default_condition=None,
@@ -366,7 +382,8 @@ def rows_of(results: list[dict]) -> list[tuple[str, list[float], str]]:
         ("landing sensors: idle tick, all", get(["ticks", "landing_idle", "total"]), "s"),
         ("landing sensors: idle tick, slowest sensor", get(["ticks", "landing_idle", "max"]), "s"),
         ("automation tick: first (empty cursor)", get(["ticks", "automation_first", "total"]), "s"),
-        ("automation tick: next (with cursor)", get(["ticks", "automation_next", "total"]), "s"),
+        ("automation tick: after every raw day landed", get(["ticks", "automation_after_raw", "total"]), "s"),
+        ("automation tick: idle (nothing new)", get(["ticks", "automation_idle", "total"]), "s"),
         ("webserver start to code location loaded", get(["ui", "ready"]), "s"),
         ("AssetGraphQuery: first request", get(["ui", "first"]), "s"),
         ("AssetGraphQuery: median of the next", get(["ui", "median"]), "s"),
@@ -401,8 +418,10 @@ def report(results: list[dict], args, started: dt.datetime, load_before: float) 
         f"{last['landing_interval_s']} s ({100 * last['landing_first']['total'] / last['landing_interval_s']:.1f}% "
         f"if the sensor daemon evaluates them one after another); idle tick {last['landing_idle']['total']:.2f} s",
         f"- automation sensor over {last['automation_first']['keys']} assets and checks: first tick "
-        f"{last['automation_first']['total']:.2f} s, next {last['automation_next']['total']:.2f} s, against its interval of "
-        f"{last['automation_interval_s']} s ({100 * last['automation_first']['total'] / last['automation_interval_s']:.1f}%)",
+        f"{last['automation_first']['total']:.2f} s, after every raw day landed "
+        f"{last['automation_after_raw']['total']:.2f} s ({last['automation_after_raw']['requested']} run request(s)), "
+        f"idle {last['automation_idle']['total']:.2f} s, against its interval of {last['automation_interval_s']} s "
+        f"({100 * max(last[f'automation_{t}']['total'] for t in ('first', 'after_raw', 'idle')) / last['automation_interval_s']:.1f}% at most)",
     ]
     counts_line = "; ".join(f"N={r['n']}: {r['load']['assets']} assets, {r['load']['sensors']} sensors, "
                             f"{r['load']['jobs']} jobs" for r in results)
