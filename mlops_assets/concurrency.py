@@ -26,6 +26,10 @@ class Limits:
     warehouse_writers: int  # slots of WAREHOUSE_POOL: warehouse-writing steps at once, all runs together
     max_concurrent_runs: int  # runs in progress at once (the rest stay QUEUED)
     backfill_runs: int  # of those, runs launched by backfills: the rest are kept for sensors and schedules
+    # Runs launched although every first step waits for a warehouse slot. A run worker takes
+    # 10 s or more to start (it imports the code location), so one worker starting while another
+    # run writes takes the slot the moment it frees, instead of leaving the queue only then.
+    waiting_runs: int = 1
 
 
 LIMITS: dict[str, Limits] = {
@@ -56,7 +60,8 @@ def instance_concurrency_yaml(profile: str) -> str:
     return f"""\
 # Runs: at most {lim.max_concurrent_runs} in progress, at most {lim.backfill_runs} of them from backfills; the rest wait QUEUED.
 # Pools: the steps that write the warehouse share the pool {WAREHOUSE_POOL}, {lim.warehouse_writers} slot(s)
-# across all runs; per-step (op) granularity lets the other steps of a waiting run go on.
+# across all runs; per-step (op) granularity lets the other steps of a waiting run go on, and
+# {lim.waiting_runs} run(s) whose first step waits for a slot may start meanwhile (the rest stay QUEUED).
 # dagster.yaml cannot name a pool, so the default limit is the warehouse's (the only pool);
 # `dagster instance concurrency set {WAREHOUSE_POOL} N` sets that pool's own limit.
 concurrency:
@@ -68,6 +73,7 @@ concurrency:
   pools:
     granularity: op
     default_limit: {lim.warehouse_writers}
+    op_granularity_run_buffer: {lim.waiting_runs}
 """
 
 

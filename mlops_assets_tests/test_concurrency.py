@@ -33,6 +33,7 @@ def test_the_concurrency_block_is_what_dagster_reads(profile, tmp_path):
     assert lim.backfill_runs < lim.max_concurrent_runs  # a landed file never waits behind a backfill
     assert config.pool_config.default_pool_limit == lim.warehouse_writers
     assert config.pool_config.pool_granularity.value == "op"
+    assert config.run_queue_config.op_concurrency_slot_buffer == config.pool_config.op_granularity_run_buffer == 1
     # settings.py writes this block verbatim into the profile's dagster.yaml.
     assert text in settings.dagster_yaml(profile)
 

@@ -1,0 +1,191 @@
+"""Two runs at once on the embedded default, with the real daemon: `dagster dev` on the project's
+dagster.yaml, a backfill of the dbt features launched the way the UI launches it (GraphQL), and a
+new landing file that the landing sensor turns into a run of churn/raw. Both write DuckDB: both
+must succeed, be in progress together, and their writing steps must take turns through the pool
+`mlops_warehouse` (one slot), never meeting on the file lock."""
+import datetime as dt
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from mlops_assets import settings
+from mlops_assets.concurrency import WAREHOUSE_POOL
+from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
+
+pytestmark = pytest.mark.integration
+D0 = dt.date(2026, 1, 1)
+BACKFILL_DAYS = [D0 + dt.timedelta(days=i) for i in range(3)]
+SENSOR_DAY = D0 + dt.timedelta(days=3)
+STARTUP_BOUND_S = 180
+RUNS_BOUND_S = 240
+ACTIVE = {dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+          dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING}
+
+LAUNCH_BACKFILL = """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
+  __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """End dagster dev's whole process group (webserver, daemon, code server): TERM, then KILL."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=10)
+
+
+def _wait(predicate, bound_s: float, what: str, proc: subprocess.Popen, log: Path):
+    deadline = time.monotonic() + bound_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"dagster dev exited ({proc.returncode}) while waiting for {what}:\n"
+                                 + log.read_text()[-3000:])
+        value = predicate()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"timed out after {bound_s}s waiting for {what}; dagster dev log tail:\n"
+                         + log.read_text()[-3000:])
+
+
+def _graphql(port: int, query: str, variables: dict | None = None) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", method="POST",
+                                     data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as r:
+        body = json.load(r)
+    assert "errors" not in body, body["errors"]
+    return body["data"]
+
+
+def _webserver_up(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def _step_windows(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[float, float]]:
+    """step key -> (start, end) timestamps from the run's event log."""
+    starts, ends = {}, {}
+    types = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
+    for entry in instance.all_logs(run_id, of_type=types):
+        target = starts if entry.dagster_event.event_type == dg.DagsterEventType.STEP_START else ends
+        target[entry.step_key] = entry.timestamp
+    return {k: (starts[k], ends[k]) for k in starts if k in ends}
+
+
+def _preload_raw(days: list[dt.date]) -> None:
+    """Load the backfill's days into churn/raw in this process first, so that the landing
+    sensor's first tick finds them loaded and requests only the new file's day."""
+    from mlops_assets.definitions import build_defs
+    from mlops_assets.orchestrate import execute
+
+    outcome = execute(build_defs(), dg.DagsterInstance.get(), "churn_daily", [dg.AssetKey(["churn", "raw"])],
+                      tags={"dagster/asset_partition_range_start": days[0].isoformat(),
+                            "dagster/asset_partition_range_end": days[-1].isoformat()})
+    assert outcome.success
+
+
+def test_a_backfill_and_a_sensor_run_write_the_warehouse_at_once(data_dir, dbt_manifest, tmp_path):
+    from mlops_assets import cli
+    from mlops_assets.definitions import build_defs
+
+    folder = data_dir / "landing" / "churn"
+    write_days(folder, day_range(D0, len(BACKFILL_DAYS)), SimulationConfig(rows_per_day=100))
+    home = data_dir / "dagster_home"
+    assert settings.write_dagster_yaml(home, "embedded")
+    cli.prepare_instance()  # what `mlops-assets ui` does before starting dagster dev
+    _preload_raw(BACKFILL_DAYS)
+    pool_of_step = {a.op.name: a.op.pools for a in build_defs().assets if isinstance(a, dg.AssetsDefinition)}
+
+    port, log = _free_port(), tmp_path / "dagster_dev.log"
+    # Only the landing sensor ticks often; the automation and retrain ticks would add runs this
+    # test is not about (they are left to their own tests).
+    env = {**os.environ, "MLOPS_SENSOR_INTERVAL_S": "2", "MLOPS_AUTOMATION_INTERVAL_S": "3600",
+           "MLOPS_RETRAIN_SENSOR_INTERVAL_S": "3600", "DO_NOT_TRACK": "1"}
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "dagster"), "dev", "-m", "mlops_assets.definitions",
+             "-h", "127.0.0.1", "-p", str(port)],
+            cwd=settings.PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait(lambda: _webserver_up(port), STARTUP_BOUND_S, "the webserver", proc, log)
+        started = time.monotonic()
+        launched = _graphql(port, LAUNCH_BACKFILL, {"params": {
+            "assetSelection": [{"path": ["churn", "stg_churn"]}, {"path": ["churn", "features_churn"]}],
+            "partitionNames": [d.isoformat() for d in BACKFILL_DAYS]}})["launchPartitionBackfill"]
+        assert launched["__typename"] == "LaunchBackfillSuccess", launched
+        backfill_id = launched["backfillId"]
+        write_days(folder, [SENSOR_DAY], SimulationConfig(rows_per_day=100))  # the new file
+
+        instance = dg.DagsterInstance.get()
+
+        def sensor_run():
+            runs = instance.get_runs(filters=dg.RunsFilter(tags={"mlops/trigger": "landing"}))
+            return runs[0] if runs else None
+
+        def both_done():
+            backfill = instance.get_backfill(backfill_id)
+            run = sensor_run()
+            return (backfill.status.value != "REQUESTED" and run is not None and run.status not in ACTIVE
+                    and all(r.status not in ACTIVE for r in instance.get_runs(
+                        filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))))
+
+        _wait(both_done, RUNS_BOUND_S, "the backfill and the landing sensor's run", proc, log)
+        print(f"backfill and sensor run done {time.monotonic() - started:.0f}s after the backfill was launched")
+
+        backfill_runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
+        assert instance.get_backfill(backfill_id).status.value == "COMPLETED_SUCCESS"
+        assert backfill_runs and all(r.status == dg.DagsterRunStatus.SUCCESS for r in backfill_runs)
+        landing_runs = instance.get_runs(filters=dg.RunsFilter(tags={"mlops/trigger": "landing"}))
+        assert [r.tags.get("dagster/partition") for r in landing_runs] == [SENSOR_DAY.isoformat()]
+        assert landing_runs[0].status == dg.DagsterRunStatus.SUCCESS
+        failed = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
+        assert not failed, [r.run_id for r in failed]
+
+        records = {r.dagster_run.run_id: r for r in instance.get_run_records(
+            filters=dg.RunsFilter(run_ids=[r.run_id for r in [*backfill_runs, *landing_runs]]))}
+        # The two runs were in progress together (one queue of one would have run them in turn) ...
+        assert max(r.start_time for r in records.values()) < min(r.end_time for r in records.values()), \
+            {k: (r.start_time, r.end_time) for k, r in records.items()}
+        # ... and their warehouse writers took turns through the pool's one slot.
+        writers = []
+        for run_id in records:
+            for step, window in _step_windows(instance, run_id).items():
+                assert pool_of_step[step] == {WAREHOUSE_POOL}, f"{step} of run {run_id} is not a warehouse writer"
+                writers.append((window, run_id, step))
+        assert len({run_id for _, run_id, _ in writers}) == 2
+        writers.sort()
+        for (a, run_a, step_a), (b, run_b, step_b) in zip(writers, writers[1:]):
+            assert a[1] <= b[0], f"{step_a} ({run_a}) and {step_b} ({run_b}) wrote the warehouse at once: {a}, {b}"
+        messages = [e.user_message for run_id in records for e in instance.all_logs(run_id)]
+        assert not [m for m in messages if "waiting up to" in m and "warehouse lock" in m]
+        info = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL)
+        assert (info.slot_count, info.active_slot_count) == (1, 0)
+    finally:
+        _stop(proc)
+    assert proc.poll() is not None
