@@ -57,7 +57,9 @@ def _extra_use_cases() -> dg.Definitions:
 
 def _automation_sensor() -> dg.AutomationConditionSensorDefinition:
     """Evaluates the automation conditions declared on the assets (replaces Dagster's default
-    sensor so that it runs from the start and its interval can be set)."""
+    sensor so that it runs from the start and its interval can be set). 30 s: a landed day's chain
+    is carried by the landing sensor's run, so this tick is not on that path; it evaluates every
+    asset's condition over its partitions, the most expensive tick of the location."""
     return dg.AutomationConditionSensorDefinition(
         "automation", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=int(os.environ.get("MLOPS_AUTOMATION_INTERVAL_S") or 30))

@@ -111,11 +111,14 @@ def build_use_case_defs(uc: UseCase) -> dg.Definitions:
     from mlops_assets.defs.training.sensors import build_retrain_schedule, build_retrain_sensor
 
     labels_assets, labels_sensors = label_defs_of(uc)
+    dbt_models = dbt_assets_of(uc)
+    # The landing sensor's run of a day carries the dbt models too (one run from file to drift report).
+    dbt_keys = sorted((k for a in dbt_models for k in a.keys), key=lambda k: k.to_user_string())
     return dg.Definitions(
-        assets=[build_raw_asset(uc), *labels_assets, *dbt_assets_of(uc), build_training_set(uc), build_candidate_model(uc),
+        assets=[build_raw_asset(uc), *labels_assets, *dbt_models, build_training_set(uc), build_candidate_model(uc),
                 build_model_evaluation(uc), build_champion_model(uc), build_batch_predictions(uc),
                 build_drift_report(uc), build_performance_report(uc), build_monitoring_summary(uc)],
-        sensors=[build_landing_sensor(uc), *labels_sensors, build_retrain_sensor(uc)],
+        sensors=[build_landing_sensor(uc, dbt_keys), *labels_sensors, build_retrain_sensor(uc)],
         schedules=[build_retrain_schedule(uc)],
         jobs=jobs_of(uc),
     )

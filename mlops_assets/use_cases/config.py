@@ -55,7 +55,8 @@ class _Strict(BaseModel):
 class LandingConfig(_Strict):
     folder: str = Field(description="Folder with batch files; relative paths are under the data folder's landing/.")
     pattern: str = Field(default="*.csv", description="Glob for batch files (.csv or .parquet).")
-    poll_seconds: int = Field(default=30, ge=1, description="How often the landing sensor looks for new files.")
+    # 10 s: the poll is the largest wait from a file landing to its run, and a tick is a folder listing.
+    poll_seconds: int = Field(default=10, ge=1, description="How often the landing sensor looks for new files.")
     settle_seconds: float = Field(default=5.0, ge=0, description="A file modified more recently is left for a later tick.")
 
     def path(self) -> Path:
