@@ -54,13 +54,16 @@ def prepare() -> Path:
 
 def prepare_instance() -> None:
     """Give the Dagster instance (DAGSTER_HOME) the profile's warehouse pool limit, unless one
-    was set on it already (mlops_assets/concurrency.py says why the dagster.yaml cannot)."""
+    was set on it already (mlops_assets/concurrency.py says why the dagster.yaml cannot); fail
+    runs whose worker died and free the pool slots they still held."""
     import dagster as dg
 
     from mlops_assets.concurrency import WAREHOUSE_POOL, apply_pool_limits
+    from mlops_assets.recovery import fail_dead_runs
 
     with dg.DagsterInstance.get() as instance:
         limit = apply_pool_limits(instance, settings.profile(), log=_log)
+        fail_dead_runs(instance, _log)  # and free the slots a killed run still holds
     if limit is not None:
         _log(f"concurrency pool {WAREHOUSE_POOL}: {limit} slot(s) ({settings.profile()} profile)")
 

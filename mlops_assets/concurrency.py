@@ -94,3 +94,29 @@ def apply_pool_limits(instance, profile: str, log=None) -> int | None:
         return None
     storage.set_concurrency_slots(WAREHOUSE_POOL, wanted)
     return wanted
+
+
+def free_slots_of_ended_runs(instance, log=None) -> list[str]:
+    """Free the pool slots still held by runs that are over. A run frees its slots when its
+    steps end, but a worker killed mid-step (SIGKILL, OOM) never does, and with one warehouse
+    slot every later writer would then wait for ever. The daemon does this itself when
+    dagster.yaml sets `run_monitoring: free_slots_after_run_end_seconds`; commands that run
+    without the daemon call this once they have failed dead runs (recovery.fail_dead_runs).
+    Returns the run ids whose slots were freed. `instance`: a DagsterInstance."""
+    import dagster as dg
+
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return []
+    holders = storage.get_concurrency_run_ids()
+    if not holders:
+        return []
+    ended = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
+    freed = []
+    for record in instance.get_run_records(dg.RunsFilter(run_ids=sorted(holders), statuses=ended)):
+        run = record.dagster_run
+        storage.free_concurrency_slots_for_run(run.run_id)
+        if log:
+            log(f"run {run.run_id} ({run.job_name}, {run.status.value}) still held concurrency slots; freed")
+        freed.append(run.run_id)
+    return freed

@@ -86,6 +86,9 @@ def fail_dead_runs(instance: dg.DagsterInstance, log: Callable[[str], None] = pr
             instance.report_run_failed(run, f"Marked failed by mlops-assets: {health.msg}")
             log(f"run {run.run_id} ({run.job_name}) was left STARTED but its {health.msg}; marked failed")
             failed.append(run.run_id)
+    from mlops_assets.concurrency import free_slots_of_ended_runs
+
+    free_slots_of_ended_runs(instance, log)  # a killed writer would hold the warehouse pool for ever
     return failed
 
 

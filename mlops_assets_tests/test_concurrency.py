@@ -92,3 +92,50 @@ def test_mlops_assets_prepare_gives_the_instance_its_pool_limit(data_dir, monkey
     assert concurrency.instance_concurrency_yaml("embedded") in yaml_text
     with dg.DagsterInstance.get() as instance:
         assert {p.name: p.limit for p in instance.event_log_storage.get_pool_limits()} == {WAREHOUSE_POOL: 1}
+
+
+def test_a_writer_killed_mid_step_gives_its_pool_slot_back(tmp_path, monkeypatch):
+    """A SIGKILLed run never frees the slot its writing step claimed; with one slot every later
+    writer would wait for ever. Failing the dead run (what the CLI does before it runs anything)
+    frees it, and the next writer runs."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    from mlops_assets.recovery import fail_dead_runs
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("MLOPS_DATA_DIR", str(tmp_path / "data"))
+    settings.ensure_local_env()
+    code = textwrap.dedent(f"""
+        import time
+        import dagster as dg
+        from mlops_assets.orchestrate import execute
+
+        @dg.asset(pool={WAREHOUSE_POOL!r})
+        def writer():
+            print("in step", flush=True)
+            time.sleep(120)
+
+        defs = dg.Definitions(assets=[writer], jobs=[dg.define_asset_job("writer_job", selection=[writer])])
+        execute(defs, dg.DagsterInstance.get(), "writer_job")
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+    assert "in step" in proc.stdout.readline()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        storage = instance.event_log_storage
+        assert storage.get_concurrency_info(WAREHOUSE_POOL).active_slot_count == 1  # held by a dead run
+        (dead,) = fail_dead_runs(instance, lambda _: None)
+        assert storage.get_concurrency_info(WAREHOUSE_POOL).active_slot_count == 0
+        assert dead not in storage.get_concurrency_run_ids()
+
+        @dg.asset(pool=WAREHOUSE_POOL)
+        def next_writer() -> None:
+            pass
+
+        assert dg.materialize([next_writer], instance=instance).success
