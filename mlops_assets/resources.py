@@ -1,4 +1,5 @@
-"""Resources shared by every use case: the DuckDB warehouse, MLflow (tracking and registry)
+"""Resources shared by every use case: the warehouse (DuckDB, or PostgreSQL on the shared
+profile: mlops_assets/warehouse), MLflow (tracking and registry)
 and dbt. Their settings come from environment variables through dg.EnvVar, so the UI and
 GraphQL show the variable's name, never its value (a tracking URI may hold credentials);
 definitions.py gives unset variables the embedded defaults first (settings.fill_env_defaults).
@@ -10,75 +11,16 @@ from __future__ import annotations
 
 import os
 import sys
-import time
-from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 from pydantic import Field, PrivateAttr
 
 from mlops_assets import settings
-
-
-class DuckDBWarehouse(DuckDBResource):
-    """dagster-duckdb's DuckDBResource on the project's file, plus what a shared file needs.
-    DuckDB lets one process write at a time (or several read), so connections are short-lived
-    and every opening first takes the warehouse lock (`mlops_assets.warehouse_lock`): shared for
-    readers, exclusive for writers, waiting up to `lock_timeout_s` and logging for whom it waits.
-    Sessions run in UTC. `get_connection()` (DuckDBResource's API) is `connect()` for writing;
-    a subprocess that writes (dbt) runs inside `write_lock()`."""
-
-    lock_timeout_s: float = Field(default=900.0, description="How long to wait for the warehouse lock.")
-
-    @property
-    def path(self) -> str:
-        return self.database
-
-    def write_lock(self, holder: str | None = None):
-        """The exclusive warehouse lock, for work outside `connect()` that writes the file (a
-        whole `dbt build`). Context manager; re-entrant within a process."""
-        from mlops_assets.warehouse_lock import warehouse_lock
-
-        return warehouse_lock(self.database, exclusive=True, timeout_s=self.lock_timeout_s, holder=holder,
-                              log=dg.get_dagster_logger().info)
-
-    @contextmanager
-    def get_connection(self):
-        with self.connect() as con:
-            yield con
-
-    @contextmanager
-    def connect(self, read_only: bool = False, holder: str | None = None
-                ) -> Iterator["duckdb.DuckDBPyConnection"]:  # noqa: F821
-        import duckdb
-
-        from mlops_assets.ingest.landing import in_utc
-        from mlops_assets.warehouse_lock import warehouse_lock
-
-        Path(self.database).parent.mkdir(parents=True, exist_ok=True)
-        if read_only and not Path(self.database).exists():
-            raise FileNotFoundError(f"warehouse {self.database} does not exist yet: materialize the raw assets first")
-        with warehouse_lock(self.database, exclusive=not read_only, timeout_s=self.lock_timeout_s, holder=holder,
-                            log=dg.get_dagster_logger().info):
-            # Processes that skip the lock (a user's duckdb shell) may still hold the file: retry.
-            deadline = time.monotonic() + self.lock_timeout_s
-            delay = 0.1
-            while True:
-                try:
-                    con = duckdb.connect(self.database, read_only=read_only, config=dict(self.connection_config))
-                    break
-                except duckdb.IOException as exc:
-                    if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                        raise
-                    time.sleep(delay)
-                    delay = min(delay * 2, 2.0)
-            try:
-                yield in_utc(con)
-            finally:
-                con.close()
+from mlops_assets.warehouse.duckdb_store import DuckDBWarehouse  # noqa: F401  (tests build it by name)
+from mlops_assets.warehouse.postgres_store import PostgresWarehouse  # noqa: F401
 
 
 class MlflowResource(dg.ConfigurableResource):
@@ -138,8 +80,14 @@ class MlflowResource(dg.ConfigurableResource):
         import mlflow
 
         # Both: the registry URI otherwise stays wherever an earlier run in this process left it.
-        mlflow.set_tracking_uri(self.tracking_uri)
-        mlflow.set_registry_uri(self.tracking_uri)
+        mlflow.set_tracking_uri(self.store_uri)
+        mlflow.set_registry_uri(self.store_uri)
+
+    @property
+    def store_uri(self) -> str:
+        """The tracking URI as handed to MLflow: a PostgreSQL database with psycopg2 named as
+        its driver (SQLAlchemy would pick psycopg 3 for a bare postgresql://)."""
+        return settings.sqlalchemy_url(self.tracking_uri)
 
     def _prepare_store(self, log, instance: dg.DagsterInstance | None, dagster_run_id: str | None) -> str:
         import mlflow
@@ -153,6 +101,8 @@ class MlflowResource(dg.ConfigurableResource):
             if not store.exists():
                 log.warning(new_store_warning(uri, registered_model_history(instance)))
             store.parent.mkdir(parents=True, exist_ok=True)
+        elif settings.is_postgres_url(uri):
+            check_postgres_store(uri)
         self._point_mlflow()
         try:
             experiment = mlflow.get_experiment_by_name(self.experiment_name)
@@ -166,6 +116,8 @@ class MlflowResource(dg.ConfigurableResource):
             if "readonly" in str(exc).lower().replace("-", "").replace(" ", ""):
                 raise PermissionError(f"the MLflow store {settings.display_uri(uri)} is read-only: "
                                       f"{str(exc).splitlines()[0]}") from exc
+            if settings.is_postgres_url(uri):
+                raise RuntimeError(postgres_store_error(uri, exc)) from exc
             raise
         return experiment.experiment_id
 
@@ -177,7 +129,7 @@ class MlflowResource(dg.ConfigurableResource):
         import mlflow
 
         self._point_mlflow()
-        return mlflow.MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        return mlflow.MlflowClient(tracking_uri=self.store_uri, registry_uri=self.store_uri)
 
     @contextmanager
     def start_run(self, run_name: str, tags: dict[str, str] | None = None):
@@ -191,7 +143,7 @@ class MlflowResource(dg.ConfigurableResource):
             from dagster_mlflow.resources import MlFlow
 
             self._tracker = MlFlow(self._init_context.replace_config({
-                "experiment_name": self.experiment_name, "mlflow_tracking_uri": self.tracking_uri, "env": {},
+                "experiment_name": self.experiment_name, "mlflow_tracking_uri": self.store_uri, "env": {},
                 "extra_tags": {}, "parent_run_id": None, "mlflow_run_id": None, "env_to_tag": None}))
         dagster_run_id = self._init_context.run.run_id
         with mlflow.start_run(run_name=run_name, nested=True) as run:
@@ -224,6 +176,28 @@ class MlflowResource(dg.ConfigurableResource):
 
     def logged_model_url(self, experiment_id: str, model_id: str) -> str:
         return f"{self.ui_url.rstrip('/')}/#/experiments/{experiment_id}/models/{model_id}"
+
+
+def check_postgres_store(uri: str) -> None:
+    """Connect once before MLflow does: MLflow retries a failing database for minutes, then
+    reports it without saying what to do."""
+    import psycopg2
+
+    try:
+        psycopg2.connect(settings.libpq_url(uri), connect_timeout=10).close()
+    except psycopg2.OperationalError as exc:
+        raise RuntimeError(postgres_store_error(uri, exc)) from None
+
+
+def postgres_store_error(uri: str, exc: Exception) -> str:
+    """What to do when MLflow cannot use its PostgreSQL database (server down, no database):
+    the store named without password, the driver's last line (libpq's messages hold none)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip() and not line.startswith("(Background")]
+    reason = next((line for line in lines if "does not exist" in line or "connection" in line.lower()),
+                  lines[0] if lines else type(exc).__name__)
+    hint = (" Run `mlops-assets prepare` to create the shared profile's databases." if "does not exist" in reason
+            else " Check that the server runs and accepts this user.")
+    return f"the MLflow store {settings.display_uri(uri)} cannot be used: {reason}.{hint}"
 
 
 def sqlite_store_path(uri: str) -> Path | None:
@@ -276,16 +250,27 @@ def dbt_executable() -> str:
     return str(candidate) if candidate.exists() else "dbt"
 
 
+def warehouse_resource():
+    """DuckDB on the embedded profile, PostgreSQL on the shared one (MLOPS_PROFILE)."""
+    from mlops_assets import warehouse
+
+    if warehouse.profile() == warehouse.SHARED:
+        # The URL may hold a password: a dg.EnvVar, so the UI shows the variable's name only.
+        os.environ.setdefault(warehouse.WAREHOUSE_URL_ENV, warehouse.warehouse_url())
+        return PostgresWarehouse(url=dg.EnvVar(warehouse.WAREHOUSE_URL_ENV))
+    return DuckDBWarehouse(database=dg.EnvVar(settings.DUCKDB_PATH_ENV))
+
+
 def shared_resources() -> dict:
     """The resources of the code location, every environment-dependent setting a dg.EnvVar.
     The variables must be set when a run starts: definitions.py fills unset ones with the
     embedded defaults (settings.fill_env_defaults) before building these."""
-    from dagster_dbt import DbtCliResource
+    from mlops_assets.dbt_cli import DbtCli  # no `dbt --version` process per run
 
     return {
-        "warehouse": DuckDBWarehouse(database=dg.EnvVar(settings.DUCKDB_PATH_ENV)),
+        "warehouse": warehouse_resource(),
         "mlflow": MlflowResource.from_env(),
         # The project folder ships with the code; the profile reads MLOPS_DUCKDB_PATH itself.
-        "dbt": DbtCliResource(project_dir=str(settings.DBT_PROJECT_DIR), profiles_dir=str(settings.DBT_PROJECT_DIR),
-                              target=dg.EnvVar(settings.DBT_TARGET_ENV), dbt_executable=dbt_executable()),
+        "dbt": DbtCli(project_dir=str(settings.DBT_PROJECT_DIR), profiles_dir=str(settings.DBT_PROJECT_DIR),
+                      target=dg.EnvVar(settings.DBT_TARGET_ENV), dbt_executable=dbt_executable()),
     }

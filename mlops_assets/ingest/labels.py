@@ -30,6 +30,7 @@ from mlops_assets.ingest import landing
 from mlops_assets.ingest.landing import LandingFileError
 from mlops_assets.sql import ident, qualified
 from mlops_assets.use_cases.config import UseCase
+from mlops_assets.warehouse import portable
 
 SCHEMA = "labels"
 LABEL = "label"  # the label's column name in outcomes()
@@ -77,7 +78,7 @@ class LabelLoad:
     notes: tuple[str, ...] = ()
 
 
-def ensure_table(con: duckdb.DuckDBPyConnection, uc: UseCase) -> None:
+def ensure_table(con, uc: UseCase) -> None:
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(SCHEMA)}")
     con.execute(
         f"""CREATE TABLE IF NOT EXISTS {qualified(labels_table(uc))} (
@@ -145,12 +146,15 @@ def _raw_rows(uc: UseCase) -> str:
     """raw.<uc>'s rows in the window (2 parameters), one per (entity, timestamp), the latest
     load winning as in the staging model."""
     e, ts = ident(uc.entity_column), ident(uc.timestamp_column)
-    return (f"""SELECT CAST({e} AS VARCHAR) AS _e, {e} AS _entity, {ts} AS _ts, {ident(uc.target_column)} AS _target
-                FROM {qualified(uc.raw_table)} WHERE {_window(uc)}
-                QUALIFY row_number() OVER (PARTITION BY {e}, {ts} ORDER BY _loaded_at DESC, _source_file DESC) = 1""")
+    # A subquery rather than QUALIFY: the same SQL runs on DuckDB and PostgreSQL.
+    return (f"""SELECT _e, _entity, _ts, _target FROM (
+                    SELECT CAST({e} AS VARCHAR) AS _e, {e} AS _entity, {ts} AS _ts, {ident(uc.target_column)} AS _target,
+                           row_number() OVER (PARTITION BY {e}, {ts} ORDER BY _loaded_at DESC, _source_file DESC) AS _rn
+                    FROM {qualified(uc.raw_table)} WHERE {_window(uc)}) AS _ranked
+                WHERE _rn = 1""")
 
 
-def load_labels_window(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime, end: dt.datetime,
+def load_labels_window(con, uc: UseCase, start: dt.datetime, end: dt.datetime,
                        log=None, last_day: dt.date | None = None) -> LabelLoad:
     """Replace the labels of events in [start, end) in labels.<use case> with what the label
     files hold for it (see the module's rules). A file whose current version cannot be read
@@ -170,53 +174,57 @@ def load_labels_window(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.da
                             ident(uc.target_column))
     cols = f"{e}, {ts}, {target}, _source_file, {ident(ORDER)}"
     staged, duplicates = [], 0
-    try:
-        for i, p in enumerate(read):
-            name = f"_label_stage_{i}"
-            staged.append(name)
-            duplicates += stage_labels(con, uc, by_path[str(p)], name, start, end)[1]
-        for p in read:
-            if not landing._unchanged(by_path[str(p)]):
-                raise LandingFileError(landing.changed_while_read(by_path[str(p)]) + "; nothing was written")
-        window = [start, end]
-        # Every candidate label of the window: the files read now, and the kept rows of files
-        # whose new version is unreadable (as the oldest: a readable file's label wins).
-        union = " UNION ALL ".join(
-            [f"SELECT {cols} FROM {ident(s)}" for s in staged]
-            + [f"SELECT {e}, {ts}, {target}, _source_file, -1 AS {ident(ORDER)} FROM {table} "
-               f"WHERE {_window(uc)} "
-               "AND list_contains(?, _source_file)"])
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _label_candidates AS {union}", [*window, kept])
-        conflicting = con.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM _label_candidates GROUP BY {e}, {ts} "
-            f"HAVING count(DISTINCT {target}) > 1)").fetchone()[0]
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _label_window AS SELECT * FROM _label_candidates
-                        QUALIFY row_number() OVER (PARTITION BY {e}, {ts}
-                                                   ORDER BY {ident(ORDER)} DESC, _source_file DESC) = 1""")
-        new, changed, removed = con.execute(
-            f"""SELECT count(*) FILTER (WHERE o.{target} IS NULL),
-                       count(*) FILTER (WHERE n.{target} IS NOT NULL AND o.{target} <> n.{target}),
-                       count(*) FILTER (WHERE n.{target} IS NULL)
-                FROM _label_window n FULL OUTER JOIN (SELECT * FROM {table} WHERE {_window(uc)}) o
-                USING ({e}, {ts})""", window).fetchone()
-        kept_rows = {p: int(n) for p, n in con.execute(
-            f"SELECT _source_file, count(*) FROM {table} WHERE {_window(uc)} AND list_contains(?, _source_file) "
-            "GROUP BY 1", [*window, kept]).fetchall()}
-        con.execute("BEGIN TRANSACTION")
+    window = [start, end]
+    # The files are staged and the window's labels worked out in DuckDB (on PostgreSQL an
+    # in-memory one holding the window's stored labels); only the result is written.
+    with portable.files_connection(con) as reader:
         try:
-            con.execute(f"DELETE FROM {table} WHERE {_window(uc)}", window)
-            con.execute(f"INSERT INTO {table} ({e}, {ts}, {target}, _source_file, _loaded_at, {ident(ORDER)}) "
-                        f"SELECT {e}, {ts}, {target}, _source_file, now()::TIMESTAMP, {ident(ORDER)} "
-                        "FROM _label_window")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-    finally:
-        for s in staged:
-            con.execute(f"DROP TABLE IF EXISTS {ident(s)}")
-        con.execute("DROP TABLE IF EXISTS _label_candidates")
-        con.execute("DROP TABLE IF EXISTS _label_window")
+            for i, p in enumerate(read):
+                name = f"_label_stage_{i}"
+                staged.append(name)
+                duplicates += stage_labels(reader, uc, by_path[str(p)], name, start, end)[1]
+            for p in read:
+                if not landing._unchanged(by_path[str(p)]):
+                    raise LandingFileError(landing.changed_while_read(by_path[str(p)]) + "; nothing was written")
+            portable.pull(con, reader, "_label_stored", f"SELECT {cols} FROM {table} WHERE {_window(uc)}", window,
+                          {uc.entity_column: "VARCHAR", uc.timestamp_column: "TIMESTAMP", uc.target_column: "INTEGER",
+                           "_source_file": "VARCHAR", ORDER: "BIGINT"})
+            # Every candidate label of the window: the files read now, and the kept rows of files
+            # whose new version is unreadable (as the oldest: a readable file's label wins).
+            union = " UNION ALL ".join(
+                [f"SELECT {cols} FROM {ident(s)}" for s in staged]
+                + [f"SELECT {e}, {ts}, {target}, _source_file, -1 AS {ident(ORDER)} FROM _label_stored "
+                   "WHERE list_contains(?, _source_file)"])
+            reader.execute(f"CREATE OR REPLACE TEMP TABLE _label_candidates AS {union}", [kept])
+            conflicting = reader.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM _label_candidates GROUP BY {e}, {ts} "
+                f"HAVING count(DISTINCT {target}) > 1)").fetchone()[0]
+            reader.execute(f"""CREATE OR REPLACE TEMP TABLE _label_window AS SELECT * FROM _label_candidates
+                               QUALIFY row_number() OVER (PARTITION BY {e}, {ts}
+                                                          ORDER BY {ident(ORDER)} DESC, _source_file DESC) = 1""")
+            new, changed, removed = reader.execute(
+                f"""SELECT count(*) FILTER (WHERE o.{target} IS NULL),
+                           count(*) FILTER (WHERE n.{target} IS NOT NULL AND o.{target} <> n.{target}),
+                           count(*) FILTER (WHERE n.{target} IS NULL)
+                    FROM _label_window n FULL OUTER JOIN _label_stored o USING ({e}, {ts})""").fetchone()
+            kept_rows = {p: int(n) for p, n in reader.execute(
+                "SELECT _source_file, count(*) FROM _label_stored WHERE list_contains(?, _source_file) GROUP BY 1",
+                [kept]).fetchall()}
+            con.execute("BEGIN TRANSACTION")
+            try:
+                portable.lock_table(con, labels_table(uc))
+                con.execute(f"DELETE FROM {table} WHERE {_window(uc)}", window)
+                portable.insert_from(
+                    con, labels_table(uc), reader,
+                    f"SELECT {e}, {ts}, {target}, _source_file, now()::TIMESTAMP AS _loaded_at, {ident(ORDER)} "
+                    "FROM _label_window")
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        finally:
+            for s in [*staged, "_label_candidates", "_label_window", "_label_stored"]:
+                reader.execute(f"DROP TABLE IF EXISTS {ident(s)}")
     per_day = {str(d): int(n) for d, n in con.execute(
         f"SELECT CAST({ts} AS DATE), count(*) FROM {table} WHERE {_window(uc)} GROUP BY 1 ORDER BY 1",
         window).fetchall()}
@@ -240,7 +248,7 @@ def load_labels_window(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.da
     return result
 
 
-def _against_raw(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime,
+def _against_raw(con, uc: UseCase, start: dt.datetime,
                  end: dt.datetime) -> tuple[int, list[str], int]:
     """Labels of the window whose row is not in raw (count, up to 5 examples), and labels that
     differ from the target the feature file carried."""
@@ -261,7 +269,7 @@ def _against_raw(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime
     return int(n), examples, int(overriding)
 
 
-def outcomes(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime | dt.date,
+def outcomes(con, uc: UseCase, start: dt.datetime | dt.date,
              end: dt.datetime | dt.date):
     """The rows of raw.<use case> with a timestamp in [start, end) that have a label, with their
     authoritative label: the label file's when there is one, else the target the feature file
@@ -290,14 +298,14 @@ def outcomes(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime | d
             FROM ({_raw_rows(uc)}) r {join} WHERE {label} IS NOT NULL ORDER BY 2, 1""", params).df()
 
 
-def coverage(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime | dt.date,
+def coverage(con, uc: UseCase, start: dt.datetime | dt.date,
              end: dt.datetime | dt.date) -> dict[str, float]:
     """Per day of [start, end) that has rows in raw: labelled rows / rows, where a row is
     labelled by a label file or by its own target (one row per entity and timestamp)."""
     return {d: round(n / rows, 6) for d, (n, rows) in labelled_counts(con, uc, start, end).items()}
 
 
-def labelled_counts(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime | dt.date,
+def labelled_counts(con, uc: UseCase, start: dt.datetime | dt.date,
                     end: dt.datetime | dt.date) -> dict[str, tuple[int, int]]:
     """Per day of [start, end) that has rows in raw: (labelled rows, rows), a row labelled by a
     label file or by its own target (one row per entity and timestamp)."""

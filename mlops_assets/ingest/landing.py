@@ -1,4 +1,4 @@
-"""Loading landing-zone batch files into DuckDB, one time window (day partition) at a time.
+"""Loading landing-zone batch files into the warehouse, one time window (day partition) at a time.
 
 A partition holds the rows whose own timestamp falls on that day, whichever file brought them.
 The file index (raw._file_days) records, per file fingerprint, how many rows it holds for each
@@ -8,6 +8,10 @@ grow with the history. Only files that are new or changed since they were indexe
 Before anything is written, the window's rows are validated (timestamp parses, binary target
 or empty for a row whose outcome is not known yet, required columns). The window is then replaced in one transaction: re-loading a day replaces
 it, never duplicates it, and a bad file leaves the warehouse exactly as it was.
+
+Files are always read and validated by DuckDB: on the embedded profile in the warehouse
+connection itself, on PostgreSQL in a private in-memory DuckDB whose validated rows are then
+copied over with COPY (warehouse/portable.py), so the error messages are the same on both.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import duckdb
 
 from mlops_assets.sql import ident, is_plain, literal, qualified
 from mlops_assets.use_cases.config import UseCase
+from mlops_assets.warehouse import is_postgres, portable
 
 INDEX = "raw._file_days"
 TMP_PREFIXES = (".", "_", "~")
@@ -71,10 +76,12 @@ def fingerprint(f: LandingFile) -> str:
     return f"{f.path}@{f.size}:{f.mtime_ns}"
 
 
-def in_utc(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+def in_utc(con):
     """Partitions are UTC days: casting an offset-bearing timestamp to a plain one must give UTC,
-    not the machine's local time (DuckDB uses the session time zone)."""
-    con.execute("SET TimeZone = 'UTC'")
+    not the machine's local time (DuckDB uses the session time zone). A PostgreSQL session is
+    opened in UTC already (warehouse/postgres_store.open_connection)."""
+    if not is_postgres(con):
+        con.execute("SET TimeZone = 'UTC'")
     return con
 
 
@@ -245,7 +252,7 @@ def file_days(con: duckdb.DuckDBPyConnection, path: Path, ts_col: str) -> dict[d
     return {day: int(n) for day, n, _ in rows}
 
 
-def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+def ensure_tables(con) -> None:
     con.execute("CREATE SCHEMA IF NOT EXISTS raw")
     con.execute(
         f"""CREATE TABLE IF NOT EXISTS {qualified(INDEX)} (
@@ -268,7 +275,7 @@ def changed_while_read(f: LandingFile) -> str:
             "name and rename it when complete. It is read again on the next load")
 
 
-def refresh_index(con: duckdb.DuckDBPyConnection, uc: UseCase, files: list[LandingFile],
+def refresh_index(con, uc: UseCase, files: list[LandingFile],
                   log=None, *, index_key: str | None = None) -> dict[str, str]:
     """Bring the file index up to date: read new and changed files (by size and mtime), forget
     vanished ones. A file that cannot be read (or changes while it is read) is returned with
@@ -284,18 +291,20 @@ def refresh_index(con: duckdb.DuckDBPyConnection, uc: UseCase, files: list[Landi
     present = {str(f.path) for f in files}
     changed = [f for f in files if (str(f.path), f.size, f.mtime_ns) not in known]
     days_by_file, unreadable = {}, {}
-    for f in changed:  # all are read before anything is written
-        try:
-            days = file_days(con, f.path, uc.timestamp_column)
-        except LandingFileError as exc:
-            unreadable[str(f.path)] = str(exc)
-            continue
-        if _unchanged(f):
-            days_by_file[f] = days
-        else:
-            unreadable[str(f.path)] = changed_while_read(f)
+    with portable.files_connection(con) as reader:  # DuckDB: con itself; PostgreSQL: in memory
+        for f in changed:  # all are read before anything is written
+            try:
+                days = file_days(reader, f.path, uc.timestamp_column)
+            except LandingFileError as exc:
+                unreadable[str(f.path)] = str(exc)
+                continue
+            if _unchanged(f):
+                days_by_file[f] = days
+            else:
+                unreadable[str(f.path)] = changed_while_read(f)
     con.execute("BEGIN TRANSACTION")
     try:
+        portable.lock_table(con, f"{INDEX}/{name}")
         for path in {p for p, _, _ in known} - present:
             con.execute(f"DELETE FROM {index} WHERE use_case = ? AND path = ?", [name, path])
         for f, days in days_by_file.items():
@@ -313,7 +322,7 @@ def refresh_index(con: duckdb.DuckDBPyConnection, uc: UseCase, files: list[Landi
     return unreadable
 
 
-def files_for_window(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime, end: dt.datetime,
+def files_for_window(con, uc: UseCase, start: dt.datetime, end: dt.datetime,
                      *, index_key: str | None = None) -> list[Path]:
     rows = con.execute(
         f"SELECT DISTINCT path FROM {qualified(INDEX)} WHERE use_case = ? AND day >= CAST(? AS DATE) "
@@ -322,7 +331,7 @@ def files_for_window(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.date
     return [Path(r[0]) for r in rows]
 
 
-def rows_outside(con: duckdb.DuckDBPyConnection, uc: UseCase, first_day: dt.date, last_day: dt.date,
+def rows_outside(con, uc: UseCase, first_day: dt.date, last_day: dt.date,
                  *, index_key: str | None = None) -> dict[str, int]:
     """Rows per indexed file dated before first_day or after last_day: rows no partition takes."""
     ensure_tables(con)
@@ -392,7 +401,7 @@ def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
     return dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {relation})").fetchall())
 
 
-def load_window(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime, end: dt.datetime,
+def load_window(con, uc: UseCase, start: dt.datetime, end: dt.datetime,
                 log=None, last_day: dt.date | None = None) -> WindowLoad:
     """Replace the rows of [start, end) in raw.<use case> with what the landing files hold for it.
 
@@ -413,38 +422,40 @@ def load_window(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime,
     raw, ts = qualified(uc.raw_table), ident(uc.timestamp_column)
     notes = list(scan.ignored)
     staged = []
-    try:
-        for i, path in enumerate(read):
-            name = f"_stage_{i}"
-            staged.append((path, name, stage_window(con, uc, path, name, start, end)))
-        for path in read:  # the rows staged are those of the version listed, or the load fails
-            if str(path) in by_path and not _unchanged(by_path[str(path)]):
-                raise LandingFileError(changed_while_read(by_path[str(path)]) + "; nothing was written")
-        con.execute("BEGIN TRANSACTION")
+    with portable.files_connection(con) as reader:  # DuckDB: con itself; PostgreSQL: in memory
         try:
-            replaced, kept_rows, window = 0, {}, f"{ts} >= ? AND {ts} < ?"
-            if table_exists(con, uc.raw_table):
-                for path in kept:
-                    kept_rows[path] = int(con.execute(
-                        f"SELECT count(*) FROM {raw} WHERE {window} AND _source_file = ?", [start, end, path]
-                    ).fetchone()[0])
-                replaced = con.execute(f"DELETE FROM {raw} WHERE {window} AND NOT list_contains(?, _source_file)",
-                                       [start, end, kept]).fetchone()[0]
-            for path, name, _ in staged:
-                notes += _insert(con, uc, path, name)
-            per_day, labelled = {}, {}
-            if table_exists(con, uc.raw_table):
-                for d, n, n_labelled in con.execute(
-                        f"SELECT CAST({ts} AS DATE), count(*), count({ident(uc.target_column)}) FROM {raw} "
-                        f"WHERE {window} GROUP BY 1 ORDER BY 1", [start, end]).fetchall():
-                    per_day[str(d)], labelled[str(d)] = int(n), int(n_labelled)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-    finally:
-        for _, name, _ in staged:
-            con.execute(f"DROP TABLE IF EXISTS {ident(name)}")
+            for i, path in enumerate(read):
+                name = f"_stage_{i}"
+                staged.append((path, name, stage_window(reader, uc, path, name, start, end)))
+            for path in read:  # the rows staged are those of the version listed, or the load fails
+                if str(path) in by_path and not _unchanged(by_path[str(path)]):
+                    raise LandingFileError(changed_while_read(by_path[str(path)]) + "; nothing was written")
+            con.execute("BEGIN TRANSACTION")
+            try:
+                portable.lock_table(con, uc.raw_table)
+                replaced, kept_rows, window = 0, {}, f"{ts} >= ? AND {ts} < ?"
+                if table_exists(con, uc.raw_table):
+                    for path in kept:
+                        kept_rows[path] = int(con.execute(
+                            f"SELECT count(*) FROM {raw} WHERE {window} AND _source_file = ?", [start, end, path]
+                        ).fetchone()[0])
+                    replaced = portable.delete_where(con, uc.raw_table, f"{window} AND {portable.not_in(con, '_source_file')}",
+                                                     [start, end, kept])
+                for path, name, _ in staged:
+                    notes += _insert(con, reader, uc, path, name)
+                per_day, labelled = {}, {}
+                if table_exists(con, uc.raw_table):
+                    for d, n, n_labelled in con.execute(
+                            f"SELECT CAST({ts} AS DATE), count(*), count({ident(uc.target_column)}) FROM {raw} "
+                            f"WHERE {window} GROUP BY 1 ORDER BY 1", [start, end]).fetchall():
+                        per_day[str(d)], labelled[str(d)] = int(n), int(n_labelled)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        finally:
+            for _, name, _ in staged:
+                reader.execute(f"DROP TABLE IF EXISTS {ident(name)}")
     for path, n in kept_rows.items():
         unreadable[path] += f"; kept the {n} row(s) its last good version loaded for this window"
     outside = rows_outside(con, uc, uc.first_day, last_day) if last_day else {}
@@ -458,44 +469,54 @@ def load_window(con: duckdb.DuckDBPyConnection, uc: UseCase, start: dt.datetime,
                       labelled_per_day=labelled)
 
 
-def _insert(con: duckdb.DuckDBPyConnection, uc: UseCase, path: Path, staging: str) -> list[str]:
-    """Append a staged file to the raw table (created from the first file). Columns the table
-    does not have are left out, and said so."""
-    raw, ts, target = qualified(uc.raw_table), ident(uc.timestamp_column), ident(uc.target_column)
+def _insert(con, reader: duckdb.DuckDBPyConnection, uc: UseCase, path: Path, staging: str) -> list[str]:
+    """Append a staged file (on `reader`, DuckDB) to the raw table of the warehouse `con`
+    (created from the first file). Columns the table does not have are left out, and said so."""
+    ts, target = ident(uc.timestamp_column), ident(uc.target_column)
     notes, exclude = [], ""
-    if table_exists(con, uc.raw_table):
-        extra = [c for c in _columns(con, ident(staging)) if c not in _columns(con, raw)]
+    exists = table_exists(con, uc.raw_table)
+    if exists:
+        table_cols = portable.columns(con, uc.raw_table)
+        extra = [c for c in _columns(reader, ident(staging)) if c not in table_cols]
         if extra:
             exclude = f"EXCLUDE ({', '.join(ident(c) for c in extra)})"
             notes.append(f"{path.name}: column(s) {extra} are not in {uc.raw_table}; ignored")
     select = (f"SELECT * {exclude} REPLACE ({utc_ts(uc.timestamp_column)} AS {ts}, CAST({target} AS INTEGER) AS "
               f"{target}), CAST(? AS VARCHAR) AS _source_file, now()::TIMESTAMP AS _loaded_at FROM {ident(staging)}")
-    if not table_exists(con, uc.raw_table):
-        con.execute(f"CREATE TABLE {raw} AS {select} LIMIT 0", [str(path)])
-    _refuse_rounding(con, uc, path, staging)
+    if not exists:
+        portable.create_table(con, uc.raw_table, portable.relation_types(reader, select, [str(path)]))
+    _refuse_rounding(con, reader, uc, path, staging)
     try:
-        con.execute(f"INSERT INTO {raw} BY NAME {select}", [str(path)])
-    except duckdb.Error as exc:
+        portable.insert_from(con, uc.raw_table, reader, select, [str(path)])
+    except (duckdb.Error, *_pg_errors()) as exc:
         raise LandingFileError(
-            f"{path}: does not fit the existing table {uc.raw_table}: {str(exc).splitlines()[0]}") from exc
+            f"{path}: does not fit the existing table {uc.raw_table}: {str(exc).strip().splitlines()[0]}") from exc
     return notes
+
+
+def _pg_errors() -> tuple[type[Exception], ...]:
+    try:
+        import psycopg2
+    except ImportError:
+        return ()
+    return (psycopg2.DataError,)
 
 
 INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
                  "UBIGINT", "UHUGEINT"}
 
 
-def _refuse_rounding(con: duckdb.DuckDBPyConnection, uc: UseCase, path: Path, staging: str) -> None:
+def _refuse_rounding(con, reader: duckdb.DuckDBPyConnection, uc: UseCase, path: Path, staging: str) -> None:
     """The raw table's column types come from its first file; inserting 1.5 into an integer
     column would silently store 2. Refuse instead, naming the column. Text such as 'N/A' is a
     different mistake (a missing value written as text): widening the column would not help."""
-    table_types = _columns(con, qualified(uc.raw_table))
-    for col, staged in _columns(con, ident(staging)).items():
+    table_types = portable.columns(con, uc.raw_table)
+    for col, staged in _columns(reader, ident(staging)).items():
         if table_types.get(col) not in INTEGER_TYPES or staged in INTEGER_TYPES or col == uc.target_column:
             continue
         c = ident(col)
         number = f"TRY_CAST(CAST({c} AS VARCHAR) AS DOUBLE)"
-        text_n, text_eg, frac_n, frac_eg = con.execute(
+        text_n, text_eg, frac_n, frac_eg = reader.execute(
             f"""SELECT count(*) FILTER (WHERE {number} IS NULL),
                        min(CAST({c} AS VARCHAR)) FILTER (WHERE {number} IS NULL),
                        count(*) FILTER (WHERE {number} <> round({number})),
@@ -512,8 +533,5 @@ def _refuse_rounding(con: duckdb.DuckDBPyConnection, uc: UseCase, path: Path, st
                 f"with ALTER TABLE {qualified(uc.raw_table)} ALTER {c} TYPE DOUBLE")
 
 
-def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    schema, _, table = name.rpartition(".")
-    return bool(con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [schema or "main", table]).fetchone()[0])
+def table_exists(con, name: str) -> bool:
+    return portable.table_exists(con, name)

@@ -60,8 +60,10 @@ def features_source(con, uc: UseCase) -> str:
     if uc.features.dbt_model or uc.labels is None or not landing.table_exists(con, labels.labels_table(uc)):
         return table
     e, ts, target = ident(uc.entity_column), ident(uc.timestamp_column), ident(uc.target_column)
+    # The model's columns named one by one (no DuckDB-only `* REPLACE`): the same SQL on PostgreSQL.
     # labels.<uc> holds one label per (entity as text, timestamp); the raw entity may be a number.
-    return (f"(SELECT f.* REPLACE (CAST(coalesce(l.{target}, f.{target}) AS INTEGER) AS {target}) "
+    cols = ", ".join(f"f.{ident(c)}" for c in model_columns(uc) if c != uc.target_column)
+    return (f"(SELECT {cols}, CAST(coalesce(l.{target}, f.{target}) AS INTEGER) AS {target} "
             f"FROM {table} f LEFT JOIN {qualified(labels.labels_table(uc))} l "
             f"ON l.{e} = CAST(f.{e} AS VARCHAR) AND l.{ts} = f.{ts}) AS {ident('features')}")
 
@@ -137,10 +139,7 @@ def build_frame(con, uc: UseCase, learn_recent: bool = False):
 
 
 def write_frame(con, uc: UseCase, frame) -> None:
-    schema = training_table(uc).split(".")[0]
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
-    con.register("training_frame", frame)
-    try:
-        con.execute(f"CREATE OR REPLACE TABLE {qualified(training_table(uc))} AS SELECT * FROM training_frame")
-    finally:
-        con.unregister("training_frame")
+    """The training table becomes exactly `frame`, in one transaction (COPY on PostgreSQL)."""
+    from mlops_assets.warehouse import portable
+
+    portable.replace_table(con, training_table(uc), frame)

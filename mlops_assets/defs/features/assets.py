@@ -66,8 +66,9 @@ def build_dbt_assets(uc: UseCase, project: DbtProject) -> dg.AssetsDefinition:
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: DuckDBWarehouse):
-        # dbt runs in a subprocess: point its profile at the same DuckDB file as ours.
-        os.environ["MLOPS_DUCKDB_PATH"] = warehouse.path
+        # dbt runs in a subprocess: point its profile at the same warehouse as ours (the DuckDB
+        # file, or the PostgreSQL database: warehouse.dbt_env()).
+        os.environ.update(warehouse.dbt_env())
         os.environ.setdefault("DO_NOT_TRACK", "1")
         window = context.partition_time_window
         dbt_vars = {"min_date": window.start.strftime("%Y-%m-%d"), "max_date": window.end.strftime("%Y-%m-%d")}
