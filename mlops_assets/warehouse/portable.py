@@ -138,14 +138,17 @@ def copy_from_duckdb(con, name: str, files, select_sql: str, params=None) -> int
     # Arrow quotes every string and leaves NULL unquoted-empty: PostgreSQL's CSV rule for NULL
     # versus the empty string.
     options, rows = pacsv.WriteOptions(include_header=False), 0
-    for batch in reader:
-        if batch.num_rows == 0:
-            continue
-        buf = io.BytesIO()
-        pacsv.write_csv(batch, buf, options)
-        buf.seek(0)
-        con.copy_csv(statement, buf)
-        rows += batch.num_rows
+    try:
+        for batch in reader:
+            if batch.num_rows == 0:
+                continue
+            buf = io.BytesIO()
+            pacsv.write_csv(batch, buf, options)
+            buf.seek(0)
+            con.copy_csv(statement, buf)
+            rows += batch.num_rows
+    finally:
+        reader.close()  # DuckDB refuses any other statement while the result is open
     return rows
 
 

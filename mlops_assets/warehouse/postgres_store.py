@@ -19,6 +19,8 @@ import dagster as dg
 from pydantic import Field
 
 DBT_LOCK = "mlops dbt build"
+NUMBER_OIDS = {20, 21, 23, 700, 701, 1700}  # int8, int2, int4, float4, float8, numeric
+TIMESTAMP_OIDS = {1114}  # timestamp without time zone (the warehouse's timestamps are naive UTC)
 
 
 def lock_key(name: str) -> int:
@@ -80,16 +82,14 @@ class PgResult:
         int64/float64 (NULL -> NaN), timestamps as datetime64."""
         import pandas as pd
 
-        cols = [d.name for d in self._cur.description]
-        df = pd.DataFrame.from_records(self._cur.fetchall(), columns=cols, coerce_float=True)
-        for c in cols:
-            if df[c].dtype != object:
-                continue
-            values = df[c].dropna()
-            if len(values) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-                df[c] = pd.to_numeric(df[c])
-            elif len(values) and all(type(v).__name__ == "datetime" for v in values):
-                df[c] = pd.to_datetime(df[c])
+        desc = self._cur.description
+        df = pd.DataFrame.from_records(self._cur.fetchall(), columns=[d.name for d in desc], coerce_float=True)
+        for i, d in enumerate(desc):  # by the column's type, so an all-NULL column is typed too
+            col = df.iloc[:, i]
+            if d.type_code in NUMBER_OIDS and col.dtype == object:
+                df.isetitem(i, pd.to_numeric(col).astype("float64"))
+            elif d.type_code in TIMESTAMP_OIDS and col.dtype == object:
+                df.isetitem(i, pd.to_datetime(col))
         return df
 
 
