@@ -43,7 +43,9 @@ def prepare() -> Path:
     started = time.perf_counter()
     proc = subprocess.run(
         [dbt_executable(), "parse", "--project-dir", str(settings.DBT_PROJECT_DIR),
-         "--profiles-dir", str(settings.DBT_PROJECT_DIR), "--quiet"],
+         "--profiles-dir", str(settings.DBT_PROJECT_DIR), "--quiet",
+         # The target named as the dbt step names it: dbt keeps a parse state only for the same one.
+         "--target", settings.dbt_target()],
         capture_output=True, text=True, env=env,
     )
     if proc.returncode != 0:
@@ -191,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"mlops-assets: {exc}") from None
     for k, v in applied.items():
         # Never a raw tracking URI: it may hold credentials (user:password@, ?token=).
-        _log(f"{k}={settings.display_uri(v)} (embedded default)")
+        _log(f"{k}={settings.display_uri(v)} ({settings.profile()} default)")
     if args.command == "prepare":
         prepare()
         prepare_instance()

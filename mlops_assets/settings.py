@@ -87,10 +87,27 @@ def postgres_base_url() -> str:
     if not url:
         raise SettingsError(f"{PROFILE_ENV}={SHARED} needs {POSTGRES_URL_ENV}, the PostgreSQL server, e.g. "
                             "postgresql://user:password@127.0.0.1:5432")
-    parts = _split_pg_url(url, POSTGRES_URL_ENV)
-    # SQLAlchemy (MLflow, Dagster) no longer accepts the `postgres://` spelling.
-    scheme = "postgresql" + parts.scheme.removeprefix("postgres").removeprefix("ql")
-    return parts._replace(scheme=scheme, path="").geturl()
+    return libpq_url(_split_pg_url(url, POSTGRES_URL_ENV)._replace(path="").geturl())
+
+
+def is_postgres_url(url: str) -> bool:
+    return url.split(":", 1)[0].split("+")[0] in ("postgresql", "postgres")
+
+
+def libpq_url(url: str) -> str:
+    """`postgresql://...` as libpq (psycopg2.connect) reads it: no SQLAlchemy driver part."""
+    scheme, sep, rest = url.partition("://")
+    return f"postgresql://{rest}" if sep and is_postgres_url(url) else url
+
+
+def sqlalchemy_url(url: str) -> str:
+    """A PostgreSQL URL for SQLAlchemy (Dagster's and MLflow's stores) with psycopg2 named:
+    SQLAlchemy 2.1 reads a bare `postgresql://` as psycopg 3, which is not installed. A driver
+    the user named is kept."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme in ("postgresql", "postgres"):
+        return f"postgresql+psycopg2://{rest}"
+    return url
 
 
 def postgres_database_url(database: str, base: str | None = None) -> str:
@@ -105,14 +122,14 @@ def dagster_pg_url() -> str | None:
     """The Dagster instance's database on shared (MLOPS_DAGSTER_PG_URL wins); None on embedded."""
     if not is_shared():
         return None
-    return _env(DAGSTER_PG_URL_ENV) or postgres_database_url(DAGSTER_DB)
+    return sqlalchemy_url(_env(DAGSTER_PG_URL_ENV) or postgres_database_url(DAGSTER_DB))
 
 
 def warehouse_url() -> str | None:
     """The warehouse database on shared (MLOPS_WAREHOUSE_URL wins); None on embedded (DuckDB)."""
     if not is_shared():
         return None
-    return _env(WAREHOUSE_URL_ENV) or postgres_database_url(WAREHOUSE_DB)
+    return libpq_url(_env(WAREHOUSE_URL_ENV) or postgres_database_url(WAREHOUSE_DB))
 
 
 def warehouse_pg_env(url: str) -> dict[str, str]:
@@ -137,7 +154,7 @@ def shared_database_urls() -> dict[str, str]:
     URI is a PostgreSQL database, not an MLflow server)."""
     urls = {"dagster": dagster_pg_url(), "warehouse": warehouse_url()}
     tracking = mlflow_tracking_uri()
-    if tracking.split(":", 1)[0].split("+")[0] in ("postgresql", "postgres"):
+    if is_postgres_url(tracking):
         urls["mlflow"] = tracking
     return urls
 
@@ -171,9 +188,9 @@ def mlflow_tracking_uri() -> str:
     """MLFLOW_TRACKING_URI if set, else the profile's store: a SQLite file inside the data
     folder (embedded) or the mlops_mlflow database (shared)."""
     if _env(TRACKING_URI_ENV):
-        return _env(TRACKING_URI_ENV)
+        return sqlalchemy_url(_env(TRACKING_URI_ENV))
     if is_shared():
-        return postgres_database_url(MLFLOW_DB)
+        return sqlalchemy_url(postgres_database_url(MLFLOW_DB))
     return f"sqlite:///{mlflow_dir() / 'mlflow.db'}"
 
 
@@ -316,6 +333,10 @@ def ensure_local_env() -> dict[str, str]:
         if not os.environ.get(key):
             os.environ[key] = value
             applied[key] = value
+    user_dagster_url = os.environ.get(DAGSTER_PG_URL_ENV)
+    if is_shared() and user_dagster_url and sqlalchemy_url(user_dagster_url) != user_dagster_url:
+        # dagster.yaml hands the variable to SQLAlchemy as it is: name the installed driver.
+        os.environ[DAGSTER_PG_URL_ENV] = applied[DAGSTER_PG_URL_ENV] = sqlalchemy_url(user_dagster_url)
     home = Path(os.environ["DAGSTER_HOME"])
     home.mkdir(parents=True, exist_ok=True)
     write_dagster_yaml(home)

@@ -35,7 +35,7 @@ def ensure_databases(urls: dict[str, str], log=print) -> list[str]:
         try:
             con = psycopg2.connect(server, connect_timeout=10)
         except psycopg2.OperationalError as exc:
-            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DatabaseSetupError(
                 f"cannot connect to the PostgreSQL server {settings.display_uri(server)} to create the {role} "
                 f"database {name!r}: {reason}. Check that the server runs and accepts this user, and that "
