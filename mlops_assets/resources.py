@@ -241,7 +241,9 @@ def dbt_project():
     """The dbt project, with the manifest expected under target/ (made by `mlops-assets prepare`)."""
     from dagster_dbt import DbtProject
 
-    return DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR)
+    # target: `dbt parse` under `dagster dev` names it as the dbt step does (same parse state).
+    return DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR,
+                      target=settings.dbt_target())
 
 
 def dbt_executable() -> str:

@@ -1,15 +1,15 @@
 {# Rows of the current [min_date, max_date) window, by a timestamp column. #}
 {% macro in_window(ts_column) -%}
-    {{ ts_column }} >= cast('{{ var("min_date") }}' as timestamp)
-    and {{ ts_column }} < cast('{{ var("max_date") }}' as timestamp)
+    {{ ts_column }} >= cast('{{ window_bound("min_date") }}' as timestamp)
+    and {{ ts_column }} < cast('{{ window_bound("max_date") }}' as timestamp)
 {%- endmacro %}
 
 {# Before an incremental run inserts its window, delete what the table holds for it. #}
 {% macro delete_window(date_column) -%}
     {% if is_incremental() %}
         delete from {{ this }}
-        where {{ date_column }} >= cast('{{ var("min_date") }}' as date)
-          and {{ date_column }} < cast('{{ var("max_date") }}' as date)
+        where {{ date_column }} >= cast('{{ window_bound("min_date") }}' as date)
+          and {{ date_column }} < cast('{{ window_bound("max_date") }}' as date)
     {% endif %}
 {%- endmacro %}
 
@@ -17,7 +17,7 @@
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where') -%}
     {%- if where == '__day_window__' -%}
-        {%- set where = "event_date >= cast('" ~ var('min_date') ~ "' as date) and event_date < cast('" ~ var('max_date') ~ "' as date)" -%}
+        {%- set where = "event_date >= cast('" ~ window_bound('min_date') ~ "' as date) and event_date < cast('" ~ window_bound('max_date') ~ "' as date)" -%}
     {%- endif -%}
     {%- if where -%}
         {%- set filtered -%}

@@ -1,14 +1,15 @@
 """dbt staging and feature models, one group and one daily-partitioned dbt asset per use case
 (the models' folder name under dbt_project/models/)."""
-import json
+import datetime as dt
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from mlops_assets import asset_metadata
+from mlops_assets import asset_metadata, settings
 from mlops_assets.automation import per_day
 from mlops_assets.concurrency import WAREHOUSE_POOL
 from mlops_assets.lineage import LABELS, RAW
@@ -77,8 +78,12 @@ def build_dbt_assets(uc: UseCase, project: DbtProject) -> dg.AssetsDefinition:
         # warehouse lock around the whole build, so concurrent runs queue instead.
         with warehouse.write_lock(holder=f"dbt build of {uc.name} [{dbt_vars['min_date']}, "
                                          f"{dbt_vars['max_date']}) in run {context.run.run_id}"):
-            invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context, raise_on_error=False)
+            # The window goes in variables that the models read only when executing (macros/
+            # window_bound.sql), not in --vars: dbt re-parses the whole project when --vars change.
+            os.environ.update(dbt_window_env(dbt_vars["min_date"], dbt_vars["max_date"]))
+            invocation = dbt.cli(["build"], context=context, raise_on_error=False)
             events = list(invocation.stream())
+        keep_parse_state(invocation.target_path, context.log)
         # The column schema of each built model, read once dbt has let go of the DuckDB file
         # (dagster-dbt's fetch_column_metadata would open it while the dbt process still holds it).
         yield from with_column_schemas(events, warehouse, lambda e: _table_of(context.assets_def, e))
@@ -86,6 +91,45 @@ def build_dbt_assets(uc: UseCase, project: DbtProject) -> dg.AssetsDefinition:
             raise invocation.get_error()
 
     return models
+
+
+WINDOW_ENV = {"min_date": "MLOPS_DBT_MIN_DATE", "max_date": "MLOPS_DBT_MAX_DATE"}  # macros/window_bound.sql
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
+def dbt_window_env(min_date: str, max_date: str) -> dict[str, str]:
+    """The variables that give the models their day window [min_date, max_date) (YYYY-MM-DD)."""
+    for name, value in (("min_date", min_date), ("max_date", max_date)):
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError(f"dbt window {name} {value!r}: expected a date YYYY-MM-DD") from exc
+    return {WINDOW_ENV["min_date"]: min_date, WINDOW_ENV["max_date"]: max_date}
+
+
+def keep_parse_state(invocation_target: Path, log=None, project_target: Path | None = None) -> bool:
+    """Make the parse state of this `dbt build` the one the next build starts from.
+
+    dagster-dbt gives every invocation its own target folder and seeds it with the project's
+    target/partial_parse.msgpack; dbt parses the whole project again when that state was made
+    with another profile (e.g. `mlops-assets prepare` run with another warehouse path), and then
+    leaves the new state in the invocation's folder only, so every later build would parse again.
+    Copied back (atomically, only when it differs), only the first build after such a change
+    parses. Returns True when it copied."""
+    project_target = project_target or (settings.DBT_PROJECT_DIR / "target")
+    fresh = Path(invocation_target) / PARTIAL_PARSE
+    if not fresh.exists():
+        return False
+    dest = project_target / PARTIAL_PARSE
+    data = fresh.read_bytes()
+    if dest.exists() and dest.read_bytes() == data:
+        return False
+    tmp = dest.with_name(f".{PARTIAL_PARSE}.{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, dest)
+    if log is not None:
+        log.info(f"dbt parse state of this build kept in {dest} for the next builds")
+    return True
 
 
 def with_column_schemas(events: list, warehouse: DuckDBWarehouse, table_of) -> list:
