@@ -147,3 +147,30 @@ def test_a_bad_file_is_named_the_same_way_and_nothing_is_written_to_postgres(chu
     with pytest.raises(landing.LandingFileError, match="more.csv: column 'churned' must be 0 or 1"):
         landing.load_window(pg, churn, *_window())
     assert pg.execute("SELECT customer_id FROM raw.churn").fetchall() == [("C1",)]
+
+
+def test_concurrent_loads_of_different_days_both_succeed_on_postgres(churn, pg_db):
+    """No single-writer queue on PostgreSQL: two runs loading different days at once (both
+    indexing the same new files, both creating the raw tables) succeed, nothing lost or doubled."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    lines = [f"C{i},2026-01-0{1 + i % 2} {10 + i % 10}:00:00,{i % 2}" for i in range(40)]
+    _write(churn.landing.path() / "a.csv", HEADER + "\n" + "\n".join(lines[:20]) + "\n")
+    _write(churn.landing.path() / "b.csv", HEADER + "\n" + "\n".join(lines[20:]) + "\n")
+
+    def load(day):
+        con = open_connection(pg_db)
+        try:
+            return landing.load_window(con, churn, *_window(day)).rows_per_day
+        finally:
+            con.close()
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(load, [D1, D1 + dt.timedelta(days=1)]))
+    assert results == [{"2026-01-01": 20}, {"2026-01-02": 20}]
+    con = open_connection(pg_db)
+    try:
+        assert con.execute("SELECT count(*), count(DISTINCT customer_id) FROM raw.churn").fetchone() == (40, 40)
+        assert con.execute("SELECT count(*) FROM raw._file_days").fetchone()[0] == 4  # 2 files x 2 days
+    finally:
+        con.close()

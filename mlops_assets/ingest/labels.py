@@ -79,8 +79,8 @@ class LabelLoad:
 
 
 def ensure_table(con, uc: UseCase) -> None:
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(SCHEMA)}")
-    con.execute(
+    portable.ensure(
+        con, f"CREATE SCHEMA IF NOT EXISTS {ident(SCHEMA)}",
         f"""CREATE TABLE IF NOT EXISTS {qualified(labels_table(uc))} (
             {ident(uc.entity_column)} VARCHAR, {ident(uc.timestamp_column)} TIMESTAMP,
             {ident(uc.target_column)} INTEGER, _source_file VARCHAR, _loaded_at TIMESTAMP,

@@ -253,12 +253,11 @@ def file_days(con: duckdb.DuckDBPyConnection, path: Path, ts_col: str) -> dict[d
 
 
 def ensure_tables(con) -> None:
-    con.execute("CREATE SCHEMA IF NOT EXISTS raw")
-    con.execute(
+    portable.ensure(
+        con, "CREATE SCHEMA IF NOT EXISTS raw",
         f"""CREATE TABLE IF NOT EXISTS {qualified(INDEX)} (
             use_case VARCHAR, path VARCHAR, size BIGINT, mtime_ns BIGINT, day DATE, rows BIGINT,
-            indexed_at TIMESTAMP, PRIMARY KEY (use_case, path, day))"""
-    )
+            indexed_at TIMESTAMP, PRIMARY KEY (use_case, path, day))""")
 
 
 def _unchanged(f: LandingFile) -> bool:

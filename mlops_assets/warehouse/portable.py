@@ -84,6 +84,31 @@ def lock_table(con, table: str) -> None:
         con.execute("SELECT pg_advisory_xact_lock(?)", [lock_key(table)])
 
 
+def ensure(con, *statements: str) -> None:
+    """Run idempotent DDL (CREATE ... IF NOT EXISTS). On PostgreSQL two sessions creating the
+    same schema or table at once can still collide (a unique violation in the catalog), so the
+    statements run under one advisory lock, in the caller's transaction or in their own."""
+    if not is_postgres(con):
+        for sql in statements:
+            con.execute(sql)
+        return
+    from mlops_assets.warehouse.postgres_store import lock_key
+
+    own = not con.in_transaction()
+    if own:
+        con.execute("BEGIN")
+    try:
+        con.execute("SELECT pg_advisory_xact_lock(?)", [lock_key("mlops ddl")])
+        for sql in statements:
+            con.execute(sql)
+    except BaseException:
+        if own:
+            con.execute("ROLLBACK")
+        raise
+    if own:
+        con.execute("COMMIT")
+
+
 def table_exists(con, name: str) -> bool:
     schema, _, table = name.rpartition(".")
     return bool(con.execute(
@@ -110,10 +135,9 @@ def relation_types(files, select_sql: str, params=None) -> dict[str, str]:
 def create_table(con, name: str, types: dict[str, str]) -> None:
     """CREATE TABLE IF NOT EXISTS with the given DuckDB types (mapped on PostgreSQL)."""
     schema = name.rpartition(".")[0]
-    if schema:
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
     cols = ", ".join(f"{ident(c)} {pg_type(t) if is_postgres(con) else t}" for c, t in types.items())
-    con.execute(f"CREATE TABLE IF NOT EXISTS {qualified(name)} ({cols})")
+    ensure(con, *([f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}"] if schema else []),
+           f"CREATE TABLE IF NOT EXISTS {qualified(name)} ({cols})")
 
 
 def delete_where(con, name: str, where: str, params) -> int:
@@ -176,7 +200,7 @@ def replace_table(con, name: str, frame) -> None:
     """`name` becomes exactly `frame` (CREATE OR REPLACE), in one transaction."""
     view, schema = "_replace_frame", name.rpartition(".")[0]
     if schema:
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
+        ensure(con, f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
     with frame_in_duckdb(con, frame, view) as files:
         if not is_postgres(con):
             con.execute(f"CREATE OR REPLACE TABLE {qualified(name)} AS SELECT * FROM {ident(view)}")
@@ -195,7 +219,7 @@ def replace_window(con, name: str, frame, where: str, params) -> int:
     table is created from the frame's columns when missing). Returns the rows deleted."""
     view, schema = "_window_frame", name.rpartition(".")[0]
     if schema:
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
+        ensure(con, f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
     with frame_in_duckdb(con, frame, view) as files:
         select = f"SELECT * FROM {ident(view)}"
         types = relation_types(files, select)

@@ -114,6 +114,11 @@ class PgConnection:
         with self.raw.cursor() as cur:
             cur.executemany(to_pyformat(sql), [list(r) for r in rows])
 
+    def in_transaction(self) -> bool:
+        import psycopg2.extensions as ext
+
+        return self.raw.get_transaction_status() != ext.TRANSACTION_STATUS_IDLE
+
     def copy_csv(self, statement: str, stream) -> None:
         """`COPY ... FROM STDIN` with the CSV bytes of `stream`."""
         with self.raw.cursor() as cur:
