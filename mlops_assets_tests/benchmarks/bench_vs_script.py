@@ -21,6 +21,7 @@ its functions.
     uv run python mlops_assets_tests/benchmarks/bench_vs_script.py                 # 100k and 1M rows
     uv run python mlops_assets_tests/benchmarks/bench_vs_script.py --quick         # 10k rows, for development
     uv run python mlops_assets_tests/benchmarks/bench_vs_script.py --rows 100000 --repeat 3 --latency --history
+    uv run python mlops_assets_tests/benchmarks/bench_vs_script.py --no-pairs --latency --no-write  # latency only
 """
 from __future__ import annotations
 
@@ -412,9 +413,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--histories", default="30,180,365")
     parser.add_argument("--history-rows-per-day", type=int, default=300)
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    parser.add_argument("--no-pairs", action="store_true",
+                        help="skip the platform/plain pairs: only the --latency and --history figures")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data folders (logs, stores)")
     args = parser.parse_args(argv)
-    sizes = [10_000] if args.quick else args.rows
+    sizes = [] if args.no_pairs else [10_000] if args.quick else args.rows
     if args.repeat < 1 or args.days < 8 or any(r < args.days * 20 for r in sizes):
         raise SystemExit("need --repeat >= 1, --days >= 8 (7 are held out) and at least 20 rows per day")
 
