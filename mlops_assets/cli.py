@@ -138,7 +138,10 @@ def where_to_look() -> None:
     from mlops_assets.use_cases.config import load_use_cases
 
     _log("where to look next:")
-    print(f"  warehouse (DuckDB):   {settings.duckdb_path()}")
+    if settings.is_shared():
+        print(f"  warehouse (Postgres): {settings.display_uri(settings.warehouse_url())}")
+    else:
+        print(f"  warehouse (DuckDB):   {settings.duckdb_path()}")
     store = settings.display_uri(settings.mlflow_tracking_uri())
     print(f"  MLflow store:         {store}")
     if store.startswith("sqlite:"):  # a local file: the user can browse it; a server has its own UI

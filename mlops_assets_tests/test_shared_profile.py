@@ -14,13 +14,17 @@ from mlops_assets import settings
 SECRET = "pa55-s3cret"
 SHARED_VARS = (settings.PROFILE_ENV, settings.POSTGRES_URL_ENV, settings.DAGSTER_PG_URL_ENV,
                settings.WAREHOUSE_URL_ENV, settings.TRACKING_URI_ENV, settings.DBT_TARGET_ENV,
-               *settings.WAREHOUSE_PG_ENV.values())
+               settings.ARTIFACT_ROOT_ENV, settings.EXPERIMENT_ENV, settings.MLFLOW_UI_URL_ENV,
+               settings.DUCKDB_PATH_ENV, *settings.WAREHOUSE_PG_ENV.values())
 
 
 @pytest.fixture
 def clean_env(data_dir, monkeypatch):
+    """No profile variable set; whatever a test (or fill_env_defaults, ensure_local_env) puts
+    in them is undone afterwards, so that no later test runs dbt on the postgres target."""
     for name in SHARED_VARS:
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "")  # records the value to restore (or its absence)
+        monkeypatch.delenv(name)
     return monkeypatch
 
 
