@@ -45,6 +45,7 @@ WAREHOUSE_PG_ENV = {"host": "MLOPS_WAREHOUSE_PG_HOST", "port": "MLOPS_WAREHOUSE_
 class SettingsError(ValueError):
     """A setting with a value this project cannot use; the message names the variable."""
 
+
 # Values fill_env_defaults put in os.environ. They count as unset afterwards, so a test (or a
 # process) that moves MLOPS_DATA_DIR gets paths under the new folder, not the first one's.
 _filled: dict[str, set[str]] = {}
