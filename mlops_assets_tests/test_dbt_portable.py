@@ -167,6 +167,7 @@ def _build_postgres(tmp_path: Path, base_url: str) -> list[tuple]:
         drop_database(url)
 
 
+@pytest.mark.integration
 def test_demo_models_build_the_same_features_on_duckdb_and_postgres(tmp_path, postgres_url):
     on_duckdb = _build_duckdb(tmp_path / "duckdb")
     on_postgres = _build_postgres(tmp_path / "postgres", postgres_url)

@@ -120,6 +120,7 @@ def test_shared_dagster_yaml_stores_the_instance_in_postgres_without_a_password(
     assert not settings.write_dagster_yaml(home, "shared")
 
 
+@pytest.mark.integration
 def test_a_dagster_instance_runs_on_postgres_from_the_written_yaml(clean_env, tmp_path, postgres_url):
     from mlops_assets_tests.pg_server import drop_database, fresh_database
 
@@ -160,6 +161,7 @@ def test_a_dagster_instance_runs_on_postgres_from_the_written_yaml(clean_env, tm
 
 # --- prepare -----------------------------------------------------------------------------------
 
+@pytest.mark.integration
 def test_prepare_creates_the_missing_databases_once(clean_env, tmp_path, postgres_url):
     import uuid
 
@@ -211,6 +213,7 @@ def test_prepare_names_the_server_without_its_password_when_it_cannot_connect(cl
 
 # --- MLflow on PostgreSQL ----------------------------------------------------------------------
 
+@pytest.mark.integration
 def test_mlflow_tracks_and_registers_in_postgres_through_the_resource(clean_env, tmp_path, postgres_url):
     """A Dagster run logs a model through MlflowResource (dagster-mlflow's parent run, a nested
     step run) into an MLflow store on PostgreSQL, registers it and sets the champion alias; the
