@@ -285,6 +285,9 @@ run_monitoring:
   cancel_timeout_seconds: 180
   max_resume_run_attempts: 0
   poll_interval_seconds: 30
+  # A run that died holding a warehouse pool slot gives it back (the daemon frees the slots of
+  # runs that ended this long ago); without it every later writer would wait for ever.
+  free_slots_after_run_end_seconds: 30
 telemetry:
   enabled: false
 """
