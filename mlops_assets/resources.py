@@ -253,13 +253,11 @@ def dbt_executable() -> str:
 
 
 def warehouse_resource():
-    """DuckDB on the embedded profile, PostgreSQL on the shared one (MLOPS_PROFILE)."""
-    from mlops_assets import warehouse
-
-    if warehouse.profile() == warehouse.SHARED:
-        # The URL may hold a password: a dg.EnvVar, so the UI shows the variable's name only.
-        os.environ.setdefault(warehouse.WAREHOUSE_URL_ENV, warehouse.warehouse_url())
-        return PostgresWarehouse(url=dg.EnvVar(warehouse.WAREHOUSE_URL_ENV))
+    """DuckDB on the embedded profile, PostgreSQL on the shared one (MLOPS_PROFILE). The URL
+    may hold a password: a dg.EnvVar, so the UI shows the variable's name only (filled from
+    MLOPS_POSTGRES_URL by settings.fill_env_defaults when unset)."""
+    if settings.is_shared():
+        return PostgresWarehouse(url=dg.EnvVar(settings.WAREHOUSE_URL_ENV))
     return DuckDBWarehouse(database=dg.EnvVar(settings.DUCKDB_PATH_ENV))
 
 

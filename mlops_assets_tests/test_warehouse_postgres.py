@@ -174,3 +174,16 @@ def test_concurrent_loads_of_different_days_both_succeed_on_postgres(churn, pg_d
         assert con.execute("SELECT count(*) FROM raw._file_days").fetchone()[0] == 4  # 2 files x 2 days
     finally:
         con.close()
+
+
+def test_the_profile_selects_the_warehouse(data_dir, monkeypatch):
+    from mlops_assets import settings
+    from mlops_assets.resources import DuckDBWarehouse, shared_resources
+
+    monkeypatch.delenv(settings.PROFILE_ENV, raising=False)
+    assert type(shared_resources()["warehouse"]) is DuckDBWarehouse
+    monkeypatch.setenv(settings.PROFILE_ENV, "shared")
+    monkeypatch.setenv(settings.POSTGRES_URL_ENV, "postgresql://team:secret@db.example:5432")
+    wh = shared_resources()["warehouse"]
+    assert type(wh) is PostgresWarehouse
+    assert "secret" not in repr(wh)  # the URL is read from its variable when a run starts

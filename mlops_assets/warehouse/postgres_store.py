@@ -168,18 +168,9 @@ class PostgresWarehouse(dg.ConfigurableResource):
 
     def dbt_env(self) -> dict[str, str]:
         """The variables dbt's `postgres` target reads (dbt_project/profiles.yml)."""
-        from urllib.parse import unquote, urlsplit
-
         from mlops_assets import settings
 
-        if hasattr(settings, "warehouse_pg_env"):
-            return settings.warehouse_pg_env(self.url)
-
-        u = urlsplit(self.url)
-        return {"MLOPS_WAREHOUSE_PG_HOST": u.hostname or "127.0.0.1", "MLOPS_WAREHOUSE_PG_PORT": str(u.port or 5432),
-                "MLOPS_WAREHOUSE_PG_USER": unquote(u.username or "postgres"),
-                "MLOPS_WAREHOUSE_PG_PASSWORD": unquote(u.password or ""),
-                "MLOPS_WAREHOUSE_PG_DBNAME": u.path.lstrip("/") or "postgres"}
+        return settings.warehouse_pg_env(self.url)
 
     @contextmanager
     def connect(self, read_only: bool = False, holder: str | None = None) -> Iterator[PgConnection]:
