@@ -187,3 +187,14 @@ def test_the_profile_selects_the_warehouse(data_dir, monkeypatch):
     wh = shared_resources()["warehouse"]
     assert type(wh) is PostgresWarehouse
     assert "secret" not in repr(wh)  # the URL is read from its variable when a run starts
+
+
+def test_dbt_builds_queue_on_the_advisory_write_lock(pg_db):
+    holder = PostgresWarehouse(url=pg_db)
+    waiter = PostgresWarehouse(url=pg_db, lock_timeout_s=0.5)
+    with holder.write_lock("first build"):
+        with pytest.raises(TimeoutError, match="another dbt build held the warehouse .* second build gave up"):
+            with waiter.write_lock("second build"):
+                pass
+    with waiter.write_lock("second build"):  # free again once the first build is over
+        pass
