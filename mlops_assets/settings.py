@@ -79,6 +79,16 @@ def _split_pg_url(url: str, variable: str):
     if scheme not in ("postgresql", "postgres") or not parts.hostname:
         raise SettingsError(f"{variable}={display_uri(url)!r} is not a PostgreSQL URL: expected "
                             "postgresql://user:password@host:5432")
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # its message quotes the "port", which may be the start of a password
+        port_ok = False
+    if not port_ok or parts.fragment:
+        # Neither the value nor urllib's message: with a '#', '/' or '?' in the password the
+        # URL splits inside it, and what looks like the port or host is part of the password.
+        raise SettingsError(f"{variable} does not parse as postgresql://user:password@host:port/database: the "
+                            "port must be a number from 1 to 65535, and a '#', '/', '?' or '@' in the user or "
+                            "password must be percent-encoded (%23, %2F, %3F, %40)")
     return parts
 
 
@@ -245,15 +255,16 @@ def display_uri(uri: str) -> str:
     so is a query string (tokens travel there too)."""
     from urllib.parse import urlsplit, urlunsplit
 
+    scheme, sep, rest = uri.partition("://")
+    if sep and "@" in rest:
+        # Up to the last '@': a '/', '?' or '#' left unencoded in a password ends urllib's
+        # netloc early, and the rest of the password would show as a path, query or fragment.
+        uri = f"{scheme}://{rest.rpartition('@')[2]}"
     parts = urlsplit(uri)
-    if not (parts.username or parts.password or parts.query):
+    if not (parts.query or parts.fragment):
         return uri  # urlunsplit would rewrite sqlite:////abs to sqlite://abs
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        parts = parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host)
-    if parts.query:
-        parts = parts._replace(query="<hidden>")
-    return urlunsplit(parts)
+    return urlunsplit(parts._replace(query="<hidden>" if parts.query else "",
+                                     fragment="<hidden>" if parts.fragment else ""))
 
 
 def dagster_home() -> Path:
