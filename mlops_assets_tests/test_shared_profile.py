@@ -268,13 +268,32 @@ def test_mlflow_tracks_and_registers_in_postgres_through_the_resource(clean_env,
         drop_database(db)
 
 
+def with_password(url: str) -> tuple[str, str]:
+    """(url with a password, that password): the server's own when its URL has one (CI's
+    password-authenticated service: any other would fail authentication first), else SECRET
+    (a trust-authenticated throwaway server accepts any)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        return url, parts.password
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{parts.username or 'postgres'}:{SECRET}@{host}").geturl(), SECRET
+
+
+def test_with_password_keeps_a_servers_own_password():
+    assert with_password("postgresql://postgres:pw@127.0.0.1:5432") == ("postgresql://postgres:pw@127.0.0.1:5432", "pw")
+    assert with_password("postgresql://postgres@127.0.0.1:5") == (f"postgresql://postgres:{SECRET}@127.0.0.1:5", SECRET)
+
+
 def test_mlflow_on_a_missing_postgres_database_says_to_run_prepare(postgres_url):
     import logging
 
     from mlops_assets.resources import MlflowResource
 
-    resource = MlflowResource(tracking_uri=f"{postgres_url.replace('postgres@', f'postgres:{SECRET}@')}/no_such_db",
-                              artifact_root="file:///tmp/unused", experiment_name="x")
+    url, password = with_password(postgres_url)
+    resource = MlflowResource(tracking_uri=f"{url}/no_such_db", artifact_root="file:///tmp/unused", experiment_name="x")
     with pytest.raises(RuntimeError, match="does not exist. Run `mlops-assets prepare`") as err:
         resource._prepare_store(logging.getLogger(__name__), None, None)
-    assert SECRET not in str(err.value)
+    # CI's password is "postgres", which the store's URL names anyway: look for it as a credential.
+    assert f":{password}@" not in str(err.value) and (password != SECRET or SECRET not in str(err.value))
