@@ -99,6 +99,7 @@ def test_a_writer_killed_mid_step_gives_its_pool_slot_back(tmp_path, monkeypatch
     writer would wait for ever. Failing the dead run (what the CLI does before it runs anything)
     frees it, and the next writer runs."""
     import os
+    import select
     import signal
     import subprocess
     import sys
@@ -124,9 +125,12 @@ def test_a_writer_killed_mid_step_gives_its_pool_slot_back(tmp_path, monkeypatch
         execute(defs, dg.DagsterInstance.get(), "writer_job")
     """)
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=os.environ.copy())
-    assert "in step" in proc.stdout.readline()
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    try:
+        assert select.select([proc.stdout], [], [], 120)[0], "the writer never reached its step in 120 s"
+        assert "in step" in proc.stdout.readline()
+    finally:  # killed whatever happened: a failed start must not leave the step sleeping
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
     with dg.DagsterInstance.from_config(str(home)) as instance:
         storage = instance.event_log_storage
         assert storage.get_concurrency_info(WAREHOUSE_POOL).active_slot_count == 1  # held by a dead run
