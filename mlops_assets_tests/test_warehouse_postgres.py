@@ -27,6 +27,14 @@ def test_placeholders_become_pyformat_outside_quotes():
     assert to_pyformat("SELECT 'it''s ?', ?") == "SELECT 'it''s ?', %s"
 
 
+def test_placeholders_in_comments_stay_text():
+    # psycopg2 would count a converted `?` in a comment as a parameter ("not all arguments converted")
+    assert to_pyformat("SELECT ? -- why? 5%\nFROM t /* or ? */ WHERE b = ?") == \
+        "SELECT %s -- why? 5%%\nFROM t /* or ? */ WHERE b = %s"
+    assert to_pyformat("SELECT ? -- trailing ?") == "SELECT %s -- trailing ?"
+    assert to_pyformat("SELECT 1 - ?, 2 / ?") == "SELECT 1 - %s, 2 / %s"  # not comments
+
+
 @pytest.fixture
 def pg_db(postgres_url):
     from mlops_assets_tests import pg_server

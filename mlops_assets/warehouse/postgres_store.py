@@ -45,6 +45,11 @@ def to_pyformat(sql: str) -> str:
                 j += 1
             out.append(sql[i:j + 1].replace("%", "%%"))
             i = j + 1
+        elif sql.startswith("--", i) or sql.startswith("/*", i):  # a comment: its `?` is text
+            end = sql.find("\n", i) if c == "-" else sql.find("*/", i + 2)
+            j = n if end < 0 else (end if c == "-" else end + 2)
+            out.append(sql[i:j].replace("%", "%%"))
+            i = j
         elif c == "?":
             out.append("%s")
             i += 1
