@@ -27,13 +27,13 @@ def many(data_dir, tmp_path, monkeypatch):
     bench = _bench()
     cases = bench.write_use_cases(tmp_path / "generated", N, days=2, rows_per_day=10)
     monkeypatch.setenv("MLOPS_USE_CASE_DIRS", str(cases))
-    return bench, [bench.use_case_name(i) for i in range(1, N + 1)]
+    return bench, [bench.use_case_name(i) for i in range(1, N + 1)], cases.parent / "landing"
 
 
 def test_generated_use_cases_are_valid_and_distinct(many):
     from mlops_assets.use_cases.discovery import load_all
 
-    bench, names = many
+    bench, names, _ = many
     loaded = {uc.name: uc for uc in load_all(defs_dir=None)}
     assert sorted(loaded) == names
     assert len({uc.landing.path() for uc in loaded.values()}) == N
@@ -46,11 +46,12 @@ def test_generated_use_cases_are_valid_and_distinct(many):
 def test_the_code_location_loads_every_generated_use_case(many, dbt_manifest):
     from mlops_assets.definitions import build_defs
 
-    _, names = many
+    _, names, landing_root = many
     repo = build_defs().get_repository_def()
-    keys = [k for k in repo.asset_graph.get_all_asset_keys()]
-    assert len(keys) == len(set(keys))
+    keys = repo.asset_graph.get_all_asset_keys()
     by_prefix = Counter(k.path[0] for k in keys)
+    # every key sits under exactly one use case's prefix: the demo's or a generated one's
+    assert set(by_prefix) == {"churn", *names}
     for name in names:
         assert {k.path[1] for k in keys if k.path[0] == name} == CHAIN, name
         assert by_prefix[name] == len(CHAIN)
@@ -60,8 +61,8 @@ def test_the_code_location_loads_every_generated_use_case(many, dbt_manifest):
         assert {f"{name}_landing_sensor", f"{name}_retrain_sensor"} <= sensors
         assert {f"{name}_daily", f"{name}_training", f"{name}_monitoring_summary"} <= set(repo.job_names)
         assert f"{name}_retrain_schedule" in {s.name for s in repo.schedule_defs}
-    assert not any(k.path[0] == "invalid_use_case" for k in keys)
-    assert "churn" in by_prefix  # the demo use case from the defs folder loads beside them
-    # every sensor watches its own folder: one landing sensor per use case, no shared name
-    landing = [s.name for s in repo.sensor_defs if s.name.endswith("_landing_sensor")]
-    assert len(landing) == len(set(landing)) == N + 1
+    # each landing sensor watches its own use case's folder
+    for name in names:
+        description = repo.get_sensor_def(f"{name}_landing_sensor").description
+        assert f"Watches {landing_root / name} " in description, description
+    assert len([s for s in repo.sensor_defs if s.name.endswith("_landing_sensor")]) == N + 1
