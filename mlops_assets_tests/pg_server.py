@@ -136,6 +136,13 @@ def new_server(root: Path | None = None) -> PgServer:
             raise RuntimeError(f"running as root and there is no `{SERVER_USER}` user to run PostgreSQL as "
                                "(PostgreSQL refuses root)") from exc
         as_user = SERVER_USER
+        for parent in root.resolve().parents:  # initdb would only say "Permission denied"
+            st = parent.stat()
+            if not (st.st_mode & 0o001 or (st.st_uid == entry.pw_uid and st.st_mode & 0o100)
+                    or (st.st_gid == entry.pw_gid and st.st_mode & 0o010)):
+                raise RuntimeError(f"PostgreSQL runs as `{SERVER_USER}` here (it refuses root) and cannot reach "
+                                   f"{root} through {parent} (mode {oct(st.st_mode & 0o777)}): use a folder "
+                                   "whose parents others may enter, e.g. under /tmp")
         os.chown(root, entry.pw_uid, entry.pw_gid)
         # The server user must be able to reach the folder through its parents (e.g. /tmp/xyz).
         os.chmod(root, 0o700)
@@ -144,19 +151,25 @@ def new_server(root: Path | None = None) -> PgServer:
     return server
 
 
+def start_on_free_port(server: PgServer, attempts: int = 3) -> None:
+    """Start on a free port, trying again on a new one: the port can be taken between the
+    probe and the start (another test, another CI job on the machine)."""
+    for attempt in range(attempts):
+        server.port = free_port()
+        try:
+            server.start()
+            return
+        except RuntimeError:
+            if attempt == attempts - 1:
+                raise
+
+
 @contextmanager
 def throwaway_server() -> Iterator[PgServer]:
     """A running server on a free 127.0.0.1 port, stopped and deleted afterwards."""
     server = new_server()
     try:
-        for attempt in range(3):  # the free port can be taken between the probe and the start
-            server.port = free_port()
-            try:
-                server.start()
-                break
-            except RuntimeError:
-                if attempt == 2:
-                    raise
+        start_on_free_port(server)
         yield server
     finally:
         server.stop()
@@ -209,8 +222,7 @@ def main(argv: list[str]) -> int:
     root = Path(argv[1])
     if argv[0] == "start":
         server = new_server(root)
-        server.port = free_port()
-        server.start()
+        start_on_free_port(server)
         (root / "port").write_text(str(server.port))
         print(server.url)
         return 0

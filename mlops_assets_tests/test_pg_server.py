@@ -1,0 +1,65 @@
+"""The throwaway PostgreSQL server CI starts (.ci/postgres.sh runs pg_server's command line)."""
+import os
+import shutil
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from mlops_assets_tests import pg_server
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"  # a zombie has exited
+
+
+@pytest.mark.integration
+def test_ci_start_takes_another_port_when_the_probed_one_is_taken_and_stop_ends_it(monkeypatch):
+    if pg_server.find_bin_dir() is None:
+        reason = "no PostgreSQL binaries (initdb, pg_ctl)"
+        if os.environ.get("MLOPS_REQUIRE_POSTGRES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    import psycopg2
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    busy = taken.getsockname()[1]
+    probes = iter([busy])  # the first probe hands out a port someone else took meanwhile
+    real_free_port = pg_server.free_port
+    monkeypatch.setattr(pg_server, "free_port", lambda: next(probes, None) or real_free_port())
+    # As .ci/run makes it, under /tmp: as root the server runs as `postgres`, which must reach it.
+    root = Path(tempfile.mkdtemp(prefix="mlops-pg-ci-"))
+    pid = None
+    try:
+        assert pg_server.main(["start", str(root)]) == 0
+        port = int((root / "port").read_text())
+        assert port != busy
+        psycopg2.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", connect_timeout=10).close()
+        pid = pg_server.PgServer(pg_server.find_bin_dir(), root, port, None).pid()
+        assert pid and _alive(pid)
+    finally:
+        pg_server.main(["stop", str(root)])
+        taken.close()
+        shutil.rmtree(root, ignore_errors=True)
+    deadline = time.monotonic() + 15  # `pg_ctl -w stop` returns once the pid file is gone, just before the exit
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another user")
+def test_as_root_a_folder_the_server_user_cannot_reach_is_named(tmp_path):
+    if pg_server.find_bin_dir() is None:
+        pytest.skip("no PostgreSQL binaries (initdb, pg_ctl)")
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    with pytest.raises(RuntimeError, match=rf"cannot reach {private}/pg through {private} \(mode 0o700\)"):
+        pg_server.new_server(private / "pg")
