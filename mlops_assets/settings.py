@@ -299,6 +299,14 @@ run_monitoring:
   # A run that died holding a warehouse pool slot gives it back (the daemon frees the slots of
   # runs that ended this long ago); without it every later writer would wait for ever.
   free_slots_after_run_end_seconds: 30
+# Sensors evaluated side by side: one landing sensor per use case polls every few seconds, and the
+# daemon's default (one sensor after another) lets a round of many use cases outlast the poll.
+sensors:
+  use_threads: true
+  num_workers: 4
+schedules:
+  use_threads: true
+  num_workers: 2
 telemetry:
   enabled: false
 """

@@ -115,6 +115,8 @@ def test_written_dagster_yaml_turns_run_monitoring_on(tmp_path, monkeypatch):
     assert instance.run_monitoring_start_timeout_seconds == 180
     # slots of the warehouse pool held by a run that died are given back by the daemon
     assert instance.run_monitoring_settings.get("free_slots_after_run_end_seconds") == 30
+    # many use cases' sensors are evaluated side by side, not one after another
+    assert instance.get_settings("sensors").get("use_threads") is True
     assert isinstance(instance.run_launcher, LocalRunLauncher)
     assert instance.run_launcher.supports_check_run_worker_health
 
