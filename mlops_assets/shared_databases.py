@@ -47,8 +47,10 @@ def ensure_databases(urls: dict[str, str], log=print) -> list[str]:
                 if cur.fetchone() is None:
                     try:
                         cur.execute(f"CREATE DATABASE {ident(name)}")
-                    except psycopg2.errors.DuplicateDatabase:
-                        continue  # created meanwhile by another process
+                    except (psycopg2.errors.DuplicateDatabase, psycopg2.errors.UniqueViolation):
+                        # Created meanwhile by another process (two at once collide on the
+                        # catalog's unique index instead of DuplicateDatabase).
+                        continue
                     except psycopg2.Error as exc:
                         raise DatabaseSetupError(
                             f"cannot create the {role} database {name!r} on {settings.display_uri(server)}: "
