@@ -41,19 +41,54 @@ def _free_port() -> int:
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    """End dagster dev's whole process group (webserver, daemon, code server): TERM, then KILL."""
-    if proc.poll() is not None:
+    """End dagster dev's whole process group (webserver, daemon, code server, run workers):
+    TERM, then KILL what is left after 30 s. Also when dagster dev itself has exited already
+    (it crashed): its children may still be running in the group."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:  # nobody left in the group
+        proc.wait(timeout=10)
         return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        proc.poll()  # reaps dagster dev itself, so that it does not count as left
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     proc.wait(timeout=10)
+
+
+def test_stop_ends_the_group_even_when_its_leader_has_exited():
+    """A crashed dagster dev leaves its daemon and code server running: _stop must end them."""
+    proc = subprocess.Popen(["sh", "-c", "sleep 300 & echo $!; exit 0"], stdout=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    child = int(proc.stdout.readline())
+    proc.wait(timeout=10)
+    try:
+        _stop(proc)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _running(child):
+            time.sleep(0.1)
+        assert not _running(child)
+    finally:
+        try:
+            os.kill(child, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _wait(predicate, bound_s: float, what: str, proc: subprocess.Popen, log: Path):
