@@ -77,7 +77,8 @@ class Relation(str):
 
 def render_dbt_sql(text: str, min_date: str, max_date: str, relations: dict[str, str],
                    relation_exists=lambda schema, table: False) -> str:
-    """Render a dbt model or test file with the project's macros the models use (`in_window`),
+    """Render a dbt model or test file with the project's macros the models use (`in_window`, the portable types of
+    macros/portable.sql),
     `ref`/`source` resolved to DuckDB table names and `load_relation` answered by
     `relation_exists(schema, table)`, as dbt does at execution time. Anything else undefined is
     an error, so a model that starts using a new macro breaks this baseline loudly."""
@@ -100,7 +101,10 @@ def render_dbt_sql(text: str, min_date: str, max_date: str, relations: dict[str,
         ref=ref, source=Relation, in_window=in_window, execute=True,
         load_relation=lambda rel: rel if relation_exists(rel.schema, rel.identifier) else None,
         var={"min_date": min_date, "max_date": max_date}.__getitem__,
-        config=lambda **_: "", is_incremental=lambda: False)
+        config=lambda **_: "", is_incremental=lambda: False,
+        # dbt_project/macros/portable.sql as it dispatches on DuckDB
+        type_double=lambda: "double precision", type_text=lambda: "varchar",
+        float_ratio=lambda num, den: f"cast({num} as double precision) / greatest({den}, 1)")
 
 
 def model_files(uc) -> list[Path]:
