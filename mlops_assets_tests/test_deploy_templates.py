@@ -208,6 +208,13 @@ def test_dockerignore_keeps_local_state_out_of_the_image():
     assert "README.md" not in ignored  # pyproject's `readme`: the package build needs it
 
 
+def test_dockerignore_keeps_local_secrets_out_of_the_image():
+    """`COPY . .` would bake a local .env (MLOPS_POSTGRES_URL with its password, tokens) into
+    every layer of the image."""
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".env", ".env.*", "**/.env"} <= ignored
+
+
 # ---- Helm values -----------------------------------------------------------------------------
 
 def helm_values() -> dict:
