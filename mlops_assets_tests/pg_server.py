@@ -109,13 +109,22 @@ class PgServer:
             self.kill()
 
     def kill(self) -> None:
-        # The postmaster only: its backends notice its death and exit on their own.
+        # The postmaster only: its backends notice its death and exit on their own. A stale pid
+        # file (the server crashed, the pid was reused) must not make us kill another process.
         pid = self.pid()
-        if pid:
+        if pid and self._is_our_postmaster(pid):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+    def _is_our_postmaster(self, pid: int) -> bool:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return sys.platform != "linux"  # no /proc to check: trust the pid file
+        return bool(cmdline) and cmdline[0].endswith(b"postgres") and str(self.data).encode() in cmdline
 
 
 def new_server(root: Path | None = None) -> PgServer:

@@ -61,3 +61,34 @@ def test_as_root_a_folder_the_server_user_cannot_reach_is_named(tmp_path):
     private.mkdir(mode=0o700)
     with pytest.raises(RuntimeError, match=rf"cannot reach {private}/pg through {private} \(mode 0o700\)"):
         pg_server.new_server(private / "pg")
+
+
+def test_kill_leaves_alone_a_process_that_reuses_a_stale_pid(tmp_path):
+    """postmaster.pid left by a crashed server may name a pid the system gave to another process."""
+    import subprocess
+    import sys
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "data").mkdir()
+        (tmp_path / "data" / "postmaster.pid").write_text(f"{other.pid}\n{tmp_path / 'data'}\n")
+        pg_server.PgServer(Path("/nonexistent"), tmp_path, 0, None).kill()
+        time.sleep(0.2)
+        assert other.poll() is None, "an unrelated process was killed"
+    finally:
+        other.kill()
+        other.wait(timeout=10)
+
+
+@pytest.mark.integration
+def test_kill_ends_a_real_postmaster():
+    if pg_server.find_bin_dir() is None:
+        pytest.skip("no PostgreSQL binaries (initdb, pg_ctl) to start a server with")
+    with pg_server.throwaway_server() as server:
+        pid = server.pid()
+        assert pid and _alive(pid)
+        server.kill()
+        deadline = time.monotonic() + 15
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(pid)
