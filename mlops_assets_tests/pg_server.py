@@ -128,13 +128,24 @@ class PgServer:
 
 
 def new_server(root: Path | None = None) -> PgServer:
-    """Create (initdb) a server in a new temporary folder; not started yet."""
+    """Create (initdb) a server in a new temporary folder; not started yet. A folder this
+    function made itself is deleted again when that fails."""
     bin_dir = find_bin_dir()
     if bin_dir is None:
         raise FileNotFoundError("no PostgreSQL binaries (initdb, pg_ctl) under /usr/lib/postgresql/*/bin or on PATH; "
                                 "install them with `apt-get install -y postgresql`")
-    as_user = None
+    made = root is None
     root = Path(root or tempfile.mkdtemp(prefix="mlops-pg-"))
+    try:
+        return _init_server(bin_dir, root)
+    except BaseException:
+        if made:
+            shutil.rmtree(root, ignore_errors=True)
+        raise
+
+
+def _init_server(bin_dir: Path, root: Path) -> PgServer:
+    as_user = None
     root.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
         import pwd

@@ -92,3 +92,18 @@ def test_kill_ends_a_real_postmaster():
         while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not _alive(pid)
+
+
+def test_a_failed_initdb_leaves_no_temporary_folder(monkeypatch, tmp_path):
+    if pg_server.find_bin_dir() is None:
+        pytest.skip("no PostgreSQL binaries (initdb, pg_ctl)")
+
+    def failing_init(self):
+        raise RuntimeError("initdb failed")
+
+    monkeypatch.setattr(pg_server.PgServer, "init", failing_init)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(RuntimeError):
+        with pg_server.throwaway_server():
+            pass
+    assert not list(tmp_path.glob("mlops-pg-*"))
