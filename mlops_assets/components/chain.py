@@ -67,7 +67,7 @@ def _manifest_models(path: str, mtime: float) -> frozenset[tuple[str, str]]:
 def jobs_of(uc: UseCase) -> list[dg.UnresolvedAssetJobDefinition]:
     """The daily chain (day partitions, inferred from the assets) and the training chain. A job
     holds one partitioning, so the two are separate; `mlops-assets demo` runs them in order."""
-    from mlops_assets.defs.training.sensors import training_chain
+    from mlops_assets.defs.training.sensors import training_chain, training_job_name
 
     from mlops_assets.lineage import SUMMARY, key
 
@@ -78,7 +78,7 @@ def jobs_of(uc: UseCase) -> list[dg.UnresolvedAssetJobDefinition]:
             f"{uc.name}_daily", selection=dg.AssetSelection.groups(uc.name) - training - summary,
             description=f"{uc.name}: raw data, dbt features, predictions and drift report for day partitions."),
         dg.define_asset_job(
-            f"{uc.name}_training", selection=training,
+            training_job_name(uc), selection=training,
             description=f"{uc.name}: training set, candidate model, evaluation and promotion."),
         dg.define_asset_job(
             f"{uc.name}_monitoring_summary", selection=summary,

@@ -87,10 +87,18 @@ def retrain_state(instance: dg.DagsterInstance, uc: UseCase, now: float) -> Retr
         performance=recent_performance(instance, uc, training_id, days) if days else ())
 
 
+def training_job_name(uc: UseCase) -> str:
+    """The job of the training chain (training_chain(uc)), defined in components/chain.py."""
+    return f"{uc.name}_training"
+
+
 def build_retrain_sensor(uc: UseCase) -> dg.SensorDefinition:
     @dg.sensor(
         name=f"{uc.name}_retrain_sensor",
-        target=training_chain(uc),
+        # The use case's training job (components/chain.py), not a target list: an asset list
+        # makes Dagster add one more job per sensor, and the snapshot checks every job against
+        # every asset, which grows with the square of the number of use cases.
+        job_name=training_job_name(uc),
         minimum_interval_seconds=int(os.environ.get(INTERVAL_ENV) or 60),
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Retrains {uc.name} when the newest day's drift check fails"
@@ -136,7 +144,10 @@ def build_retrain_schedule(uc: UseCase) -> dg.ScheduleDefinition:
         name=f"{uc.name}_retrain_schedule",
         cron_schedule=uc.retrain.cron,
         execution_timezone="UTC",
-        target=training_chain(uc),
+        # The use case's training job (components/chain.py), not a target list: an asset list
+        # makes Dagster add one more job per sensor, and the snapshot checks every job against
+        # every asset, which grows with the square of the number of use cases.
+        job_name=training_job_name(uc),
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description=f"Retrains {uc.name} at {uc.retrain.cron} (UTC) unless a retrain is running or the last one "
                     f"ended less than {uc.retrain.cooldown_minutes} min ago.",
