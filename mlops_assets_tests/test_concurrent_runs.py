@@ -20,6 +20,7 @@ import pytest
 from mlops_assets import settings
 from mlops_assets.concurrency import WAREHOUSE_POOL
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
+from mlops_assets_tests.process_group import stop_group
 
 pytestmark = pytest.mark.integration
 D0 = dt.date(2026, 1, 1)
@@ -41,28 +42,7 @@ def _free_port() -> int:
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    """End dagster dev's whole process group (webserver, daemon, code server, run workers):
-    TERM, then KILL what is left after 30 s. Also when dagster dev itself has exited already
-    (it crashed): its children may still be running in the group."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:  # nobody left in the group
-        proc.wait(timeout=10)
-        return
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        proc.poll()  # reaps dagster dev itself, so that it does not count as left
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.2)
-    else:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    proc.wait(timeout=10)
+    stop_group(proc)
 
 
 def test_stop_ends_the_group_even_when_its_leader_has_exited():

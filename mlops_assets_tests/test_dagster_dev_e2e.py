@@ -5,7 +5,6 @@ day arrives and the label sensor and the automation carry it to churn/labels and
 import datetime as dt
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import pytest
 
 from mlops_assets import settings
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
+from mlops_assets_tests.process_group import stop_group
 
 pytestmark = pytest.mark.integration
 D0 = dt.date(2026, 1, 1)
@@ -32,19 +32,7 @@ def _free_port() -> int:
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    """dagster dev leaves code-server children behind on a plain SIGTERM: end the whole group."""
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait(timeout=10)
+    stop_group(proc)
 
 
 def _wait(predicate, bound_s: float, what: str, proc: subprocess.Popen, log: Path):
