@@ -29,6 +29,13 @@ if [ "$cmd" = start ]; then
     echo "installing PostgreSQL from Debian's packages" >&2
     $SUDO apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
+    # The package creates a cluster of its own and may start it on 5432; the tests use the
+    # throwaway server below, so stop that one rather than leave a server nobody asked for.
+    if command -v pg_lsclusters >/dev/null 2>&1; then
+      pg_lsclusters --no-header 2>/dev/null | while read -r version name _; do
+        $SUDO pg_ctlcluster "$version" "$name" stop >/dev/null 2>&1 || true
+      done
+    fi
   fi
   mkdir -p "$folder"
   python3 mlops_assets_tests/pg_server.py start "$folder"
