@@ -98,3 +98,20 @@ def test_automation_does_not_request_the_day_the_landing_run_built(churn, defs, 
                                               evaluation_time=now + dt.timedelta(minutes=1))
     for asset in K("stg_churn", "features_churn", "drift_report", "batch_predictions"):
         assert after.get_num_requested(asset) == 0, asset
+
+
+def test_a_quiet_tick_reads_no_file(churn, defs, data_dir, monkeypatch):
+    """A tick with nothing new is a folder listing: DuckDB is opened only when a file must be read
+    (every use case's sensor ticks every few seconds)."""
+    import duckdb
+
+    opened = []
+    real_connect = duckdb.connect
+    monkeypatch.setattr(duckdb, "connect", lambda *a, **k: opened.append(a) or real_connect(*a, **k))
+    instance = dg.DagsterInstance.get()
+    _settled(write_days(churn.landing.path(), day_range(D0, 1), SimulationConfig(rows_per_day=30)))
+    first, runs = _tick(defs, instance)
+    assert list(runs) == ["2026-01-01"] and len(opened) == 1  # the new file was read
+    quiet, runs = _tick(defs, instance, first.cursor)
+    assert runs == {} and len(opened) == 1  # nothing new: no connection, no file read
+    assert "none new or changed" in quiet.skip_reason.skip_message

@@ -98,16 +98,29 @@ def folder_tick(context: dg.SensorEvaluationContext, uc: UseCase, folder: Path, 
     the same file versions, request `asset_key` for the rest, say in the log what and why.
     Run keys start with `run_key_prefix` (default: the asset's name). `selection`, given the
     requested days, returns the assets each day's run selects (default: the sensor's target)."""
-    import duckdb  # in-memory: the sensor only reads the files, never the warehouse
-
     partitions = daily_partitions(uc)
     cursor = json.loads(context.cursor) if context.cursor else {}
     scan = landing.scan_landing(folder, pattern)
     last_key = partitions.get_last_partition_key()
     last_day = dt.date.fromisoformat(last_key) if last_key else uc.first_day
-    with landing.in_utc(duckdb.connect()) as con:
-        plan = plan_landing(scan.files, cursor, dt.datetime.now(dt.timezone.utc), settle_seconds,
-                            lambda f: landing.file_days(con, f.path, uc.timestamp_column), uc.first_day, last_day)
+    # DuckDB in memory (the sensor reads files, never the warehouse), opened only when a file is
+    # new or changed: opening it was most of a quiet tick's cost, paid by every use case's sensor.
+    con = None
+
+    def days_of(f):
+        nonlocal con
+        if con is None:
+            import duckdb
+
+            con = landing.in_utc(duckdb.connect())
+        return landing.file_days(con, f.path, uc.timestamp_column)
+
+    try:
+        plan = plan_landing(scan.files, cursor, dt.datetime.now(dt.timezone.utc), settle_seconds, days_of,
+                            uc.first_day, last_day)
+    finally:
+        if con is not None:
+            con.close()
     already = drop_loaded(plan, _loaded_fingerprints(context.instance, asset_key, plan.days, context.log.warning))
     if already:
         context.log.info(f"already loaded from the same files, not requested: {', '.join(map(str, already))}")
