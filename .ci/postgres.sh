@@ -27,10 +27,14 @@ if [ "$cmd" = start ]; then
     SUDO=""
     if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; fi
     echo "installing PostgreSQL from Debian's packages" >&2
+    # Tell the package not to create (and start) a cluster of its own: the tests use the
+    # throwaway server below.
+    $SUDO mkdir -p /etc/postgresql-common/createcluster.d
+    echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.d/mlops-ci.conf >/dev/null
     $SUDO apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
-    # The package creates a cluster of its own and may start it on 5432; the tests use the
-    # throwaway server below, so stop that one rather than leave a server nobody asked for.
+    # Should a cluster have been made all the same (an older postgresql-common), stop it rather
+    # than leave a server nobody asked for.
     if command -v pg_lsclusters >/dev/null 2>&1; then
       pg_lsclusters --no-header 2>/dev/null | while read -r version name _; do
         $SUDO pg_ctlcluster "$version" "$name" stop >/dev/null 2>&1 || true
