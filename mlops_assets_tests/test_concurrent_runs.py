@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import pytest
 from mlops_assets import settings
 from mlops_assets.concurrency import WAREHOUSE_POOL
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
-from mlops_assets_tests.process_group import stop_group
+from mlops_assets_tests.dev_server import free_port, stop_group, wait_for, webserver_up
 
 pytestmark = pytest.mark.integration
 D0 = dt.date(2026, 1, 1)
@@ -33,12 +32,6 @@ ACTIVE = {dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Dagste
 
 LAUNCH_BACKFILL = """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
   __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -71,20 +64,6 @@ def _running(pid: int) -> bool:
         return False
 
 
-def _wait(predicate, bound_s: float, what: str, proc: subprocess.Popen, log: Path):
-    deadline = time.monotonic() + bound_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"dagster dev exited ({proc.returncode}) while waiting for {what}:\n"
-                                 + log.read_text()[-3000:])
-        value = predicate()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out after {bound_s}s waiting for {what}; dagster dev log tail:\n"
-                         + log.read_text()[-3000:])
-
-
 def _graphql(port: int, query: str, variables: dict | None = None) -> dict:
     request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", method="POST",
                                      data=json.dumps({"query": query, "variables": variables or {}}).encode(),
@@ -93,14 +72,6 @@ def _graphql(port: int, query: str, variables: dict | None = None) -> dict:
         body = json.load(r)
     assert "errors" not in body, body["errors"]
     return body["data"]
-
-
-def _webserver_up(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
 
 
 def _step_windows(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[float, float]]:
@@ -137,7 +108,7 @@ def test_a_backfill_and_a_sensor_run_write_the_warehouse_at_once(data_dir, dbt_m
     _preload_raw(BACKFILL_DAYS)
     pool_of_step = {a.op.name: a.op.pools for a in build_defs().assets if isinstance(a, dg.AssetsDefinition)}
 
-    port, log = _free_port(), tmp_path / "dagster_dev.log"
+    port, log = free_port(), tmp_path / "dagster_dev.log"
     # Only the landing sensor ticks often; the automation and retrain ticks would add runs this
     # test is not about (they are left to their own tests).
     env = {**os.environ, "MLOPS_SENSOR_INTERVAL_S": "2", "MLOPS_AUTOMATION_INTERVAL_S": "3600",
@@ -148,7 +119,7 @@ def test_a_backfill_and_a_sensor_run_write_the_warehouse_at_once(data_dir, dbt_m
              "-h", "127.0.0.1", "-p", str(port)],
             cwd=settings.PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        _wait(lambda: _webserver_up(port), STARTUP_BOUND_S, "the webserver", proc, log)
+        wait_for(lambda: webserver_up(port), STARTUP_BOUND_S, "the webserver", proc, log)
         started = time.monotonic()
         launched = _graphql(port, LAUNCH_BACKFILL, {"params": {
             "assetSelection": [{"path": ["churn", "stg_churn"]}, {"path": ["churn", "features_churn"]}],
@@ -170,7 +141,7 @@ def test_a_backfill_and_a_sensor_run_write_the_warehouse_at_once(data_dir, dbt_m
                     and all(r.status not in ACTIVE for r in instance.get_runs(
                         filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))))
 
-        _wait(both_done, RUNS_BOUND_S, "the backfill and the landing sensor's run", proc, log)
+        wait_for(both_done, RUNS_BOUND_S, "the backfill and the landing sensor's run", proc, log)
         print(f"backfill and sensor run done {time.monotonic() - started:.0f}s after the backfill was launched")
 
         backfill_runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))

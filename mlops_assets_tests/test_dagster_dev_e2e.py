@@ -5,7 +5,6 @@ day arrives and the label sensor and the automation carry it to churn/labels and
 import datetime as dt
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ import pytest
 
 from mlops_assets import settings
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
-from mlops_assets_tests.process_group import stop_group
+from mlops_assets_tests.dev_server import free_port, stop_group, wait_for, webserver_up
 
 pytestmark = pytest.mark.integration
 D0 = dt.date(2026, 1, 1)
@@ -25,36 +24,8 @@ STARTUP_BOUND_S = 180
 LOOP_BOUND_S = 480
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _stop(proc: subprocess.Popen) -> None:
     stop_group(proc)
-
-
-def _wait(predicate, bound_s: float, what: str, proc: subprocess.Popen, log: Path):
-    deadline = time.monotonic() + bound_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"dagster dev exited ({proc.returncode}) while waiting for {what}:\n"
-                                 + log.read_text()[-3000:])
-        value = predicate()
-        if value:
-            return value
-        time.sleep(2)
-    raise AssertionError(f"timed out after {bound_s}s waiting for {what}; dagster dev log tail:\n"
-                         + log.read_text()[-3000:])
-
-
-def _webserver_up(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
 
 
 LINEAGE_QUERY = """{ assetNodes { assetKey { path } groupName dependencyKeys { path }
@@ -112,7 +83,7 @@ def test_a_landed_day_flows_to_its_drift_report(data_dir, dbt_manifest, tmp_path
     (data_dir / "dagster_home" / "dagster.yaml").write_text(settings.DAGSTER_YAML)
     assert run_pipeline(only=["churn"])  # history and a champion, as after the Quickstart
 
-    port, log = _free_port(), tmp_path / "dagster_dev.log"
+    port, log = free_port(), tmp_path / "dagster_dev.log"
     env = {**os.environ, "MLOPS_SENSOR_INTERVAL_S": "3", "MLOPS_AUTOMATION_INTERVAL_S": "3",
            "MLOPS_RETRAIN_SENSOR_INTERVAL_S": "5", "DO_NOT_TRACK": "1"}
     with log.open("w") as out:
@@ -121,7 +92,7 @@ def test_a_landed_day_flows_to_its_drift_report(data_dir, dbt_manifest, tmp_path
              "-h", "127.0.0.1", "-p", str(port)],
             cwd=settings.PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        _wait(lambda: _webserver_up(port), STARTUP_BOUND_S, "the webserver", proc, log)
+        wait_for(lambda: webserver_up(port), STARTUP_BOUND_S, "the webserver", proc, log)
         _assert_ui_lineage(port)
         new_day = D0 + dt.timedelta(days=12)
         write_days(folder, [new_day], SimulationConfig(rows_per_day=200))
@@ -129,7 +100,7 @@ def test_a_landed_day_flows_to_its_drift_report(data_dir, dbt_manifest, tmp_path
 
         instance = dg.DagsterInstance.get()
         drift_key = dg.AssetKey(["churn", "drift_report"])
-        _wait(lambda: new_day.isoformat() in instance.get_materialized_partitions(drift_key),
+        wait_for(lambda: new_day.isoformat() in instance.get_materialized_partitions(drift_key),
               LOOP_BOUND_S, f"the drift report of {new_day}", proc, log)
         print(f"file landed -> drift report: {time.monotonic() - landed:.0f}s")
 
@@ -145,12 +116,12 @@ def test_a_landed_day_flows_to_its_drift_report(data_dir, dbt_manifest, tmp_path
         relabelled = _write_label_file(data_dir / "landing" / "churn_labels", folder, new_day, rows=20)
         labelled = time.monotonic()
         labels_key, features_key = dg.AssetKey(["churn", "labels"]), dg.AssetKey(["churn", "features_churn"])
-        label_record = _wait(lambda: _latest(instance, labels_key, new_day), LOOP_BOUND_S,
+        label_record = wait_for(lambda: _latest(instance, labels_key, new_day), LOOP_BOUND_S,
                              f"churn/labels of {new_day}", proc, log)
         metadata = label_record.asset_materialization.metadata
         assert (metadata["dagster/row_count"].value, metadata["labels_overriding_raw_target"].value) == (20, relabelled)
         assert metadata["labels_without_rows"].value == 0
-        _wait(lambda: (_latest(instance, features_key, new_day) or label_record).storage_id > label_record.storage_id,
+        wait_for(lambda: (_latest(instance, features_key, new_day) or label_record).storage_id > label_record.storage_id,
               LOOP_BOUND_S, f"features_churn of {new_day} rebuilt after its labels", proc, log)
         print(f"label file landed -> labels and features: {time.monotonic() - labelled:.0f}s")
         label_runs = instance.get_runs(filters=dg.RunsFilter(tags={"mlops/trigger": "labels"}))
