@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -66,3 +67,16 @@ def webserver_up(port: int) -> bool:
             return r.status == 200
     except OSError:
         return False
+
+
+def start_dagster_dev(port: int, log: Path, intervals: dict[str, str]) -> subprocess.Popen:
+    """`dagster dev` on the project's code location in its own process group (end it with
+    stop_group), its output in `log`; `intervals`: the sensor interval variables for this test."""
+    from mlops_assets import settings
+
+    env = {**os.environ, **intervals, "DO_NOT_TRACK": "1"}
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [str(Path(sys.executable).parent / "dagster"), "dev", "-m", "mlops_assets.definitions",
+             "-h", "127.0.0.1", "-p", str(port)],
+            cwd=settings.PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)

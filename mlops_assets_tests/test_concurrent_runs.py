@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 from mlops_assets import settings
 from mlops_assets.concurrency import WAREHOUSE_POOL
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
-from mlops_assets_tests.dev_server import free_port, stop_group, wait_for, webserver_up
+from mlops_assets_tests.dev_server import free_port, start_dagster_dev, stop_group, wait_for, webserver_up
 
 pytestmark = pytest.mark.integration
 D0 = dt.date(2026, 1, 1)
@@ -34,18 +33,14 @@ LAUNCH_BACKFILL = """mutation($params: LaunchBackfillParams!) { launchPartitionB
   __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    stop_group(proc)
-
-
 def test_stop_ends_the_group_even_when_its_leader_has_exited():
-    """A crashed dagster dev leaves its daemon and code server running: _stop must end them."""
+    """A crashed dagster dev leaves its daemon and code server running: stop_group must end them."""
     proc = subprocess.Popen(["sh", "-c", "sleep 300 & echo $!; exit 0"], stdout=subprocess.PIPE, text=True,
                             start_new_session=True)
     child = int(proc.stdout.readline())
     proc.wait(timeout=10)
     try:
-        _stop(proc)
+        stop_group(proc)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and _running(child):
             time.sleep(0.1)
@@ -111,13 +106,8 @@ def test_a_backfill_and_a_sensor_run_write_the_warehouse_at_once(data_dir, dbt_m
     port, log = free_port(), tmp_path / "dagster_dev.log"
     # Only the landing sensor ticks often; the automation and retrain ticks would add runs this
     # test is not about (they are left to their own tests).
-    env = {**os.environ, "MLOPS_SENSOR_INTERVAL_S": "2", "MLOPS_AUTOMATION_INTERVAL_S": "3600",
-           "MLOPS_RETRAIN_SENSOR_INTERVAL_S": "3600", "DO_NOT_TRACK": "1"}
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "dagster"), "dev", "-m", "mlops_assets.definitions",
-             "-h", "127.0.0.1", "-p", str(port)],
-            cwd=settings.PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = start_dagster_dev(port, log, {"MLOPS_SENSOR_INTERVAL_S": "2", "MLOPS_AUTOMATION_INTERVAL_S": "3600",
+                                          "MLOPS_RETRAIN_SENSOR_INTERVAL_S": "3600"})
     try:
         wait_for(lambda: webserver_up(port), STARTUP_BOUND_S, "the webserver", proc, log)
         started = time.monotonic()
@@ -170,5 +160,5 @@ def test_a_backfill_and_a_sensor_run_write_the_warehouse_at_once(data_dir, dbt_m
         info = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL)
         assert (info.slot_count, info.active_slot_count) == (1, 0)
     finally:
-        _stop(proc)
+        stop_group(proc)
     assert proc.poll() is not None

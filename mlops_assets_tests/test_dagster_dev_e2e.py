@@ -4,9 +4,6 @@ raw -> dbt features -> drift report on its own, within a bound; then one label f
 day arrives and the label sensor and the automation carry it to churn/labels and the features."""
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -16,16 +13,12 @@ import pytest
 
 from mlops_assets import settings
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
-from mlops_assets_tests.dev_server import free_port, stop_group, wait_for, webserver_up
+from mlops_assets_tests.dev_server import free_port, start_dagster_dev, stop_group, wait_for, webserver_up
 
 pytestmark = pytest.mark.integration
 D0 = dt.date(2026, 1, 1)
 STARTUP_BOUND_S = 180
 LOOP_BOUND_S = 480
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    stop_group(proc)
 
 
 LINEAGE_QUERY = """{ assetNodes { assetKey { path } groupName dependencyKeys { path }
@@ -84,13 +77,8 @@ def test_a_landed_day_flows_to_its_drift_report(data_dir, dbt_manifest, tmp_path
     assert run_pipeline(only=["churn"])  # history and a champion, as after the Quickstart
 
     port, log = free_port(), tmp_path / "dagster_dev.log"
-    env = {**os.environ, "MLOPS_SENSOR_INTERVAL_S": "3", "MLOPS_AUTOMATION_INTERVAL_S": "3",
-           "MLOPS_RETRAIN_SENSOR_INTERVAL_S": "5", "DO_NOT_TRACK": "1"}
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "dagster"), "dev", "-m", "mlops_assets.definitions",
-             "-h", "127.0.0.1", "-p", str(port)],
-            cwd=settings.PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = start_dagster_dev(port, log, {"MLOPS_SENSOR_INTERVAL_S": "3", "MLOPS_AUTOMATION_INTERVAL_S": "3",
+                                          "MLOPS_RETRAIN_SENSOR_INTERVAL_S": "5"})
     try:
         wait_for(lambda: webserver_up(port), STARTUP_BOUND_S, "the webserver", proc, log)
         _assert_ui_lineage(port)
@@ -127,5 +115,5 @@ def test_a_landed_day_flows_to_its_drift_report(data_dir, dbt_manifest, tmp_path
         label_runs = instance.get_runs(filters=dg.RunsFilter(tags={"mlops/trigger": "labels"}))
         assert [r.tags.get("dagster/partition") for r in label_runs] == [new_day.isoformat()]
     finally:
-        _stop(proc)
+        stop_group(proc)
     assert proc.poll() is not None
