@@ -26,11 +26,17 @@ def _history_start(days: int) -> dt.date:
     return dt.date.today() - dt.timedelta(days=days)
 
 
-def _fresh_env(tag: str) -> Path:
+def _fresh_env(tag: str, first_day: dt.date) -> Path:
+    """A fresh data folder, and the demo's partitions starting on the history's first day: a
+    history longer than the days since the demo's first_day would otherwise hold rows no
+    partition takes, and the main job fails on those (by design)."""
     data = Path(tempfile.mkdtemp(prefix=f"bench_ct_{tag}_"))
     for k in ("MLFLOW_TRACKING_URI", "MLOPS_DUCKDB_PATH"):
         os.environ.pop(k, None)
-    os.environ.update({"MLOPS_DATA_DIR": str(data), "DAGSTER_HOME": str(data / "dagster_home"), "DO_NOT_TRACK": "1"})
+    overrides = data / "overrides.yaml"
+    overrides.write_text(f"churn:\n  first_day: {first_day.isoformat()}\n")
+    os.environ.update({"MLOPS_DATA_DIR": str(data), "DAGSTER_HOME": str(data / "dagster_home"), "DO_NOT_TRACK": "1",
+                       "MLOPS_USE_CASE_OVERRIDES": str(overrides)})
     (data / "dagster_home").mkdir(parents=True)
     return data
 
@@ -42,8 +48,8 @@ def one_new_day(history_days: int, rows_per_day: int) -> dict[str, float]:
     from mlops_assets.orchestrate import execute, run_pipeline
     from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
 
-    data = _fresh_env(str(history_days))
     d0 = _history_start(history_days)
+    data = _fresh_env(str(history_days), d0)
     cfg = SimulationConfig(start_date=d0, rows_per_day=rows_per_day)
     folder = data / "landing" / "churn"
     write_days(folder, day_range(d0, history_days), cfg)
@@ -70,10 +76,10 @@ def landing_latency(history_days: int, rows_per_day: int, bound_s: float) -> flo
     from mlops_assets.orchestrate import run_pipeline
     from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
 
-    data = _fresh_env("latency")
+    d0 = _history_start(history_days)
+    data = _fresh_env("latency", d0)
     (data / "dagster_home" / "dagster.yaml").write_text(settings.DAGSTER_YAML)
     folder = data / "landing" / "churn"
-    d0 = _history_start(history_days)
     cfg = SimulationConfig(start_date=d0, rows_per_day=rows_per_day)
     write_days(folder, day_range(d0, history_days), cfg)
     assert run_pipeline(only=["churn"], log=lambda *_: None)
