@@ -21,7 +21,7 @@ import pytest
 
 from mlops_assets import handoffs, settings
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
-from test_dagster_dev_e2e import _free_port, _stop, _wait, _webserver_up
+from mlops_assets_tests.dev_server import free_port, stop_group, wait_for, webserver_up
 
 pytestmark = pytest.mark.integration
 D0 = dt.date(2026, 1, 1)
@@ -97,7 +97,7 @@ def test_asset_graph_summary_and_performance_report_in_chromium(data_dir, dbt_ma
 
     shots = Path(os.environ.get("MLOPS_SCREENSHOT_DIR") or tmp_path / "screenshots")
     shots.mkdir(parents=True, exist_ok=True)
-    port, log = _free_port(), tmp_path / "dagster_dev.log"
+    port, log = free_port(), tmp_path / "dagster_dev.log"
     env = {**os.environ, "DO_NOT_TRACK": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     with log.open("w") as out:
         proc = subprocess.Popen(
@@ -105,7 +105,7 @@ def test_asset_graph_summary_and_performance_report_in_chromium(data_dir, dbt_ma
             cwd=settings.PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     saved = []
     try:
-        _wait(lambda: _webserver_up(port), STARTUP_BOUND_S, "the webserver", proc, log)
+        wait_for(lambda: webserver_up(port), STARTUP_BOUND_S, "the webserver", proc, log)
         base = f"http://127.0.0.1:{port}"
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
@@ -182,7 +182,7 @@ def test_asset_graph_summary_and_performance_report_in_chromium(data_dir, dbt_ma
             shot("7_performance_report_html")
             browser.close()
     finally:
-        _stop(proc)
+        stop_group(proc)
     assert proc.poll() is not None
     assert all(p.stat().st_size > 10_000 for p in saved), saved
     print("screenshots:\n" + "\n".join(f"  {p}" for p in saved))
