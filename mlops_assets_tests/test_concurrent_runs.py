@@ -116,9 +116,15 @@ def test_a_backfill_and_a_sensor_run_write_the_warehouse_at_once(data_dir, dbt_m
             "partitionNames": [d.isoformat() for d in BACKFILL_DAYS]}})["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
         backfill_id = launched["backfillId"]
-        write_days(folder, [SENSOR_DAY], SimulationConfig(rows_per_day=100))  # the new file
-
         instance = dg.DagsterInstance.get()
+        # The new file lands once the backfill's run is submitted, so that the two runs start
+        # together: the backfill daemon submits it up to 30 s after the launch, and a file landing
+        # first would have its run done by then. Dated back past the settle time, so that the
+        # sensor's next tick (2 s) takes it.
+        wait_for(lambda: instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id})),
+                 RUNS_BOUND_S, "the backfill's run to be submitted", proc, log, poll_s=0.5)
+        for path in write_days(folder, [SENSOR_DAY], SimulationConfig(rows_per_day=100)):  # the new file
+            os.utime(path, (time.time() - 60, time.time() - 60))
 
         def sensor_run():
             runs = instance.get_runs(filters=dg.RunsFilter(tags={"mlops/trigger": "landing"}))
