@@ -41,11 +41,6 @@ def postgres_url():
     if given:
         yield given
         return
-    if pg_server.find_bin_dir() is None:
-        reason = ("no PostgreSQL binaries (initdb, pg_ctl) under /usr/lib/postgresql/*/bin or on PATH and no "
-                  "MLOPS_TEST_POSTGRES_URL; install them with `apt-get install -y postgresql`")
-        if os.environ.get("MLOPS_REQUIRE_POSTGRES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    pg_server.bin_dir_or_skip()
     with pg_server.throwaway_server() as server:
         yield server.url

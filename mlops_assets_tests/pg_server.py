@@ -40,6 +40,21 @@ def find_bin_dir() -> Path | None:
     return None
 
 
+def bin_dir_or_skip() -> Path:
+    """The binaries' folder, for a test that starts servers itself. Without them the test skips,
+    or fails when MLOPS_REQUIRE_POSTGRES=1 and no MLOPS_TEST_POSTGRES_URL names a server to use."""
+    import pytest
+
+    found = find_bin_dir()
+    if found is None:
+        reason = ("no PostgreSQL binaries (initdb, pg_ctl) under /usr/lib/postgresql/*/bin or on PATH; "
+                  "install them with `apt-get install -y postgresql`")
+        if os.environ.get("MLOPS_REQUIRE_POSTGRES") == "1" and not os.environ.get("MLOPS_TEST_POSTGRES_URL"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return found
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

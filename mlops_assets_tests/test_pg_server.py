@@ -21,9 +21,7 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.integration
 def test_ci_start_takes_another_port_when_the_probed_one_is_taken_and_stop_ends_it(monkeypatch):
-    if pg_server.find_bin_dir() is None:
-        # .ci/run installs them; a CI with a PostgreSQL service of its own may not have them.
-        pytest.skip("no PostgreSQL binaries (initdb, pg_ctl) to start a server with")
+    pg_server.bin_dir_or_skip()
     import psycopg2
 
     taken = socket.socket()
@@ -55,8 +53,7 @@ def test_ci_start_takes_another_port_when_the_probed_one_is_taken_and_stop_ends_
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another user")
 def test_as_root_a_folder_the_server_user_cannot_reach_is_named(tmp_path):
-    if pg_server.find_bin_dir() is None:
-        pytest.skip("no PostgreSQL binaries (initdb, pg_ctl)")
+    pg_server.bin_dir_or_skip()
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
     with pytest.raises(RuntimeError, match=rf"cannot reach {private}/pg through {private} \(mode 0o700\)"):
@@ -82,8 +79,7 @@ def test_kill_leaves_alone_a_process_that_reuses_a_stale_pid(tmp_path):
 
 @pytest.mark.integration
 def test_kill_ends_a_real_postmaster():
-    if pg_server.find_bin_dir() is None:
-        pytest.skip("no PostgreSQL binaries (initdb, pg_ctl) to start a server with")
+    pg_server.bin_dir_or_skip()
     with pg_server.throwaway_server() as server:
         pid = server.pid()
         assert pid and _alive(pid)
@@ -95,8 +91,7 @@ def test_kill_ends_a_real_postmaster():
 
 
 def test_a_failed_initdb_leaves_no_temporary_folder(monkeypatch, tmp_path):
-    if pg_server.find_bin_dir() is None:
-        pytest.skip("no PostgreSQL binaries (initdb, pg_ctl)")
+    pg_server.bin_dir_or_skip()
 
     def failing_init(self):
         raise RuntimeError("initdb failed")

@@ -3,7 +3,6 @@ writes exactly what DuckDB staged (NULL vs empty text, quotes, commas, newlines,
 a window replacement that fails leaves the table as it was, and landing files and label files
 load into PostgreSQL with the same results as into DuckDB."""
 import datetime as dt
-import os
 
 import duckdb
 import pandas as pd
@@ -14,6 +13,7 @@ from mlops_assets.sql import qualified
 from mlops_assets.use_cases.config import load_use_cases
 from mlops_assets.warehouse import portable
 from mlops_assets.warehouse.postgres_store import PostgresWarehouse, open_connection, to_pyformat
+from mlops_assets_tests.test_labels import _write
 
 D1 = dt.date(2026, 1, 1)
 HEADER = "customer_id,event_ts,churned"
@@ -110,14 +110,6 @@ def both(data_dir, pg):
     duck = duckdb.connect(str(data_dir / "w.duckdb"))
     yield {"duckdb": duck, "postgres": pg}
     duck.close()
-
-
-def _write(path, text, age_s=60):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    t = path.stat().st_mtime - age_s
-    os.utime(path, (t, t))
-    return path
 
 
 def _window(day=D1, days=1):
