@@ -37,7 +37,7 @@ def _settled(paths):
 def _tick(defs, instance, cursor=None):
     sensor = defs.resolve_sensor_def("churn_landing_sensor")
     result = sensor(dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs))
-    return result, {r.partition_key: set(r.asset_selection or ()) for r in result.run_requests}
+    return result, {r.partition_key or r.tags["mlops/days"]: set(r.asset_selection or ()) for r in result.run_requests}
 
 
 def _report(instance, name, partition=None):
@@ -51,13 +51,17 @@ def test_a_landed_day_is_one_run_of_its_chain_as_far_as_its_inputs_exist(churn, 
     # the sensor may select every day-partitioned step of the chain, nothing of training
     (target,) = sensor.targets
     assert set(target.job_def.selection.resolve(defs.resolve_asset_graph())) == set(
-        K("raw", "stg_churn", "features_churn", "batch_predictions", "drift_report", "performance_report"))
+        K("raw", "stg_churn", "features_churn", "batch_predictions", "drift_report", "performance_report",
+          "monitoring_summary"))
 
     _settled(write_days(churn.landing.path(), day_range(D0, 2), SimulationConfig(rows_per_day=30)))
     first, runs = _tick(defs, instance)
-    # no training set, no champion yet: load and features only (drift and scoring would fail)
-    assert runs == {"2026-01-01": set(K("raw", "stg_churn", "features_churn")),
-                    "2026-01-02": set(K("raw", "stg_churn", "features_churn"))}
+    # no training set, no champion yet: load and features only (drift and scoring would fail);
+    # the two days are one run over their range
+    assert runs == {"2026-01-01..2026-01-02": set(K("raw", "stg_churn", "features_churn"))}
+    (request,) = first.run_requests
+    assert request.tags["dagster/asset_partition_range_start"] == "2026-01-01"
+    assert request.tags["dagster/asset_partition_range_end"] == "2026-01-02"
     assert all(r.tags["mlops/trigger"] == "landing" for r in first.run_requests)
 
     # a training set and a champion exist, and 2026-01-03 already has its labels
@@ -67,7 +71,8 @@ def test_a_landed_day_is_one_run_of_its_chain_as_far_as_its_inputs_exist(churn, 
     _settled(write_days(churn.landing.path(), day_range(D0 + dt.timedelta(days=2), 2),
                         SimulationConfig(rows_per_day=30)))
     _, runs = _tick(defs, instance, first.cursor)
-    scored = set(K("raw", "stg_churn", "features_churn", "batch_predictions", "drift_report"))
+    scored = set(K("raw", "stg_churn", "features_churn", "batch_predictions", "drift_report", "monitoring_summary"))
+    # the two days need different steps (only one has labels): two runs, each its own day
     assert runs == {"2026-01-03": scored | set(K("performance_report")), "2026-01-04": scored}
 
 

@@ -68,6 +68,7 @@ def jobs_of(uc: UseCase) -> list[dg.UnresolvedAssetJobDefinition]:
     """The daily chain (day partitions, inferred from the assets) and the training chain. A job
     holds one partitioning, so the two are separate; `mlops-assets demo` runs them in order."""
     from mlops_assets.defs.training.sensors import training_chain, training_job_name
+    from mlops_assets.training.history import TRAINING_RUN_TAGS
 
     from mlops_assets.lineage import SUMMARY, key
 
@@ -78,7 +79,7 @@ def jobs_of(uc: UseCase) -> list[dg.UnresolvedAssetJobDefinition]:
             f"{uc.name}_daily", selection=dg.AssetSelection.groups(uc.name) - training - summary,
             description=f"{uc.name}: raw data, dbt features, predictions and drift report for day partitions."),
         dg.define_asset_job(
-            training_job_name(uc), selection=training,
+            training_job_name(uc), selection=training, tags=TRAINING_RUN_TAGS,  # also when launched from the UI
             description=f"{uc.name}: training set, candidate model, evaluation and promotion."),
         dg.define_asset_job(
             f"{uc.name}_monitoring_summary", selection=summary,
@@ -86,14 +87,14 @@ def jobs_of(uc: UseCase) -> list[dg.UnresolvedAssetJobDefinition]:
     ]
 
 
-def label_defs_of(uc: UseCase) -> tuple[list[dg.AssetsDefinition], list[dg.SensorDefinition]]:
+def label_defs_of(uc: UseCase, dbt_keys=()) -> tuple[list[dg.AssetsDefinition], list[dg.SensorDefinition]]:
     """The labels asset and its sensor, when the use case declares a `labels:` section."""
     if uc.labels is None:
         return [], []
     from mlops_assets.defs.labels.assets import build_labels_asset
     from mlops_assets.defs.labels.sensors import build_label_sensor
 
-    return [build_labels_asset(uc)], [build_label_sensor(uc)]
+    return [build_labels_asset(uc)], [build_label_sensor(uc, dbt_keys)]
 
 
 def build_use_case_defs(uc: UseCase) -> dg.Definitions:
@@ -110,10 +111,10 @@ def build_use_case_defs(uc: UseCase) -> dg.Definitions:
     from mlops_assets.defs.training.assets import build_candidate_model, build_training_set
     from mlops_assets.defs.training.sensors import build_retrain_schedule, build_retrain_sensor
 
-    labels_assets, labels_sensors = label_defs_of(uc)
     dbt_models = dbt_assets_of(uc)
-    # The landing sensor's run of a day carries the dbt models too (one run from file to drift report).
+    # The landing and label sensors' runs carry the dbt models too (one run per event).
     dbt_keys = sorted((k for a in dbt_models for k in a.keys), key=lambda k: k.to_user_string())
+    labels_assets, labels_sensors = label_defs_of(uc, dbt_keys)
     return dg.Definitions(
         assets=[build_raw_asset(uc), *labels_assets, *dbt_models, build_training_set(uc), build_candidate_model(uc),
                 build_model_evaluation(uc), build_champion_model(uc), build_batch_predictions(uc),

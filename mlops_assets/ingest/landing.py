@@ -77,17 +77,33 @@ def fingerprint(f: LandingFile) -> str:
 
 
 def in_utc(con):
-    """Partitions are UTC days: casting an offset-bearing timestamp to a plain one must give UTC,
-    not the machine's local time (DuckDB uses the session time zone). A PostgreSQL session is
-    opened in UTC already (warehouse/postgres_store.open_connection)."""
+    """A warehouse session in UTC, whatever the machine's zone (DuckDB uses the session time
+    zone when it casts). A PostgreSQL session is opened in UTC already
+    (warehouse/postgres_store.open_connection)."""
+    return in_zone(con, "UTC")
+
+
+def in_zone(con, tz: str):
+    """Files are read in the use case's zone: casting an offset-bearing timestamp to a plain one
+    gives wall-clock time in that zone, and a plain one is taken as it is, so each row lands on
+    its day in that zone. Files are parsed by DuckDB only (the PostgreSQL warehouse receives
+    the parsed, naive values), so a PostgreSQL session is left as it is."""
     if not is_postgres(con):
-        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"SET TimeZone = '{_zone_literal(tz)}'")
     return con
 
 
-def utc_ts(column: str) -> str:
-    """SQL for a column's value as a naive UTC timestamp, NULL when it does not parse. Through
-    TIMESTAMPTZ so that text with an offset ('...T23:30:00+02:00') lands on its UTC day, as a
+def _zone_literal(tz: str) -> str:
+    # Validated as an IANA name by the use case; quotes cannot appear in one.
+    if "'" in tz:
+        raise ValueError(f"not a time zone name: {tz!r}")
+    return tz
+
+
+def zoned_ts(column: str) -> str:
+    """SQL for a column's value as a naive timestamp in the session's zone (in_zone), NULL when
+    it does not parse. Through TIMESTAMPTZ so that text with an offset ('...T23:30:00+02:00')
+    lands on its day in that zone, as a
     column DuckDB typed as a timestamp does (a plain cast of such text drops the offset)."""
     return f"CAST(TRY_CAST({ident(column)} AS TIMESTAMPTZ) AS TIMESTAMP)"
 
@@ -226,16 +242,16 @@ def file_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     return cols
 
 
-def file_days(con: duckdb.DuckDBPyConnection, path: Path, ts_col: str) -> dict[dt.date, int]:
-    """Rows per UTC day of the file's timestamp column. Raises LandingFileError when the
+def file_days(con: duckdb.DuckDBPyConnection, path: Path, ts_col: str, tz: str = "UTC") -> dict[dt.date, int]:
+    """Rows per day (in the zone `tz`) of the file's timestamp column. Raises LandingFileError when the
     file does not parse, lacks the column, has a column name that is not a plain identifier, or
     has timestamps that are empty or do not parse: such rows could not be placed in any day and
-    would otherwise be lost silently. Sets the connection's session time zone to UTC."""
-    in_utc(con)
+    would otherwise be lost silently. Sets the connection's session time zone to `tz`."""
+    in_zone(con, tz)
     cols = file_columns(con, path)
     if ts_col not in cols:
         raise LandingFileError(f"{path}: missing required column(s) [{ts_col!r}]; the file has {cols}")
-    ts = utc_ts(ts_col)
+    ts = zoned_ts(ts_col)
     try:
         rows = con.execute(
             f"""SELECT CAST({ts} AS DATE) AS day, count(*),
@@ -293,7 +309,7 @@ def refresh_index(con, uc: UseCase, files: list[LandingFile],
     with portable.files_connection(con) as reader:  # DuckDB: con itself; PostgreSQL: in memory
         for f in changed:  # all are read before anything is written
             try:
-                days = file_days(reader, f.path, uc.timestamp_column)
+                days = file_days(reader, f.path, uc.timestamp_column, uc.timezone)
             except LandingFileError as exc:
                 unreadable[str(f.path)] = str(exc)
                 continue
@@ -351,7 +367,7 @@ def stage_window(con: duckdb.DuckDBPyConnection, uc: UseCase, path: Path, stagin
     """The file's rows inside [start, end) in a temp table, validated. Raises LandingFileError
     naming the file and what is wrong; writes nothing outside the temp table."""
     target = ident(uc.target_column)
-    ts = utc_ts(uc.timestamp_column)
+    ts = zoned_ts(uc.timestamp_column)
     try:
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {ident(staging)} AS SELECT * FROM {reader_sql(path)}
@@ -408,8 +424,9 @@ def load_window(con, uc: UseCase, start: dt.datetime, end: dt.datetime,
     raw (reported in `unreadable` and `kept_rows`). A file that changes while the window is
     read fails the load, writing nothing. With `last_day`, rows the files date before the use
     case's first day or after last_day (no partition takes them) are counted in `outside`.
-    Columns a file has beyond the raw table's are ignored (noted). Sets the session to UTC."""
-    in_utc(con)
+    Columns a file has beyond the raw table's are ignored (noted). Sets the session to the use
+    case's zone."""
+    in_zone(con, uc.timezone)
     scan = scan_landing(uc.landing.path(), uc.landing.pattern)
     files = scan.files
     unreadable = refresh_index(con, uc, files, log)
@@ -480,7 +497,7 @@ def _insert(con, reader: duckdb.DuckDBPyConnection, uc: UseCase, path: Path, sta
         if extra:
             exclude = f"EXCLUDE ({', '.join(ident(c) for c in extra)})"
             notes.append(f"{path.name}: column(s) {extra} are not in {uc.raw_table}; ignored")
-    select = (f"SELECT * {exclude} REPLACE ({utc_ts(uc.timestamp_column)} AS {ts}, CAST({target} AS INTEGER) AS "
+    select = (f"SELECT * {exclude} REPLACE ({zoned_ts(uc.timestamp_column)} AS {ts}, CAST({target} AS INTEGER) AS "
               f"{target}), CAST(? AS VARCHAR) AS _source_file, now()::TIMESTAMP AS _loaded_at FROM {ident(staging)}")
     if not exists:
         portable.create_table(con, uc.raw_table, portable.relation_types(reader, select, [str(path)]))

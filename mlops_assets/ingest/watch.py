@@ -7,11 +7,16 @@ old one); a vanished file's days are requested so they are rebuilt without it. A
 modified less than `settle_seconds` ago is left for a later tick, as it may still be being
 written; a file holding days after the last partition is not marked done, so those days are
 requested once they exist.
+
+A tick reads at most `max_reads` new or changed files, oldest first, and stops early when its
+time budget is spent: a first tick on a folder of thousands of files must stay well inside
+Dagster's sensor timeout. The files left over are not in the cursor, so the next tick takes them.
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -24,12 +29,17 @@ class LandingPlan:
     skipped: list[str] = field(default_factory=list)  # human-readable reasons, for the tick log
     seen: list[str] = field(default_factory=list)
     cursor: dict[str, dict] = field(default_factory=dict)  # path -> {"version": ..., "days": [...]}
+    deferred: int = 0  # new or changed files left for the next tick (read budget spent)
+    rows: dict[dt.date, int] = field(default_factory=dict)  # day -> rows in the files read this tick
 
-    def run_key(self, use_case: str, day: dt.date) -> str:
+    def run_key(self, use_case: str, days: list[dt.date]) -> str:
         """Stable across ticks and restarts: the same files at the same versions give the
         same key, and Dagster never launches two runs with one key."""
-        digest = hashlib.sha1("|".join(sorted(self.days[day])).encode()).hexdigest()[:12]
-        return f"{use_case}:{day.isoformat()}:{digest}"
+        versions = sorted({v for day in days for v in self.days[day]})
+        digest = hashlib.sha1("|".join([*(d.isoformat() for d in sorted(days)), *versions]).encode()).hexdigest()[:12]
+        first, last = min(days), max(days)
+        span = first.isoformat() if first == last else f"{first.isoformat()}..{last.isoformat()}"
+        return f"{use_case}:{span}:{digest}"
 
     def _want(self, day: dt.date, why: str) -> None:
         self.days.setdefault(day, []).append(why)
@@ -37,8 +47,10 @@ class LandingPlan:
 
 def plan_landing(files: list[LandingFile], cursor: dict[str, dict], now: dt.datetime, settle_seconds: float,
                  read_days: Callable[[LandingFile], dict[dt.date, int]],
-                 first_day: dt.date, last_day: dt.date) -> LandingPlan:
+                 first_day: dt.date, last_day: dt.date, max_reads: int | None = None,
+                 budget_s: float | None = None) -> LandingPlan:
     plan = LandingPlan(cursor=dict(cursor))
+    started, reads = time.monotonic(), 0
     in_range = lambda d: first_day <= d <= last_day  # noqa: E731
     present = {str(f.path) for f in files}
     for gone in sorted(set(cursor) - present):
@@ -48,7 +60,7 @@ def plan_landing(files: list[LandingFile], cursor: dict[str, dict], now: dt.date
                 plan._want(d, f"{gone}@removed")
         plan.seen.append(f"{gone.rsplit('/', 1)[-1]}: removed; rebuilding its {len(old_days)} day(s) without it")
         del plan.cursor[gone]
-    for f in files:
+    for f in sorted(files, key=lambda f: (f.mtime_ns, str(f.path))):  # oldest first: a backlog drains in order
         version = fingerprint(f)
         previous = cursor.get(str(f.path), {})
         if previous.get("version") == version:
@@ -58,6 +70,11 @@ def plan_landing(files: list[LandingFile], cursor: dict[str, dict], now: dt.date
             plan.skipped.append(f"{f.path.name}: modified {age:.1f}s ago, may still be being written; waiting "
                                 f"until it is {settle_seconds:.0f}s old")
             continue
+        if (max_reads is not None and reads >= max_reads) or (
+                budget_s is not None and reads and time.monotonic() - started > budget_s):
+            plan.deferred += 1
+            continue
+        reads += 1
         try:
             days = read_days(f)
         except LandingFileError as exc:
@@ -79,6 +96,8 @@ def plan_landing(files: list[LandingFile], cursor: dict[str, dict], now: dt.date
         for d in sorted((set(days) | old_days)):
             if in_range(d):
                 plan._want(d, version)
+        for d, n in days.items():
+            plan.rows[d] = plan.rows.get(d, 0) + n
         plan.seen.append(f"{f.path.name}: {sum(days.values())} rows over {len(days)} day(s)")
         if not future:
             plan.cursor[str(f.path)] = {"version": version, "days": sorted(d.isoformat() for d in days)}

@@ -15,7 +15,7 @@ from mlops_assets import handoffs as h
 
 # (name, Dagster table type, description): the summary table's columns, in order.
 COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("day", "string", "UTC day (partition key)"),
+    ("day", "string", "day in the use case's zone (partition key)"),
     ("rows", "int", "rows scored that day"),
     ("label_coverage", "float", "share of the scored rows with a label (when the performance report ran)"),
     ("model_version", "string", "registered model version(s) that served the day"),
@@ -36,18 +36,22 @@ def _verdict(passed: bool | None, evaluated: bool = True) -> str:
     return "pass" if passed else "FAIL"
 
 
-def summary_rows(predictions: dict[str, dict], drift: dict[str, dict], performance: dict[str, dict]) -> list[dict]:
+def summary_rows(predictions: dict[str, dict], drift: dict[str, dict], performance: dict[str, dict],
+                 scored_rows: dict[str, int] | None = None) -> list[dict]:
     """One row per day that has predictions, a drift report or a performance report, newest
     first. Each argument maps a day to that day's latest materialization metadata (plain
-    values) of batch_predictions, drift_report and performance_report; unknown figures are None."""
+    values) of batch_predictions, drift_report and performance_report; unknown figures are None.
+    `scored_rows`: the rows each day has in the predictions table, counted there (a scoring run
+    over a range of days records the range's total, not the day's)."""
     days = sorted(set(predictions) | set(drift) | set(performance), reverse=True)
+    counted = scored_rows or {}
     rows = []
     for day in days:
         p, d, f = predictions.get(day, {}), drift.get(day, {}), performance.get(day, {})
         evaluated = bool(f.get(h.PERF_EVALUATED, False))
         rows.append({
             "day": day,
-            "rows": _int(p.get(h.ROW_COUNT, f.get("scored_rows"))),
+            "rows": counted.get(day, 0) if scored_rows is not None else _int(p.get(h.ROW_COUNT, f.get("scored_rows"))),
             "label_coverage": _float(f.get(h.PERF_COVERAGE)),
             "model_version": str(f.get(h.PERF_MODEL_VERSIONS) or p.get(h.SCORED_MODEL_VERSION) or "") or None,
             "drift_share": _float(d.get(h.DRIFT_SHARE)),

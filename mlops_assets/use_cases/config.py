@@ -106,6 +106,16 @@ class SplitConfig(_Strict):
     training_window_days: int | None = Field(default=None, ge=1, description="Train on at most this many days before the holdout.")
 
 
+def _timezone(v: str) -> str:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(v)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"timezone {v!r} is not an IANA time zone name (e.g. UTC, Europe/Berlin, America/New_York)") from None
+    return v
+
+
 class RetrainConfig(_Strict):
     cron: Annotated[str, AfterValidator(_cron)] = Field(default="0 3 * * 1", description="Scheduled retraining, cron in UTC (default: Mondays 03:00).")
     on_drift: bool = Field(default=True, description="Retrain when the latest day's drift check fails.")
@@ -147,6 +157,7 @@ class MonitoringConfig(_Strict):
     min_label_coverage: float = Field(default=0.8, gt=0.0, le=1.0, description="Share of a day's scored rows that must have a label before its performance is reported.")
     min_labelled_rows: int = Field(default=100, ge=1, description="Labelled rows a day needs (as well) before its performance is reported.")
     max_roc_auc_drop: float = Field(default=0.05, ge=0.0, description="ROC AUC a day's served predictions may lose against the model version's holdout ROC AUC before performance_within_tolerance fails.")
+    open_day_min_rows: int | None = Field(default=None, ge=1, description="A day still open (not yet ended in the use case's zone) gets its drift and performance reports once it holds this many rows; null: only after it ends.")
     performance_retrain_days: int | None = Field(default=3, ge=1, description="Retrain when performance_within_tolerance failed on this many consecutive labelled days; null: off.")
     drift: DriftSettings = Field(default_factory=DriftSettings, description="Per-column drift settings.")
 
@@ -158,7 +169,8 @@ class UseCase(_Strict):
     first_day: dt.date = Field(description="First day of data; daily partitions start here.")
     last_day: dt.date | None = Field(default=None, description="Last day of data; daily partitions end here. null: they run to tomorrow (UTC), for live data.")
     entity_column: Identifier = Field(description="Column identifying the entity (e.g. customer id).")
-    timestamp_column: Identifier = Field(description="Event time column; its UTC day is the row's partition.")
+    timestamp_column: Identifier = Field(description="Event time column; its day in `timezone` is the row's partition.")
+    timezone: Annotated[str, AfterValidator(_timezone)] = Field(default="UTC", description="IANA time zone of the use case's days (e.g. Europe/Berlin): partitions are days in this zone, naive timestamps are read as wall-clock time in it, and zoned ones are converted to it.")
     target_column: Identifier = Field(description="Binary label column (0/1) of the landing files; may be empty for rows whose outcome is not known yet.")
     labels: LabelsConfig | None = Field(default=None, description="Where labels that arrive after their rows land; null: labels only come in the landing files' target column.")
     features: FeaturesConfig = Field(description="Feature columns and the dbt model that holds them.")

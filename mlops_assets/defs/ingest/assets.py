@@ -7,7 +7,7 @@ from mlops_assets import asset_metadata, handoffs
 from mlops_assets.concurrency import WAREHOUSE_POOL
 from mlops_assets.ingest import labels, landing
 from mlops_assets.lineage import RAW, key
-from mlops_assets.partitions import daily_partitions, utc_window
+from mlops_assets.partitions import daily_partitions, local_window
 from mlops_assets.resources import DuckDBWarehouse
 from mlops_assets.use_cases.config import UseCase
 
@@ -36,7 +36,7 @@ def build_raw_asset(uc: UseCase) -> dg.AssetsDefinition:
                         "until it is fixed; if an earlier version of it loaded, those rows are kept meanwhile.")],
     )
     def raw(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
-        start, end = utc_window(context)
+        start, end = local_window(context)
         last_key = context.assets_def.partitions_def.get_last_partition_key()
         with warehouse.connect() as con:
             try:

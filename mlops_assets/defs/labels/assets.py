@@ -8,7 +8,7 @@ from mlops_assets import handoffs
 from mlops_assets.concurrency import WAREHOUSE_POOL
 from mlops_assets.ingest import labels, landing
 from mlops_assets.lineage import LABELS
-from mlops_assets.partitions import daily_partitions, utc_window
+from mlops_assets.partitions import daily_partitions, local_window
 from mlops_assets.resources import DuckDBWarehouse
 from mlops_assets.use_cases.config import UseCase
 
@@ -71,7 +71,7 @@ def build_labels_asset(uc: UseCase) -> dg.AssetsDefinition:
                         "are kept meanwhile.")],
     )
     def labels_asset(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
-        start, end = utc_window(context)
+        start, end = local_window(context)
         last_key = context.assets_def.partitions_def.get_last_partition_key()
         with warehouse.connect() as con:
             try:

@@ -5,7 +5,7 @@ import dagster as dg
 from mlops_assets import asset_metadata, handoffs, settings
 from mlops_assets.automation import per_day
 from mlops_assets.lineage import BATCH_PREDICTIONS, DRIFT, TRAINING_SET, features_key, key
-from mlops_assets.partitions import daily_partitions, utc_window
+from mlops_assets.partitions import daily_partitions, day_results, day_window, local_window
 from mlops_assets.resources import DuckDBWarehouse, MlflowResource
 from mlops_assets.sql import ident, qualified
 from mlops_assets.training import data
@@ -30,11 +30,13 @@ def build_drift_report(uc: UseCase) -> dg.AssetsDefinition:
         tags=asset_metadata.tags("monitoring", uc.name),
         code_version=asset_metadata.source_code_version("monitoring/drift.py", "defs/monitoring/assets.py"),
         partitions_def=partitions,
-        # One report per day: a backfill of a range runs day by day.
-        backfill_policy=dg.BackfillPolicy.multi_run(1),
-        # Every new day is compared with the training rows; a retrain (new training set) does
-        # not recompute the history of reports.
-        automation_condition=per_day(ignore=dg.AssetSelection.assets(key(uc, TRAINING_SET))),
+        # A range of days is one run (one report per day inside it): an event run or a backfill
+        # of many days is not one run per day.
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        # Each day gets its report once its window has closed (an open day is partial); a retrain
+        # (new training set) or labels arriving later do not recompute the history of reports.
+        automation_condition=per_day(ignore=dg.AssetSelection.assets(key(uc, TRAINING_SET)),
+                                     first_time_only=True, closed_days_only=uc.last_day is None),
         # A partitioned check: each day's verdict is stored under that day, so the retrain
         # sensor and the UI read the verdict of a given day, not of whichever run came last.
         check_specs=[dg.AssetCheckSpec(handoffs.DRIFT_CHECK, asset=asset_key, blocking=False, partitions_def=partitions,
@@ -46,77 +48,92 @@ def build_drift_report(uc: UseCase) -> dg.AssetsDefinition:
                     f"{settings.drift_report_path(uc.name)}.",
     )
     def drift_report(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, mlflow: MlflowResource):
-        from mlops_assets.monitoring.drift import compute_drift, drift_columns
+        from mlops_assets.monitoring.drift import drift_columns
 
+        days = list(context.partition_keys)
         cols = ", ".join(ident(c) for c in uc.features.all)
-        day = context.partition_key
-        start, end = utc_window(context)
+        start, end = local_window(context)
+        ts = ident(uc.timestamp_column)
+        # One read of the reference and of the run's days; one Evidently report per day.
         with warehouse.connect(read_only=True) as con:
             reference = data.read_split(con, uc, "train")
-            current = con.execute(
-                f"SELECT {cols} FROM {qualified(uc.features_table)} "
-                f"WHERE {ident(uc.timestamp_column)} >= ? AND {ident(uc.timestamp_column)} < ?",
-                [start, end]).df()
-        if current.empty:
-            raise dg.Failure(f"{uc.features_table} has no rows for {day}: materialize that day's features first")
+            current_all = con.execute(
+                f"SELECT {cols}, CAST({ts} AS DATE) AS __day FROM {qualified(uc.features_table)} "
+                f"WHERE {ts} >= ? AND {ts} < ?", [start, end]).df()
+        empty = [d for d in days if not (current_all["__day"].astype(str) == d).any()]
+        if empty:
+            raise dg.Failure(f"{uc.features_table} has no rows for {', '.join(empty)}: materialize "
+                             f"{'that day' + chr(39) + 's' if len(empty) == 1 else 'those days' + chr(39)} features first")
         if len(reference) > MAX_REFERENCE_ROWS:
             reference = reference.sample(MAX_REFERENCE_ROWS, random_state=0)
-        dated = settings.drift_report_path(uc.name).with_name(f"drift_report_{day}.html")
-        settings_ = uc.monitoring.drift
-        numeric, categorical = drift_columns(uc.features.numeric, uc.features.categorical, settings_.exclude_columns)
-        checked = numeric + categorical
-        result = compute_drift(reference[checked], current[checked], numeric_columns=numeric,
-                               categorical_columns=categorical, html_path=dated,
-                               drift_share_threshold=uc.thresholds.drift_share,
-                               column_stattests={c: t for c, t in settings_.column_stattests.items() if c in checked})
-        _publish_latest(dated, settings.drift_report_path(uc.name), context.instance, context.asset_key, day)
-        drifted = [c.column for c in result.columns if c.drifted]
-        context.log.info(f"{uc.name} on {day}: {result.n_drifted}/{result.n_columns} features drifted "
-                         f"(share {result.drift_share:.2f}): {drifted}")
-        version, version_source = _model_version_of_day(context, mlflow, uc, day)
-        prediction = _prediction_drift(warehouse, mlflow, uc, version, start, end)
-        if prediction is None:
-            context.log.info(f"no prediction drift for {day}: the day is not scored yet (or no model)")
-        else:
-            context.log.info(f"prediction drift on {day}: {prediction.stattest} {prediction.score:.4g} "
-                             f"(threshold {prediction.threshold:.4g}){' DRIFTED' if prediction.drifted else ''}")
-        report_url = _log_report(mlflow, uc, day, dated, result.drift_share, version)
-        context.log.info(f"drift report of {day} logged to MLflow ({version_source}): {report_url}")
-        # One rule for the HTML and the check: Evidently's dataset-drift verdict at the use case's
-        # threshold (drift when share >= drift_share).
-        passed = not result.dataset_drift
-        yield dg.MaterializeResult(
-            metadata={
-                handoffs.DRIFT_SHARE: round(result.drift_share, 4),
-                "n_drifted": result.n_drifted,
-                "n_columns": result.n_columns,
-                "drifted_columns": dg.MetadataValue.json(drifted),
-                "per_column": per_column_table(result.columns),
-                "current_day": str(day),
-                handoffs.DRIFT_FLAGGED: not passed,
-                handoffs.DRIFT_THRESHOLD: uc.thresholds.drift_share,
-                "current_rows": len(current),
-                "excluded_columns": dg.MetadataValue.json(list(settings_.exclude_columns)),
-                **({handoffs.PREDICTION_DRIFT_SCORE: round(float(prediction.score), 6),
-                    handoffs.PREDICTION_DRIFTED: bool(prediction.drifted),
-                    "prediction_drift_test": prediction.stattest} if prediction is not None else {}),
-                "reference_rows": len(reference),
-                "report": dg.MetadataValue.path(str(dated)),
-                "report_url": dg.MetadataValue.url(report_url),
-                "model_version": version or "none",
-                "model_version_source": version_source,
-                **({"mlflow_model_version_url": dg.MetadataValue.url(
-                    mlflow.model_version_url(uc.registered_model_name, version))} if version else {}),
-            },
-            check_results=[dg.AssetCheckResult(
-                check_name=handoffs.DRIFT_CHECK, passed=passed, severity=dg.AssetCheckSeverity.WARN,
-                description=f"{day}: drift share {result.drift_share:.2f} "
-                            f"{'>=' if not passed else '<'} threshold {uc.thresholds.drift_share}",
-                metadata=handoffs.drift_check_metadata(result.drift_share, uc.thresholds.drift_share),
-            )],
-        )
+        numeric, categorical = drift_columns(uc.features.numeric, uc.features.categorical,
+                                             uc.monitoring.drift.exclude_columns)
+        per_day = {}
+        for day in days:
+            current = current_all[current_all["__day"].astype(str) == day].drop(columns="__day")
+            per_day[day] = _drift_of_day(context, warehouse, mlflow, uc, day, reference, current, numeric, categorical)
+        return day_results(context, handoffs.DRIFT_CHECK, per_day)
 
     return drift_report
+
+
+def _drift_of_day(context, warehouse, mlflow, uc: UseCase, day: str, reference, current, numeric, categorical
+                  ) -> tuple[dict, dg.AssetCheckResult]:
+    """One day's Evidently report, logged to MLflow: the day's metadata and check result."""
+    from mlops_assets.monitoring.drift import compute_drift
+
+    settings_ = uc.monitoring.drift
+    dated = settings.drift_report_path(uc.name).with_name(f"drift_report_{day}.html")
+    checked = numeric + categorical
+    result = compute_drift(reference[checked], current[checked], numeric_columns=numeric,
+                           categorical_columns=categorical, html_path=dated,
+                           drift_share_threshold=uc.thresholds.drift_share,
+                           column_stattests={c: t for c, t in settings_.column_stattests.items() if c in checked})
+    _publish_latest(dated, settings.drift_report_path(uc.name), context.instance, context.asset_key, day)
+    drifted = [c.column for c in result.columns if c.drifted]
+    context.log.info(f"{uc.name} on {day}: {result.n_drifted}/{result.n_columns} features drifted "
+                     f"(share {result.drift_share:.2f}): {drifted}")
+    version, version_source = _model_version_of_day(context, mlflow, uc, day)
+    start, end = day_window(day)
+    prediction = _prediction_drift(warehouse, mlflow, uc, version, start, end)
+    if prediction is None:
+        context.log.info(f"no prediction drift for {day}: the day is not scored yet (or no model)")
+    else:
+        context.log.info(f"prediction drift on {day}: {prediction.stattest} {prediction.score:.4g} "
+                         f"(threshold {prediction.threshold:.4g}){' DRIFTED' if prediction.drifted else ''}")
+    report_url = _log_report(mlflow, uc, day, dated, result.drift_share, version)
+    context.log.info(f"drift report of {day} logged to MLflow ({version_source}): {report_url}")
+    # One rule for the HTML and the check: Evidently's dataset-drift verdict at the use case's
+    # threshold (drift when share >= drift_share).
+    passed = not result.dataset_drift
+    metadata = {
+        handoffs.DRIFT_SHARE: round(result.drift_share, 4),
+        "n_drifted": result.n_drifted,
+        "n_columns": result.n_columns,
+        "drifted_columns": dg.MetadataValue.json(drifted),
+        "per_column": per_column_table(result.columns),
+        "current_day": str(day),
+        handoffs.DRIFT_FLAGGED: not passed,
+        handoffs.DRIFT_THRESHOLD: uc.thresholds.drift_share,
+        "current_rows": len(current),
+        "excluded_columns": dg.MetadataValue.json(list(settings_.exclude_columns)),
+        **({handoffs.PREDICTION_DRIFT_SCORE: round(float(prediction.score), 6),
+            handoffs.PREDICTION_DRIFTED: bool(prediction.drifted),
+            "prediction_drift_test": prediction.stattest} if prediction is not None else {}),
+        "reference_rows": len(reference),
+        "report": dg.MetadataValue.path(str(dated)),
+        "report_url": dg.MetadataValue.url(report_url),
+        "model_version": version or "none",
+        "model_version_source": version_source,
+        **({"mlflow_model_version_url": dg.MetadataValue.url(
+            mlflow.model_version_url(uc.registered_model_name, version))} if version else {}),
+    }
+    check = dg.AssetCheckResult(
+        check_name=handoffs.DRIFT_CHECK, passed=passed, severity=dg.AssetCheckSeverity.WARN,
+        description=f"{day}: drift share {result.drift_share:.2f} "
+                    f"{'>=' if not passed else '<'} threshold {uc.thresholds.drift_share}",
+        metadata=handoffs.drift_check_metadata(result.drift_share, uc.thresholds.drift_share))
+    return metadata, check
 
 
 PER_COLUMN_SCHEMA = dg.TableSchema(columns=[

@@ -7,7 +7,7 @@ import dagster as dg
 from mlops_assets import handoffs, settings
 from mlops_assets.automation import per_day
 from mlops_assets.lineage import BATCH_PREDICTIONS, LABELS, PERFORMANCE, RAW, day_check_result, key
-from mlops_assets.partitions import daily_partitions, utc_window
+from mlops_assets.partitions import day_results, day_window, daily_partitions
 from mlops_assets.resources import DuckDBWarehouse, MlflowResource
 from mlops_assets.use_cases.config import UseCase
 
@@ -41,9 +41,11 @@ def build_performance_report(uc: UseCase) -> dg.AssetsDefinition:
         group_name=uc.name,
         kinds={"evidently", "html", "mlflow"},
         partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.multi_run(1),
-        # Follows each day's predictions and labels: late labels for an old day refresh that day.
-        automation_condition=per_day(),
+        # A range of days is one run (one report per day inside it).
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        # Follows each day's predictions and labels (late labels for an old day refresh that day),
+        # once the day has closed: an open day's figures are partial.
+        automation_condition=per_day(closed_days_only=uc.last_day is None),
         check_specs=[dg.AssetCheckSpec(
             handoffs.PERFORMANCE_CHECK, asset=asset_key, blocking=False, partitions_def=partitions,
             description=f"Each model version that served the day keeps its ROC AUC within {mon.max_roc_auc_drop} of "
@@ -54,97 +56,110 @@ def build_performance_report(uc: UseCase) -> dg.AssetsDefinition:
                     "error, per model version vs its holdout figures; target drift of the day's labels.",
     )
     def performance_report(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, mlflow: MlflowResource):
-        from mlops_assets.evaluation.metrics import calibration_table
         from mlops_assets.monitoring import outcomes as oc
-        from mlops_assets.monitoring import performance as perf
-        from mlops_assets.monitoring.drift import series_drift
 
-        day = context.partition_key
-        start, end = utc_window(context)
+        days = list(context.partition_keys)
+        inputs = {}
         with warehouse.connect(read_only=True) as con:
             try:
-                served = oc.served_predictions(con, uc, start, end)
-                labels = oc.outcomes(con, uc, start, end)
+                for day in days:
+                    start, end = day_window(day)
+                    inputs[day] = (oc.served_predictions(con, uc, start, end), oc.outcomes(con, uc, start, end))
                 reference_labels = oc.training_labels(con, uc)
             except LookupError as exc:
                 raise dg.Failure(str(exc)) from exc
-        if served.empty:
-            raise dg.Failure(f"predictions.{uc.name} has no rows for {day}: materialize that day's batch predictions")
-        try:
-            joined = perf.join_outcomes(served, labels, uc.entity_column, uc.timestamp_column)
-        except perf.PerformanceInputError as exc:
-            raise dg.Failure(f"{uc.name} on {day}: {exc}") from exc
-        labelled = joined[joined[perf.LABEL].notna()]
-        coverage = perf.label_coverage(len(joined), len(labelled), mon.min_label_coverage, mon.min_labelled_rows)
-        versions = sorted(joined[perf.VERSION].unique())
-        metadata: dict = {
-            handoffs.PERF_COVERAGE: round(coverage.coverage, 4),
-            "scored_rows": coverage.scored_rows,
-            "labelled_rows": coverage.labelled_rows,
-            handoffs.PERF_MODEL_VERSIONS: ",".join(versions),
-            "day": day,
-        }
-        if not coverage.enough:
-            verdict = perf.tolerance_verdict(day, coverage, [], mon.max_roc_auc_drop, mon.min_labelled_rows)
-            context.log.info(verdict.description)
-            yield _result(metadata, verdict, mon.max_roc_auc_drop)
-            return
-
-        client = mlflow.client()
-        holdout = {v: holdout_roc_auc(client, uc.registered_model_name, v) for v in versions}
-        per_version = perf.per_version(joined, holdout)
-        verdict = perf.tolerance_verdict(day, coverage, per_version, mon.max_roc_auc_drop, mon.min_labelled_rows)
-        html = performance_report_path(uc, day)
-        overall = perf.figures(labelled[perf.LABEL], labelled[perf.SCORE]) if labelled[perf.LABEL].nunique() > 1 else None
-        if overall is not None:
-            evid = perf.evidently_figures(labelled, html_path=html)
-            # The metadata holds the project's exact figures (ROC AUC as the rank statistic);
-            # Evidently's HTML must agree with them, which guards against a change in its snapshot
-            # layout or defaults. Its ROC AUC differs slightly (1e-4) when scores tie.
-            for name in ("roc_auc", "precision", "recall", "f1", "log_loss"):
-                if abs(evid[name] - overall[name]) > 1e-3:
-                    raise RuntimeError(f"Evidently's {name} {evid[name]:.6f} disagrees with the project's "
-                                       f"{overall[name]:.6f} on {day}")
-            metadata.update({n: round(v, 5) for n, v in overall.items() if n != "rows"})
-            metadata["accuracy"] = round(evid["accuracy"], 5)
-            metadata["report"] = dg.MetadataValue.path(str(html))
-            metadata["calibration"] = dg.MetadataValue.md(_md(calibration_table(labelled[perf.LABEL], labelled[perf.SCORE])))
-        target = series_drift(reference_labels.astype(int), labelled[perf.LABEL].astype(int), name=uc.target_column,
-                              categorical=True, stattest=mon.drift.prediction_stattest)
-        metadata.update({
-            "target_drift_score": round(target.score, 5), "target_drifted": target.drifted,
-            "target_drift_test": target.stattest,
-            "per_version": dg.MetadataValue.md(_versions_md(per_version)),
-        })
-        judged = [v for v in per_version if v.holdout_roc_auc is not None]
-        if judged:
-            metadata[handoffs.PERF_HOLDOUT_ROC_AUC] = round(judged[0].holdout_roc_auc, 5)
-        if verdict.worst_drop is not None:
-            metadata[handoffs.PERF_ROC_AUC_DROP] = round(verdict.worst_drop, 5)
-        for v in per_version:  # the served figures beside each version in MLflow
-            mv = client.get_model_version(uc.registered_model_name, v.version)
-            if overall is not None:
-                client.log_artifact(mv.run_id, str(html), artifact_path=f"monitoring/performance/{day}")
-            if v.figures is not None:
-                ordinal = dt.date.fromisoformat(day).toordinal()
-                for name in ("roc_auc", "log_loss", "f1"):
-                    client.log_metric(mv.run_id, f"served_{name}", v.figures[name], step=ordinal)
-        metadata["mlflow_model_version_url"] = dg.MetadataValue.url(
-            mlflow.model_version_url(uc.registered_model_name, versions[-1]))
-        context.log.info(verdict.description)
-        yield _result(metadata, verdict, mon.max_roc_auc_drop)
+        unscored = [d for d in days if inputs[d][0].empty]
+        if len(unscored) == len(days):
+            raise dg.Failure(f"predictions.{uc.name} has no rows for {', '.join(days)}: materialize "
+                             f"{'that day' if len(days) == 1 else 'those days'} of batch predictions first")
+        per_day = {day: _performance_of_day(context, mlflow, uc, day, *inputs[day], reference_labels)
+                   for day in days}
+        return day_results(context, handoffs.PERFORMANCE_CHECK, per_day)
 
     return performance_report
 
 
-def _result(metadata: dict, verdict, tolerance: float) -> dg.MaterializeResult:
+def _performance_of_day(context, mlflow: MlflowResource, uc: UseCase, day: str, served, labels, reference_labels
+                        ) -> tuple[dict, dg.AssetCheckResult]:
+    """One day's served predictions against its labels: the day's metadata and check result.
+    A day of a range that was never scored is reported as not evaluated, saying so."""
+    from mlops_assets.evaluation.metrics import calibration_table
+    from mlops_assets.monitoring import performance as perf
+    from mlops_assets.monitoring.drift import series_drift
+
+    mon = uc.monitoring
+    try:
+        joined = perf.join_outcomes(served, labels, uc.entity_column, uc.timestamp_column)
+    except perf.PerformanceInputError as exc:
+        raise dg.Failure(f"{uc.name} on {day}: {exc}") from exc
+    labelled = joined[joined[perf.LABEL].notna()]
+    coverage = perf.label_coverage(len(joined), len(labelled), mon.min_label_coverage, mon.min_labelled_rows)
+    versions = sorted(joined[perf.VERSION].unique())
+    metadata: dict = {
+        handoffs.PERF_COVERAGE: round(coverage.coverage, 4),
+        "scored_rows": coverage.scored_rows,
+        "labelled_rows": coverage.labelled_rows,
+        handoffs.PERF_MODEL_VERSIONS: ",".join(versions),
+        "day": day,
+    }
+    if not coverage.enough:
+        verdict = perf.tolerance_verdict(day, coverage, [], mon.max_roc_auc_drop, mon.min_labelled_rows)
+        context.log.info(verdict.description)
+        return _result(metadata, verdict, mon.max_roc_auc_drop)
+
+    client = mlflow.client()
+    holdout = {v: holdout_roc_auc(client, uc.registered_model_name, v) for v in versions}
+    per_version = perf.per_version(joined, holdout)
+    verdict = perf.tolerance_verdict(day, coverage, per_version, mon.max_roc_auc_drop, mon.min_labelled_rows)
+    html = performance_report_path(uc, day)
+    overall = perf.figures(labelled[perf.LABEL], labelled[perf.SCORE]) if labelled[perf.LABEL].nunique() > 1 else None
+    if overall is not None:
+        evid = perf.evidently_figures(labelled, html_path=html)
+        # The metadata holds the project's exact figures (ROC AUC as the rank statistic);
+        # Evidently's HTML must agree with them, which guards against a change in its snapshot
+        # layout or defaults. Its ROC AUC differs slightly (1e-4) when scores tie.
+        for name in ("roc_auc", "precision", "recall", "f1", "log_loss"):
+            if abs(evid[name] - overall[name]) > 1e-3:
+                raise RuntimeError(f"Evidently's {name} {evid[name]:.6f} disagrees with the project's "
+                                   f"{overall[name]:.6f} on {day}")
+        metadata.update({n: round(v, 5) for n, v in overall.items() if n != "rows"})
+        metadata["accuracy"] = round(evid["accuracy"], 5)
+        metadata["report"] = dg.MetadataValue.path(str(html))
+        metadata["calibration"] = dg.MetadataValue.md(_md(calibration_table(labelled[perf.LABEL], labelled[perf.SCORE])))
+    target = series_drift(reference_labels.astype(int), labelled[perf.LABEL].astype(int), name=uc.target_column,
+                          categorical=True, stattest=mon.drift.prediction_stattest)
+    metadata.update({
+        "target_drift_score": round(target.score, 5), "target_drifted": target.drifted,
+        "target_drift_test": target.stattest,
+        "per_version": dg.MetadataValue.md(_versions_md(per_version)),
+    })
+    judged = [v for v in per_version if v.holdout_roc_auc is not None]
+    if judged:
+        metadata[handoffs.PERF_HOLDOUT_ROC_AUC] = round(judged[0].holdout_roc_auc, 5)
+    if verdict.worst_drop is not None:
+        metadata[handoffs.PERF_ROC_AUC_DROP] = round(verdict.worst_drop, 5)
+    for v in per_version:  # the served figures beside each version in MLflow
+        mv = client.get_model_version(uc.registered_model_name, v.version)
+        if overall is not None:
+            client.log_artifact(mv.run_id, str(html), artifact_path=f"monitoring/performance/{day}")
+        if v.figures is not None:
+            ordinal = dt.date.fromisoformat(day).toordinal()
+            for name in ("roc_auc", "log_loss", "f1"):
+                client.log_metric(mv.run_id, f"served_{name}", v.figures[name], step=ordinal)
+    metadata["mlflow_model_version_url"] = dg.MetadataValue.url(
+        mlflow.model_version_url(uc.registered_model_name, versions[-1]))
+    context.log.info(verdict.description)
+    return _result(metadata, verdict, mon.max_roc_auc_drop)
+
+
+def _result(metadata: dict, verdict, tolerance: float) -> tuple[dict, dg.AssetCheckResult]:
     metadata = {**metadata, handoffs.PERF_EVALUATED: verdict.evaluated, handoffs.PERF_PASSED: verdict.passed}
     check_meta = handoffs.performance_check_metadata(
         evaluated=verdict.evaluated, coverage=metadata[handoffs.PERF_COVERAGE], roc_auc=metadata.get("roc_auc"),
         holdout_roc_auc=metadata.get(handoffs.PERF_HOLDOUT_ROC_AUC), drop=verdict.worst_drop, tolerance=tolerance)
-    return dg.MaterializeResult(metadata=metadata, check_results=[dg.AssetCheckResult(
+    return metadata, dg.AssetCheckResult(
         check_name=handoffs.PERFORMANCE_CHECK, passed=verdict.passed, severity=dg.AssetCheckSeverity.WARN,
-        description=verdict.description[:1000], metadata=check_meta)])
+        description=verdict.description[:1000], metadata=check_meta)
 
 
 def _md(rows: list[dict]) -> str:

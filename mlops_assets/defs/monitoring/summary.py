@@ -3,6 +3,8 @@ import dagster as dg
 
 from mlops_assets import settings
 from mlops_assets.lineage import BATCH_PREDICTIONS, DRIFT, PERFORMANCE, SUMMARY, key
+from mlops_assets.resources import DuckDBWarehouse
+from mlops_assets.sql import ident, qualified
 from mlops_assets.use_cases.config import UseCase
 
 
@@ -29,6 +31,20 @@ def latest_per_day(instance: dg.DagsterInstance, asset_key: dg.AssetKey, batch: 
     return out
 
 
+def scored_rows_per_day(warehouse: DuckDBWarehouse, uc: UseCase) -> dict[str, int]:
+    """{day: rows in the predictions table}, counted in the warehouse."""
+    from mlops_assets.monitoring.outcomes import table_exists
+    from mlops_assets.serving.predictions import predictions_table
+
+    table = predictions_table(uc)
+    ts = ident(uc.timestamp_column)
+    with warehouse.connect(read_only=True) as con:
+        if not table_exists(con, table):
+            return {}
+        rows = con.execute(f"SELECT CAST({ts} AS DATE), count(*) FROM {qualified(table)} GROUP BY 1").fetchall()
+    return {str(day): int(n) for day, n in rows}
+
+
 def build_monitoring_summary(uc: UseCase) -> dg.AssetsDefinition:
     @dg.asset(
         key=key(uc, SUMMARY),
@@ -43,14 +59,15 @@ def build_monitoring_summary(uc: UseCase) -> dg.AssetsDefinition:
                     f"drift, ROC AUC when known and the checks' outcomes; plots over the days in "
                     f"{summary_path(uc)}.",
     )
-    def monitoring_summary(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    def monitoring_summary(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
         from mlops_assets.monitoring.drift import _write_atomically
         from mlops_assets.monitoring.summary import COLUMNS, overview_html, summary_rows, table_records
 
         instance = context.instance
         rows = summary_rows(latest_per_day(instance, key(uc, BATCH_PREDICTIONS)),
                             latest_per_day(instance, key(uc, DRIFT)),
-                            latest_per_day(instance, key(uc, PERFORMANCE)))
+                            latest_per_day(instance, key(uc, PERFORMANCE)),
+                            scored_rows=scored_rows_per_day(warehouse, uc))
         page = summary_path(uc)
         _write_atomically(page, overview_html(uc.name, rows, drift_threshold=uc.thresholds.drift_share,
                                               min_coverage=uc.monitoring.min_label_coverage))
