@@ -10,6 +10,10 @@ from mlops_assets.use_cases.config import UseCase
 
 RETRAIN_TAG = "mlops/retrain"
 TRIGGER_TAG = "mlops/trigger"  # which trigger requested a retrain: drift, performance, new_rows, schedule
+# A retrain is rare and decides the model every later day is scored with, so it goes ahead of
+# the daily runs (priority 0) waiting in the QueuedRunCoordinator's queue (higher runs first).
+TRAINING_PRIORITY = 10
+TRAINING_RUN_TAGS = {"dagster/priority": str(TRAINING_PRIORITY)}
 ACTIVE = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
           dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 

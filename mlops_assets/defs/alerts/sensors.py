@@ -41,7 +41,9 @@ def build_check_alert_sensor() -> dg.SensorDefinition:
         for storage_id, entry in sorted(events.items()):
             after = max(after, storage_id)
             evaluation = entry.dagster_event.event_specific_data if entry.dagster_event else None
-            if evaluation is not None and not evaluation.passed:
+            # Only completed evaluations: planned ones (a run in flight) are ASSET_CHECK_EVALUATION_PLANNED
+            # events, which the filter above leaves out; the type check keeps it so.
+            if isinstance(evaluation, dg.AssetCheckEvaluation) and not evaluation.passed:
                 run = context.instance.get_run_by_id(entry.run_id) if entry.run_id else None
                 failed.append(check_alert(evaluation, entry.run_id, alerts.dagster_ui_url(),
                                           job=run.job_name if run else None, run_tags=run.tags if run else None))

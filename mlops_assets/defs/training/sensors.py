@@ -6,8 +6,9 @@ import time
 import dagster as dg
 
 from mlops_assets import handoffs
-from mlops_assets.lineage import DRIFT, LABELS, RAW, TRAINING_SET, day_check_result, key
-from mlops_assets.training.history import RETRAIN_TAG, TRIGGER_TAG, last_retrain_end, retrain_in_progress, training_chain
+from mlops_assets.lineage import DRIFT, LABELS, RAW, TRAINING_SET, key, newest_decided_day
+from mlops_assets.training.history import (RETRAIN_TAG, TRAINING_RUN_TAGS, TRIGGER_TAG, last_retrain_end,
+                                          retrain_in_progress, training_chain)
 from mlops_assets.training.triggers import Decision, DriftState, RetrainState, decide, held_back
 from mlops_assets.use_cases.config import UseCase
 
@@ -52,14 +53,15 @@ def new_labelled_rows(instance: dg.DagsterInstance, uc: UseCase, after_day: str 
 
 
 def latest_drift(instance: dg.DagsterInstance, uc: UseCase) -> DriftState | None:
-    """The drift check's verdict for the newest day that has a drift report. Fails loudly when
-    that day's check result is missing: a silent default would switch the trigger off."""
-    reported = instance.get_materialized_partitions(key(uc, DRIFT))
-    if not reported:
-        return None
-    day = max(reported)
+    """The drift check's verdict for the newest reported day that has one. Days whose check is
+    planned, running or skipped have no verdict yet and are passed over (None when no day has
+    one). Fails loudly when a day's report has no check result at all: a silent default would
+    switch the trigger off."""
     check_key = dg.AssetCheckKey(key(uc, DRIFT), handoffs.DRIFT_CHECK)
-    mat, evaluation = day_check_result(instance, check_key, day)
+    found = newest_decided_day(instance, check_key, instance.get_materialized_partitions(key(uc, DRIFT)))
+    if found is None:
+        return None
+    day, (mat, evaluation) = found
     verdict = handoffs.read_drift_verdict(
         day, evaluation.passed if evaluation else None, evaluation.metadata if evaluation else None,
         f"the check {check_key.to_user_string()}")
@@ -122,7 +124,7 @@ def _request(uc: UseCase, decision: Decision) -> dg.RunRequest | dg.SkipReason:
     if decision.trigger is None:
         return dg.SkipReason(decision.reason)
     return dg.RunRequest(run_key=decision.run_key,
-                         tags={RETRAIN_TAG: uc.name, TRIGGER_TAG: decision.trigger,
+                         tags={**TRAINING_RUN_TAGS, RETRAIN_TAG: uc.name, TRIGGER_TAG: decision.trigger,
                                "mlops/trigger_reason": decision.reason[:200]})
 
 
