@@ -299,6 +299,13 @@ run_monitoring:
   # A run that died holding a warehouse pool slot gives it back (the daemon frees the slots of
   # runs that ended this long ago); without it every later writer would wait for ever.
   free_slots_after_run_end_seconds: 30
+# A run whose worker died (killed, machine restarted) is launched again once, by the daemon: event
+# runs carry dagster/max_retries (defs/ingest/sensors.py), so a landed day is never left half
+# loaded. A run that failed in a step (bad data, a failed gate) is not retried: it would fail again.
+run_retries:
+  enabled: true
+  max_retries: 0
+  retry_on_asset_or_op_failure: false
 # Sensors evaluated side by side: one landing sensor per use case polls every few seconds, and the
 # daemon's default (one sensor after another) lets a round of many use cases outlast the poll.
 sensors:

@@ -30,6 +30,7 @@ INTERVAL_ENV = "MLOPS_SENSOR_INTERVAL_S"
 FILES_PER_TICK_ENV = "MLOPS_LANDING_FILES_PER_TICK"
 DEFAULT_FILES_PER_TICK = 200
 READ_BUDGET_S = 20.0
+EVENT_RUN_RETRIES = 1
 
 
 def chain_for_day(uc: UseCase, dbt_models: Sequence[dg.AssetKey], *, champion: bool, training_set: bool,
@@ -216,6 +217,8 @@ def folder_tick(context: dg.SensorEvaluationContext, uc: UseCase, folder: Path, 
             partition_key=first.isoformat() if first == last else None,
             asset_selection=selected,
             tags={"mlops/trigger": trigger, "mlops/use_case": uc.name, "mlops/days": span,
+                  # a run whose worker died is launched again, once (dagster.yaml run_retries)
+                  "dagster/max_retries": str(EVENT_RUN_RETRIES),
                   **(range_tags(first, last) if first != last else {})}))
         context.log.info(f"requesting one run for {span} ({len(group)} day(s)): "
                          f"{', '.join(k.to_user_string() for k in selected)}")
