@@ -13,7 +13,9 @@ Rules of a label day, rebuilt from every label file holding events of that day:
   time, then name) wins, and the disagreement is counted (`conflicting`); a label that replaces
   a different one stored earlier is counted too (`changed`);
 - a label whose row never arrived in raw.<use case> is kept (the row may still come) and
-  counted (`without_rows`), never dropped silently.
+  counted (`without_rows`), never dropped silently;
+- `_loaded_at` is when the row's label arrived: reloading the same label keeps it, a new or
+  changed label gets the load's time (served predictions are those made before it).
 
 The authoritative label of a row is the label file's when there is one, else the target the
 feature file carried: `outcomes()` gives it, and the dbt feature model joins the same way.
@@ -186,9 +188,10 @@ def load_labels_window(con, uc: UseCase, start: dt.datetime, end: dt.datetime,
             for p in read:
                 if not landing._unchanged(by_path[str(p)]):
                     raise LandingFileError(landing.changed_while_read(by_path[str(p)]) + "; nothing was written")
-            portable.pull(con, reader, "_label_stored", f"SELECT {cols} FROM {table} WHERE {_window(uc)}", window,
-                          {uc.entity_column: "VARCHAR", uc.timestamp_column: "TIMESTAMP", uc.target_column: "INTEGER",
-                           "_source_file": "VARCHAR", ORDER: "BIGINT"})
+            portable.pull(con, reader, "_label_stored", f"SELECT {cols}, _loaded_at FROM {table} WHERE {_window(uc)}",
+                          window, {uc.entity_column: "VARCHAR", uc.timestamp_column: "TIMESTAMP",
+                                   uc.target_column: "INTEGER", "_source_file": "VARCHAR", ORDER: "BIGINT",
+                                   "_loaded_at": "TIMESTAMP"})
             # Every candidate label of the window: the files read now, and the kept rows of files
             # whose new version is unreadable (as the oldest: a readable file's label wins).
             union = " UNION ALL ".join(
@@ -214,10 +217,14 @@ def load_labels_window(con, uc: UseCase, start: dt.datetime, end: dt.datetime,
             try:
                 portable.lock_table(con, labels_table(uc))
                 con.execute(f"DELETE FROM {table} WHERE {_window(uc)}", window)
+                # _loaded_at is when the row's label arrived: a label stored earlier with the same
+                # value keeps its time (mlops_assets.serving.predictions judges served predictions by it).
                 portable.insert_from(
                     con, labels_table(uc), reader,
-                    f"SELECT {e}, {ts}, {target}, _source_file, now()::TIMESTAMP AS _loaded_at, {ident(ORDER)} "
-                    "FROM _label_window")
+                    f"SELECT n.{e}, n.{ts}, n.{target}, n._source_file, "
+                    f"coalesce(o._loaded_at, timezone('UTC', now())) AS _loaded_at, n.{ident(ORDER)} "
+                    f"FROM _label_window n LEFT JOIN _label_stored o "
+                    f"ON o.{e} = n.{e} AND o.{ts} = n.{ts} AND o.{target} = n.{target}")
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")

@@ -1,5 +1,6 @@
-"""What the performance report reads from the warehouse: the predictions served for a window,
-and the known outcomes of its rows."""
+"""What the performance report reads from the warehouse: the predictions served for a window
+(made before their labels arrived; later re-scores counted apart), and the known outcomes of
+its rows."""
 from __future__ import annotations
 
 import datetime as dt
@@ -19,12 +20,35 @@ def table_exists(con, name: str) -> bool:
 
 
 def served_predictions(con, uc: UseCase, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
-    """predictions.<uc> rows whose timestamp is in [start, end): what the models actually served."""
+    """The prediction served for each row whose timestamp is in [start, end): the one made before
+    the row's label arrived (mlops_assets.serving.predictions states the rule). Columns: entity,
+    timestamp, score, model_version, scored_at, scored_after_label (served only because the label
+    came with the row or before its first scoring). Re-scores made after the label arrived are
+    not in it: `rescored_rows` counts them."""
+    from mlops_assets.serving import predictions
+
+    table = predictions_table(uc)
+    if not table_exists(con, table):
+        raise LookupError(f"{table} does not exist: materialize {uc.name}/batch_predictions first")
+    return predictions.served_predictions(con, uc, start, end)
+
+
+def rescored_rows(con, uc: UseCase, start: dt.datetime, end: dt.datetime) -> int:
+    """Rows of [start, end) re-scored after their label arrived (their latest score in
+    predictions.<uc> is not the served one): reported apart, never judged as served."""
+    from mlops_assets.serving import predictions
+
+    return predictions.rescored_rows(con, uc, start, end)
+
+
+def latest_predictions(con, uc: UseCase, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
+    """predictions.<uc> rows whose timestamp is in [start, end): the latest score of each row,
+    re-scores included (what the model version that last scored the window says)."""
     table = predictions_table(uc)
     if not table_exists(con, table):
         raise LookupError(f"{table} does not exist: materialize {uc.name}/batch_predictions first")
     ts = ident(uc.timestamp_column)
-    cols = ", ".join(ident(c) for c in (uc.entity_column, uc.timestamp_column, SCORE, VERSION))
+    cols = ", ".join(ident(c) for c in (uc.entity_column, uc.timestamp_column, SCORE, VERSION, "scored_at"))
     return con.execute(f"SELECT {cols} FROM {qualified(table)} WHERE {ts} >= ? AND {ts} < ? ORDER BY {ts}",
                        [start, end]).df()
 

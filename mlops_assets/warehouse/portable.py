@@ -214,9 +214,11 @@ def replace_table(con, name: str, frame) -> None:
             copy_from_duckdb(con, name, files, select)
 
 
-def replace_window(con, name: str, frame, where: str, params) -> int:
+def replace_window(con, name: str, frame, where: str, params, before=None, after=None) -> int:
     """Delete the rows of `name` matching `where` and insert `frame`, in one transaction (the
-    table is created from the frame's columns when missing). Returns the rows deleted."""
+    table is created from the frame's columns when missing). `before(con)` and `after(con)` run
+    in the same transaction, under the table's lock, before the delete and after the insert
+    (what else the replacement must keep in step). Returns the rows deleted."""
     view, schema = "_window_frame", name.rpartition(".")[0]
     if schema:
         ensure(con, f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
@@ -226,8 +228,12 @@ def replace_window(con, name: str, frame, where: str, params) -> int:
         with transaction(con):
             lock_table(con, name)
             create_table(con, name, types)
+            if before is not None:
+                before(con)
             deleted = delete_where(con, name, where, params)
             insert_from(con, name, files, select)
+            if after is not None:
+                after(con)
     return deleted
 
 

@@ -75,7 +75,7 @@ def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
         import pandas as pd
 
         from mlops_assets.governance import registry
-        from mlops_assets.serving.predictions import predictions_table, replace_window
+        from mlops_assets.serving.predictions import predictions_table, replace_window, rescored_rows
 
         start, end = utc_window(context)
         client = mlflow.client()
@@ -94,23 +94,32 @@ def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
             rows = con.execute(f"SELECT {cols} FROM {qualified(uc.features_table)} WHERE {ts} >= ? AND {ts} < ? "
                                f"ORDER BY {ts}", [start, end]).df()
         scores = model.predict_proba(rows[uc.features.all])[:, 1] if len(rows) else []
+        # When the model scored (UTC): a prediction counts as served when made before its label
+        # arrived (serving/predictions.py), so this is taken here, not when the rows are written.
+        scored_at = pd.Timestamp.now(tz="UTC").tz_localize(None)
         frame = pd.DataFrame({
             uc.entity_column: rows[uc.entity_column],
             uc.timestamp_column: pd.to_datetime(rows[uc.timestamp_column]),
             "score": pd.Series(scores, dtype="float64", index=rows.index),
             "model_version": str(version),
-            "scored_at": pd.Timestamp.now(tz="UTC").tz_localize(None),
+            "scored_at": pd.Series(scored_at, index=rows.index, dtype="datetime64[ns]"),
         })
         if rows.empty:
             context.log.warning(f"no rows in {uc.features_table} in [{start}, {end}): no predictions for that window")
         with warehouse.connect() as con:
             replaced = replace_window(con, uc, frame, start, end)
+            rescored = rescored_rows(con, uc, start, end)
             schema = asset_metadata.duckdb_column_schema(con, predictions_table(uc))
         context.log.info(f"[{start:%Y-%m-%d}, {end:%Y-%m-%d}): scored {len(frame)} rows with {uc.registered_model_name} "
                          f"v{version} (replaced {replaced})")
+        if rescored:
+            context.log.info(f"{rescored} of these rows were scored after their labels arrived: re-scores, their "
+                             "served predictions kept for performance monitoring")
         return dg.MaterializeResult(metadata={
             handoffs.ROW_COUNT: len(frame),
             "rows_replaced": replaced,
+            # rows whose label had arrived before this scoring: not served, kept apart (served.<use case>)
+            "rescored_rows": rescored,
             handoffs.SCORED_MODEL_VERSION: str(version),  # read by the drift report of the same day
             "pinned_version": bool(pinned),
             # True only when a version that never passed the gates scored (an explicit override).
