@@ -201,3 +201,7 @@ def test_served_predictions_on_postgresql(churn, pg):
 
 def test_a_correction_before_the_labels_on_postgresql(churn, pg):
     test_a_correction_before_the_labels_arrived_counts_as_served(churn, pg)
+
+
+def test_a_label_reloaded_unchanged_keeps_its_arrival_time_on_postgresql(churn, pg):
+    test_a_label_reloaded_unchanged_keeps_its_arrival_time(churn, pg)
