@@ -29,7 +29,7 @@ def _age(paths, seconds=120):
 
 def _tick(sensor, instance, cursor):
     result = sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
-    return result, [r.partition_key for r in result.run_requests]
+    return result, [r.tags["mlops/days"] for r in result.run_requests]
 
 
 def test_landing_sensor_requests_each_new_day_once(churn, data_dir):
@@ -41,7 +41,7 @@ def test_landing_sensor_requests_each_new_day_once(churn, data_dir):
     sensor = build_landing_sensor(churn)
 
     first, days = _tick(sensor, instance, None)
-    assert days == ["2026-01-01", "2026-01-02"]
+    assert days == ["2026-01-01..2026-01-02"]  # one run over both days
     assert all(r.run_key and r.run_key.startswith("churn:2026-01-0") for r in first.run_requests)
 
     # the same files again: nothing
@@ -266,7 +266,7 @@ def test_landing_plan_requests_future_days_once_they_exist():
     assert any("after the last partition" in s for s in early.skipped)
     later = _plan({"b.csv": (100, {today: 3, tomorrow: 4})}, early.cursor, last_day=tomorrow)
     assert sorted(later.days) == [today, tomorrow]  # today again has the same run key: Dagster runs it once
-    assert later.run_key("churn", today) == early.run_key("churn", today)
+    assert later.run_key("churn", [today]) == early.run_key("churn", [today])
     assert "/l/b.csv" in later.cursor
 
 

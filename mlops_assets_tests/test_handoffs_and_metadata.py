@@ -104,6 +104,18 @@ def test_definitions_carry_owners_tags_and_code_versions(churn):
         assert spec.code_version and len(spec.code_version) == 12
 
 
+def test_every_asset_of_the_chain_has_owners_and_tags(churn, dbt_manifest):
+    from mlops_assets.definitions import build_defs
+
+    graph = build_defs().resolve_asset_graph()
+    keys = [k for k in graph.get_all_asset_keys() if k.path[0] == "churn"]
+    assert len(keys) == 12
+    for k in keys:
+        node = graph.get(k)
+        assert "team:ml-platform" in node.owners, k
+        assert node.tags.get("use_case") == "churn" and node.tags.get("layer"), k
+
+
 def test_drift_report_is_an_mlflow_artifact_of_the_days_model_version(churn):
     import mlflow
 

@@ -1,7 +1,7 @@
 """Labels that arrive a week after their rows, on the real path (issue 9 items 1-3): real DuckDB,
 dbt, MLflow and a real Dagster instance. Days land without labels and are scored; their labels
-land later through the label sensor; the labels and features of those days update; the
-automation conditions ask for the features of exactly those days; outcomes() returns them."""
+land later through the label sensor, whose run rebuilds the labels and features of exactly those
+days (automation is left nothing to do); outcomes() returns them."""
 import datetime as dt
 
 import dagster as dg
@@ -37,7 +37,8 @@ def _age(paths, seconds=120):
 def test_unlabelled_days_are_scored_and_late_labels_update_them(data_dir, dbt_manifest, monkeypatch):
     from mlops_assets.definitions import build_defs
     from mlops_assets.defs.labels.assets import labels_key
-    from mlops_assets.orchestrate import execute, run_pipeline
+    from mlops_assets.orchestrate import run_pipeline
+    from mlops_assets_tests.run_requests import execute_request
 
     # This test is about labels: the latency gate's budget is widened so that a busy shared
     # machine does not stop the promotion (the gate has its own tests).
@@ -67,35 +68,38 @@ def test_unlabelled_days_are_scored_and_late_labels_update_them(data_dir, dbt_ma
             **{str(LABELLED_LAST): 1.0}, **{str(LABELLED_LAST + dt.timedelta(days=i)): 0.0 for i in range(1, DELAY + 1)}}
 
     features = dg.AssetKey(["churn", "features_churn"])
-    selection = dg.AssetSelection.assets(features)
-    baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection)
+    baseline = dg.evaluate_automation_conditions(defs=defs, instance=instance)
 
-    # 2. a week later the labels of the unlabelled days land; the label sensor asks for exactly those days
+    # 2. a week later the labels of the unlabelled days land; the label sensor asks for exactly those
+    # days: the labels and the features of those days, and where a day was scored (only the last
+    # one here) its performance and the summary; days needing the same steps are one run
     late = write_due_labels(uc.labels.path(), day_range(D0, DAYS), cfg, LAST + dt.timedelta(days=DELAY), DELAY)
     assert len(late) == DELAY
     _age(late)
     sensor = defs.get_sensor_def("churn_label_sensor")
     tick = sensor(dg.build_sensor_context(instance=instance, definitions=defs))
     wanted = [str(LABELLED_LAST + dt.timedelta(days=i)) for i in range(1, DELAY + 1)]
-    assert sorted(r.partition_key for r in tick.run_requests) == wanted  # the loaded days are not asked again
+    unscored, scored_day = tick.run_requests  # the loaded days are not asked again
+    assert (unscored.tags["dagster/asset_partition_range_start"], unscored.tags["dagster/asset_partition_range_end"]) \
+        == (wanted[0], wanted[-2])
+    rebuilt = {labels_key(uc), features, dg.AssetKey(["churn", "stg_churn"])}
+    assert set(unscored.asset_selection) == rebuilt
+    assert scored_day.partition_key == wanted[-1] and set(scored_day.asset_selection) == rebuilt | {
+        dg.AssetKey(["churn", "performance_report"]), dg.AssetKey(["churn", "monitoring_summary"])}
     for request in tick.run_requests:
-        result = defs.resolve_job_def("churn_daily").execute_in_process(
-            instance=instance, asset_selection=[labels_key(uc)], partition_key=request.partition_key,
-            tags=request.tags)
-        assert result.success
+        assert execute_request(defs, instance, request).success
     again = sensor(dg.build_sensor_context(instance=instance, definitions=defs, cursor=tick.cursor))
     assert not again.run_requests  # exactly once
 
     last_md = instance.get_latest_materialization_event(labels_key(uc)).asset_materialization.metadata
-    assert last_md[handoffs.LABEL_COVERAGE].value == 1.0  # every row of the day now has its label
+    assert last_md[handoffs.LABEL_COVERAGE].value == 1.0  # every row of those days now has its label
     assert last_md[handoffs.LABELS_WITHOUT_ROWS].value == 0
 
-    # 3. the automation conditions rebuild the features of exactly those days
-    evaluated = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=selection,
-                                                  cursor=baseline.cursor)
-    assert set(evaluated.get_requested_partitions(features)) == set(wanted)
-    assert execute(defs, instance, "churn_daily", [dg.AssetKey(["churn", "stg_churn"]), features], tags={
-        "dagster/asset_partition_range_start": wanted[0], "dagster/asset_partition_range_end": wanted[-1]}).success
+    # 3. the label run rebuilt the features of exactly those days: automation has nothing left to do,
+    # and does not re-score or re-report them (what was served stays what is measured)
+    evaluated = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=baseline.cursor)
+    for asset in ("stg_churn", "features_churn", "batch_predictions", "drift_report", "performance_report"):
+        assert not evaluated.get_requested_partitions(dg.AssetKey(["churn", asset])), asset
     assert _count("SELECT count(*), count(churned) FROM main.features_churn") == [(DAYS * ROWS, DAYS * ROWS)]
     with duckdb.connect(str(settings.duckdb_path()), read_only=True) as con:
         out = labels.outcomes(con, uc, LAST, LAST + dt.timedelta(days=1))

@@ -170,8 +170,6 @@ def test_a_skipped_or_crashed_check_is_no_verdict(churn, data_dir, finish):
     assert isinstance(fired, dg.RunRequest) and fired.run_key == f"drift:churn:{_mat_id(instance, '2026-01-20')}"
 
 
-@pytest.mark.xfail(strict=True, reason="recent_performance (defs/monitoring/performance.py) still reads a day "
-                   "whose check is in flight as a missing result; it should skip DayCheck.undecided days")
 def test_a_performance_check_in_flight_does_not_crash_the_tick(churn, data_dir):
     instance = dg.DagsterInstance.get()
     _training_set(instance)

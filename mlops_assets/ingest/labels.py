@@ -1,7 +1,7 @@
 """Label files: outcomes that arrive after their rows, loaded into labels.<use case>.
 
 A label file holds (entity, timestamp of the event, label). Its rows are partitioned by the
-event's UTC day, like the feature rows they label, and use the landing zone's rules through
+event's day (in the use case's zone), like the feature rows they label, and use the landing zone's rules through
 landing.py: the same listing (hidden/temporary names, symbolic links kept inside the folder,
 glob characters in names), the same file index (under the key `<use case>/labels`), the same
 parsing errors, and the same day-by-day replacement in one transaction.
@@ -96,7 +96,7 @@ def stage_labels(con: duckdb.DuckDBPyConnection, uc: UseCase, f: landing.Landing
     Raises LandingFileError naming the file, the column and the row."""
     path = f.path
     raw_stage = f"{staging}_file"
-    ts = landing.utc_ts(uc.timestamp_column)
+    ts = landing.zoned_ts(uc.timestamp_column)
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(raw_stage)} AS SELECT * FROM {landing.reader_sql(path)} "
                     f"WHERE {ts} >= ? AND {ts} < ?", [start, end])
@@ -160,9 +160,9 @@ def load_labels_window(con, uc: UseCase, start: dt.datetime, end: dt.datetime,
                        log=None, last_day: dt.date | None = None) -> LabelLoad:
     """Replace the labels of events in [start, end) in labels.<use case> with what the label
     files hold for it (see the module's rules). A file whose current version cannot be read
-    keeps the labels its last good version stored (as the oldest file). Sets the session to UTC."""
+    keeps the labels its last good version stored (as the oldest file). Sets the session to the use case's zone."""
     _require_source(uc)
-    landing.in_utc(con)
+    landing.in_zone(con, uc.timezone)
     ensure_table(con, uc)
     scan = landing.scan_landing(uc.labels.path(), uc.labels.pattern, "labels.pattern")
     key = index_key(uc)
@@ -338,7 +338,7 @@ def _as_datetime(value: dt.datetime | dt.date) -> dt.datetime:
 
 def label_days(con: duckdb.DuckDBPyConnection, uc: UseCase, path: Path) -> dict[dt.date, int]:
     """Labels per event day of a label file (what the label sensor plans with)."""
-    return landing.file_days(con, path, uc.timestamp_column)
+    return landing.file_days(con, path, uc.timestamp_column, uc.timezone)
 
 
 def coverage_metadata(coverage_per_day: dict[str, float], rows_per_day: dict[str, int]) -> dict:

@@ -326,7 +326,7 @@ def refresh_index(con, uc: UseCase, files: list[LandingFile],
             con.execute(f"DELETE FROM {index} WHERE use_case = ? AND path = ?", [name, str(f.path)])
             if days:
                 con.executemany(
-                    f"INSERT INTO {index} VALUES (?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
+                    f"INSERT INTO {index} VALUES (?, ?, ?, ?, ?, ?, timezone('UTC', now()))",
                     [[name, str(f.path), f.size, f.mtime_ns, day, n] for day, n in days.items()])
         con.execute("COMMIT")
     except BaseException:
@@ -498,7 +498,7 @@ def _insert(con, reader: duckdb.DuckDBPyConnection, uc: UseCase, path: Path, sta
             exclude = f"EXCLUDE ({', '.join(ident(c) for c in extra)})"
             notes.append(f"{path.name}: column(s) {extra} are not in {uc.raw_table}; ignored")
     select = (f"SELECT * {exclude} REPLACE ({zoned_ts(uc.timestamp_column)} AS {ts}, CAST({target} AS INTEGER) AS "
-              f"{target}), CAST(? AS VARCHAR) AS _source_file, now()::TIMESTAMP AS _loaded_at FROM {ident(staging)}")
+              f"{target}), CAST(? AS VARCHAR) AS _source_file, timezone('UTC', now()) AS _loaded_at FROM {ident(staging)}")
     if not exists:
         portable.create_table(con, uc.raw_table, portable.relation_types(reader, select, [str(path)]))
     _refuse_rounding(con, reader, uc, path, staging)

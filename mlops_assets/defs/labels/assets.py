@@ -4,7 +4,7 @@ import datetime as dt
 
 import dagster as dg
 
-from mlops_assets import handoffs
+from mlops_assets import asset_metadata, handoffs
 from mlops_assets.concurrency import WAREHOUSE_POOL
 from mlops_assets.ingest import labels, landing
 from mlops_assets.lineage import LABELS
@@ -64,6 +64,8 @@ def build_labels_asset(uc: UseCase) -> dg.AssetsDefinition:
                     "before the landing file's target.",
         metadata={"label_folder": dg.MetadataValue.path(str(uc.labels.path())),
                   "table": labels.labels_table(uc)},
+        owners=asset_metadata.OWNERS,
+        tags=asset_metadata.tags("ingest", uc.name),
         check_specs=[dg.AssetCheckSpec(
             READABLE_CHECK, asset=labels_key(uc),
             description="Every label file parses, has plain column names and readable timestamps, and stays inside "

@@ -159,7 +159,7 @@ def _prediction_drift(warehouse: DuckDBWarehouse, mlflow: MlflowResource, uc: Us
     holdout, not the training rows: a model's scores of the rows it was fitted on are more
     confident than on any new day, which would read as prediction drift every day."""
     from mlops_assets.monitoring.drift import series_drift
-    from mlops_assets.monitoring.outcomes import served_predictions, table_exists
+    from mlops_assets.monitoring.outcomes import latest_predictions, table_exists
     from mlops_assets.serving.predictions import predictions_table
 
     if version is None:
@@ -167,7 +167,8 @@ def _prediction_drift(warehouse: DuckDBWarehouse, mlflow: MlflowResource, uc: Us
     with warehouse.connect(read_only=True) as con:
         if not table_exists(con, predictions_table(uc)):
             return None
-        served = served_predictions(con, uc, start, end)
+        # the day's current scores (a re-score after the labels is the version the report names)
+        served = latest_predictions(con, uc, start, end)
         served = served[served["model_version"] == str(version)]
         if served.empty:
             return None

@@ -4,7 +4,7 @@ import datetime as dt
 
 import dagster as dg
 
-from mlops_assets import handoffs, settings
+from mlops_assets import asset_metadata, handoffs, settings
 from mlops_assets.automation import per_day
 from mlops_assets.lineage import BATCH_PREDICTIONS, LABELS, PERFORMANCE, RAW, day_check_result, key
 from mlops_assets.partitions import day_results, day_window, daily_partitions
@@ -40,6 +40,9 @@ def build_performance_report(uc: UseCase) -> dg.AssetsDefinition:
         deps=[key(uc, BATCH_PREDICTIONS), label_key(uc)],
         group_name=uc.name,
         kinds={"evidently", "html", "mlflow"},
+        owners=asset_metadata.OWNERS,
+        tags=asset_metadata.tags("monitoring", uc.name),
+        code_version=asset_metadata.source_code_version("monitoring/performance.py", "defs/monitoring/performance.py"),
         partitions_def=partitions,
         # A range of days is one run (one report per day inside it).
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -64,7 +67,8 @@ def build_performance_report(uc: UseCase) -> dg.AssetsDefinition:
             try:
                 for day in days:
                     start, end = day_window(day)
-                    inputs[day] = (oc.served_predictions(con, uc, start, end), oc.outcomes(con, uc, start, end))
+                    inputs[day] = (oc.served_predictions(con, uc, start, end), oc.outcomes(con, uc, start, end),
+                                   oc.rescored_rows(con, uc, start, end))
                 reference_labels = oc.training_labels(con, uc)
             except LookupError as exc:
                 raise dg.Failure(str(exc)) from exc
@@ -79,8 +83,8 @@ def build_performance_report(uc: UseCase) -> dg.AssetsDefinition:
     return performance_report
 
 
-def _performance_of_day(context, mlflow: MlflowResource, uc: UseCase, day: str, served, labels, reference_labels
-                        ) -> tuple[dict, dg.AssetCheckResult]:
+def _performance_of_day(context, mlflow: MlflowResource, uc: UseCase, day: str, served, labels, rescored: int,
+                        reference_labels) -> tuple[dict, dg.AssetCheckResult]:
     """One day's served predictions against its labels: the day's metadata and check result.
     A day of a range that was never scored is reported as not evaluated, saying so."""
     from mlops_assets.evaluation.metrics import calibration_table
@@ -99,6 +103,10 @@ def _performance_of_day(context, mlflow: MlflowResource, uc: UseCase, day: str, 
         handoffs.PERF_COVERAGE: round(coverage.coverage, 4),
         "scored_rows": coverage.scored_rows,
         "labelled_rows": coverage.labelled_rows,
+        # Served = made before the row's label arrived (serving/predictions.py); re-scores made
+        # later are left out of every figure and counted here.
+        "rescored_rows": int(rescored),
+        "served_after_label_rows": int(served["scored_after_label"].sum()) if "scored_after_label" in served else 0,
         handoffs.PERF_MODEL_VERSIONS: ",".join(versions),
         "day": day,
     }
@@ -196,7 +204,10 @@ def recent_performance(instance: dg.DagsterInstance, uc: UseCase, training_stora
     for day in sorted(instance.get_materialized_partitions(asset_key), reverse=True)[:max_days]:
         if len(out) >= limit:
             break
-        mat, evaluation = day_check_result(instance, check_key, day)
+        check = day_check_result(instance, check_key, day)
+        if check.undecided:  # planned, running or skipped: no verdict yet
+            continue
+        mat, evaluation = check
         verdict = handoffs.read_performance_verdict(
             day, evaluation.passed if evaluation else None, evaluation.metadata if evaluation else None,
             f"the check {check_key.to_user_string()}")

@@ -1,7 +1,7 @@
 """monitoring_summary: one row per day of a use case, what a person scans first."""
 import dagster as dg
 
-from mlops_assets import settings
+from mlops_assets import asset_metadata, settings
 from mlops_assets.lineage import BATCH_PREDICTIONS, DRIFT, PERFORMANCE, SUMMARY, key
 from mlops_assets.resources import DuckDBWarehouse
 from mlops_assets.sql import ident, qualified
@@ -51,6 +51,8 @@ def build_monitoring_summary(uc: UseCase) -> dg.AssetsDefinition:
         deps=[key(uc, BATCH_PREDICTIONS), key(uc, DRIFT), key(uc, PERFORMANCE)],
         group_name=uc.name,
         kinds={"html"},
+        owners=asset_metadata.OWNERS,
+        tags=asset_metadata.tags("monitoring", uc.name),
         # Refreshed whenever a day's predictions, drift or performance report changes.
         automation_condition=(dg.AutomationCondition.any_deps_updated().since_last_handled()
                               & ~dg.AutomationCondition.any_deps_in_progress()

@@ -6,7 +6,7 @@ from mlops_assets import asset_metadata, handoffs
 from mlops_assets.automation import per_day
 from mlops_assets.concurrency import WAREHOUSE_POOL
 from mlops_assets.lineage import BATCH_PREDICTIONS, CHAMPION, features_key, key
-from mlops_assets.partitions import daily_partitions, utc_window
+from mlops_assets.partitions import daily_partitions, local_window
 from mlops_assets.resources import DuckDBWarehouse, MlflowResource
 from mlops_assets.sql import ident, qualified
 from mlops_assets.use_cases.config import UseCase
@@ -64,11 +64,15 @@ def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
         owners=asset_metadata.OWNERS,
         tags=asset_metadata.tags("scoring", uc.name),
         code_version=asset_metadata.source_code_version("defs/scoring/assets.py", "serving/predictions.py"),
-        # Each new day is scored; a promotion does not re-score the history (backfill for that).
-        automation_condition=per_day(ignore=dg.AssetSelection.assets(key(uc, CHAMPION))),
+        # Each new day is scored once; a promotion does not re-score the history (backfill for
+        # that), nor do labels that arrive later and rebuild the day's features: what was served
+        # stays what is measured. A changed landing file's run re-scores its days itself.
+        automation_condition=per_day(ignore=dg.AssetSelection.assets(key(uc, CHAMPION)), first_time_only=True),
         description=f"The day's rows of {uc.features_table} scored by the `champion` of "
                     f"{uc.registered_model_name}, in predictions.{uc.name} ({uc.entity_column}, "
-                    f"{uc.timestamp_column}, score, model_version, scored_at). Re-materializing a day replaces it.",
+                    f"{uc.timestamp_column}, score, model_version, scored_at). Re-materializing a day replaces its "
+                    f"scores; what was served (scored before the row's label arrived) is kept in served.{uc.name}, "
+                    "which the performance report measures.",
     )
     def batch_predictions(context: dg.AssetExecutionContext, config: ScoringConfig,
                           warehouse: DuckDBWarehouse, mlflow: MlflowResource) -> dg.MaterializeResult:
@@ -77,7 +81,7 @@ def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
         from mlops_assets.governance import registry
         from mlops_assets.serving.predictions import predictions_table, replace_window, rescored_rows
 
-        start, end = utc_window(context)
+        start, end = local_window(context)
         client = mlflow.client()
         pinned, unpromoted = pinned_version(context, config, client, uc.registered_model_name)
         version = pinned or registry.champion_version(client, uc.registered_model_name)
