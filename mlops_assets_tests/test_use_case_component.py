@@ -95,13 +95,13 @@ def test_overrides_deep_merge_per_environment(tmp_path, monkeypatch):
 
 def test_use_case_dirs_take_defs_yaml_folders_with_env_templates(tmp_path, monkeypatch):
     attrs = _attributes()
-    attrs.update(name="churn_eu", landing={"folder": "churn_eu", "poll_seconds": "{{ env.EU_POLL }}"})
+    attrs.update(name="churn_eu", landing={"folder": "churn_eu", "poll_seconds": "{{ env.MLOPS_UC_EU_POLL }}"})
     attrs["features"]["dbt_model"] = None
     (tmp_path / "churn_eu").mkdir()
     (tmp_path / "churn_eu" / "defs.yaml").write_text(
         yaml.safe_dump({"type": "mlops_assets.components.UseCase", "attributes": attrs}))
     monkeypatch.setenv("MLOPS_USE_CASE_DIRS", str(tmp_path))
-    monkeypatch.setenv("EU_POLL", "12")
+    monkeypatch.setenv("MLOPS_UC_EU_POLL", "12")
     ucs = {u.name: u for u in load_use_cases()}
     assert set(ucs) == {"churn", "churn_eu"}
     assert ucs["churn_eu"].landing.poll_seconds == 12

@@ -4,6 +4,10 @@ Its attributes are the fields of mlops_assets.use_cases.config.UseCase. The nest
 (landing, features, model, split, retrain, thresholds) are mirrored from the config models with
 their defaults and descriptions, so `dg check defs` and editors know every field; the bounds and
 cross-field rules are checked once, by config.UseCase itself, when the component builds.
+
+Templates in the file read environment variables named MLOPS_UC_* and nothing else: the
+component renders them itself (mlops_assets/use_cases/templates.py) before Dagster's own
+renderer sees the file.
 """
 from __future__ import annotations
 
@@ -12,13 +16,15 @@ import functools
 import operator
 import types
 import warnings
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import dagster as dg
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, Field, TypeAdapter, create_model
 
 from mlops_assets.components.scaffold import UseCaseScaffolder
-from mlops_assets.use_cases import config
+from mlops_assets.use_cases import config, templates
 
 
 def _plain(annotation: Any) -> Any:
@@ -69,6 +75,11 @@ MonitoringSection, _DEFAULT_MONITORING = _section("monitoring")
 LabelsSection = _mirror(config.LabelsConfig)
 
 
+def _component_file(folder: Path) -> Path | None:
+    """The component file Dagster read in ``folder`` (its order: defs.yaml, defs.yml, component.yaml)."""
+    return next((p for p in (folder / "defs.yaml", folder / "defs.yml", folder / "component.yaml") if p.is_file()), None)
+
+
 def _date(context: dg.ResolutionContext, value: Any) -> dt.date:
     rendered = context.resolve_value(value)
     try:
@@ -116,6 +127,37 @@ with warnings.catch_warnings():
         retrain: RetrainSection = _DEFAULT_RETRAIN
         thresholds: ThresholdsSection = _DEFAULT_THRESHOLDS
         monitoring: MonitoringSection = _DEFAULT_MONITORING
+
+        @classmethod
+        def get_additional_scope(cls) -> Mapping[str, Any]:
+            # Dagster's `env` reads every variable; ours only MLOPS_UC_* (use_cases/templates.py).
+            return {**super().get_additional_scope(), "env": templates.EnvScope()}
+
+        @staticmethod
+        @dg.template_var
+        def use_case_file(context: dg.ComponentLoadContext) -> str | None:
+            """The component file's path. Dagster computes this before it renders anything of the
+            file or imports its `template_vars_module`: the file is checked here, first."""
+            source = _component_file(context.path)
+            if source is not None:
+                templates.check_component_file(source)
+            return None if source is None else str(source)
+
+        @classmethod
+        def load(cls, attributes: BaseModel | None, context: dg.ComponentLoadContext) -> UseCase:
+            """Render the file's templates here (MLOPS_UC_* variables only, nothing else) before
+            Dagster's resolution, which renders `{{ }}` with unsandboxed Jinja: Dagster then only
+            sees plain values. A refused template raises, naming the file and the field; the defs
+            folder then loads use case by use case and shows this one as a failing asset
+            (definitions.py)."""
+            source = _component_file(context.path)
+            if source is not None:
+                templates.check_component_file(source)  # post_processing and the other documents too
+            if attributes is not None:
+                raw = attributes.model_dump(mode="python", exclude_unset=True)
+                rendered = templates.render(raw, source or context.path, "attributes")
+                attributes = TypeAdapter(cls.get_model_cls()).validate_python(rendered)
+            return super().load(attributes, context)
 
         def fields(self) -> dict[str, Any]:
             """The attributes as plain use-case fields (for config.UseCase)."""

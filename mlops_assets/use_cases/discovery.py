@@ -5,7 +5,8 @@ A use case is a `defs.yaml` of type `mlops_assets.components.UseCase` under mlop
 YAML files of use-case fields or as `<name>/defs.yaml` component files. `load_use_cases()`
 returns all of them for the commands that are not Dagster (serve, rollback, the main job).
 
-MLOPS_USE_CASE_OVERRIDES names a YAML file `{<use case>: {<field>: ...}}` deep-merged into the
+Templates in use-case files read environment variables named MLOPS_UC_* and nothing else
+(templates.py). MLOPS_USE_CASE_OVERRIDES names a YAML file `{<use case>: {<field>: ...}}` deep-merged into the
 use case's fields (e.g. stricter thresholds in CI), so an environment never copies a file.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from mlops_assets.use_cases import templates
 from mlops_assets.use_cases.config import USE_CASE_DIRS_ENV, InvalidUseCase, UseCase, UseCaseError, UseCaseSet
 
 COMPONENT_TYPE = "mlops_assets.components.UseCase"
@@ -66,7 +68,7 @@ def to_use_case(fields: dict[str, Any], source: str | Path, overrides: dict[str,
 def read_fields(path: Path) -> dict[str, Any] | None:
     """A file's use-case fields: a plain YAML mapping, or the `attributes` of a defs.yaml of
     type mlops_assets.components.UseCase (None for a defs.yaml of another component type).
-    `{{ env.X }}` templates in a defs.yaml are rendered the way Dagster renders them."""
+    Templates may read `MLOPS_UC_*` variables only (templates.py); anything else is refused."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -78,17 +80,13 @@ def read_fields(path: Path) -> dict[str, Any] | None:
     if not isinstance(raw, dict):
         raise UseCaseError(f"{path}: expected a mapping of use case fields, got {type(raw).__name__}")
     if "type" not in raw:
-        return raw
+        return templates.render(raw, path)
     if raw["type"] != COMPONENT_TYPE:
         return None
     attributes = raw.get("attributes")
     if not isinstance(attributes, dict):
         raise UseCaseError(f"{path}: a {COMPONENT_TYPE} needs an `attributes` mapping of use case fields")
-    if "{{" in text:
-        from mlops_assets.components.use_case import UseCase as UseCaseComponent
-
-        return UseCaseComponent.resolve_from_dict(attributes).fields()
-    return attributes
+    return templates.render(raw, path)["attributes"]  # the whole file: post_processing too
 
 
 def _component_files(folder: Path) -> list[Path]:
