@@ -120,3 +120,61 @@ def free_slots_of_ended_runs(instance, log=None) -> list[str]:
             log(f"run {run.run_id} ({run.job_name}, {run.status.value}) still held concurrency slots; freed")
         freed.append(run.run_id)
     return freed
+
+
+FREE_HINT = ("`uv run mlops-assets prepare` fails runs whose worker process is gone and frees their "
+             "slots; a slot of a run you know is over is freed with "
+             "`DagsterInstance.get().event_log_storage.free_concurrency_slots_for_run('<run id>')` "
+             "(or in the UI: Deployment, Concurrency)")
+
+
+def free_slots_of_dead_runs(instance, current_run_id: str | None = None, log=None) -> list[str]:
+    """Free the pool slots held by runs that are over, or whose worker process on this machine
+    is gone (those are marked failed first: they would otherwise stay STARTED). Called by every
+    run when it starts and while one of its steps waits for a slot (recovery.py's executor),
+    so a killed run's slot goes back to whatever comes next, with or without the daemon. Runs
+    of other machines are left to their own (recovery.dead_worker). Returns the run ids freed."""
+    import dagster as dg
+
+    from mlops_assets.recovery import dead_worker
+
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return []
+    holders = set(storage.get_concurrency_run_ids()) - {current_run_id}
+    if not holders:
+        return []
+    freed = []
+    for record in instance.get_run_records(dg.RunsFilter(run_ids=sorted(holders))):
+        run = record.dagster_run
+        if run.is_finished:
+            why = f"it ended ({run.status.value})"
+        else:
+            why = dead_worker(instance, run)
+            if why is None:
+                continue
+            instance.report_run_failed(run, f"Marked failed by mlops-assets: {why}")
+        storage.free_concurrency_slots_for_run(run.run_id)
+        if log:
+            log(f"run {run.run_id} ({run.job_name}) held concurrency slots but {why}; "
+                f"{'marked failed, ' if not run.is_finished else ''}slots freed")
+        freed.append(run.run_id)
+    return freed
+
+
+def describe_wait(instance, pool: str, step_key: str | None, current_run_id: str | None = None) -> str:
+    """What a step blocked on ``pool`` waits for (the runs and steps holding its slots) and how
+    to free a slot that a dead run holds. `instance`: a DagsterInstance."""
+    import dagster as dg
+
+    info = instance.event_log_storage.get_concurrency_info(pool)
+    held = [s for s in info.claimed_slots if s.run_id != current_run_id]
+    runs = {r.dagster_run.run_id: r.dagster_run for r in
+            instance.get_run_records(dg.RunsFilter(run_ids=sorted({s.run_id for s in held})))} if held else {}
+    holders = "; ".join(
+        f"run {s.run_id} ({runs[s.run_id].job_name}, {runs[s.run_id].status.value}) step {s.step_key}"
+        if s.run_id in runs else f"run {s.run_id} (not in this instance's run storage) step {s.step_key}"
+        for s in held) or "no run (the slot frees on the next try)"
+    return (f"step {step_key or '?'} waits for a slot of pool {pool} (limit {info.limit}, "
+            f"{info.active_slot_count} in use), held by: {holders}. It starts when one ends. If a holder "
+            f"is stuck or gone: {FREE_HINT}.")

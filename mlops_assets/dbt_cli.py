@@ -1,12 +1,16 @@
-"""dagster-dbt's DbtCliResource without a `dbt --version` process per run.
+"""dagster-dbt's DbtCliResource without a `dbt --version` process per run, and a dbt process
+that dies with the process that started it.
 
-Imported by resources.shared_resources() only (dagster_dbt is not imported when the code
-location loads otherwise).
+Imported by resources.shared_resources() and the dbt step (dagster_dbt is not imported when the
+code location loads otherwise).
 """
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from importlib import metadata
 
@@ -34,3 +38,57 @@ class DbtCli(DbtCliResource):
             except metadata.PackageNotFoundError:  # dbt Fusion or a dbt of another environment
                 pass
         return super()._cli_version
+
+
+# Runs beside a dbt process: when the process that started dbt is gone (its parent pid changes:
+# SIGKILL, OOM), dbt gets SIGTERM, then SIGKILL 10 s later; it exits when dbt does.
+_WATCHDOG = r"""
+import os, signal, sys, time
+parent, child = int(sys.argv[1]), int(sys.argv[2])
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+while alive(child):
+    if os.getppid() != parent:
+        for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 0.0)):
+            try:
+                os.kill(child, sig)
+            except ProcessLookupError:
+                sys.exit(0)
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline and alive(child):
+                time.sleep(0.1)
+        sys.exit(0)
+    time.sleep(0.2)
+"""
+
+
+@contextmanager
+def dies_with_this_process(process: subprocess.Popen) -> Iterator[None]:
+    """Make ``process`` (the dbt subprocess dagster-dbt started) end when this process dies.
+
+    dagster-dbt starts dbt with a plain subprocess.Popen (DbtCliInvocation.run): no preexec_fn
+    (which could set PR_SET_PDEATHSIG), no session of its own, and DbtCliResource has no option
+    for either. A step's `finally` cannot help against SIGKILL. So a small watchdog process, our
+    child as dbt is, polls its parent pid and kills dbt once this process is gone; without it a
+    killed run left `dbt build` writing the warehouse with parent pid 1. The watchdog ends with
+    dbt, or is stopped here when the step is done with dbt."""
+    watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(process.pid)],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        if watchdog.poll() is None:
+            watchdog.kill()
+        watchdog.wait()

@@ -101,8 +101,10 @@ def build_executor(env: Mapping[str, str] | None = None):
     """The dg.ExecutorDefinition the code location runs its jobs with."""
     import dagster as dg
 
+    from mlops_assets.recovery import with_dead_run_recovery  # a killed run's pool slots go back
+
     choice = executor_choice(os.environ if env is None else env)
     if choice.name == IN_PROCESS:
-        return dg.in_process_executor
-    base = dg.multiprocess_executor if choice.name == MULTIPROCESS else _import_optional(choice)
+        return with_dead_run_recovery(dg.in_process_executor)
+    base = with_dead_run_recovery(dg.multiprocess_executor if choice.name == MULTIPROCESS else _import_optional(choice))
     return base.configured(dict(choice.config)) if choice.config else base

@@ -8,18 +8,27 @@
   or not. The `dagster.yaml` the CLI writes selects it and turns monitoring on.
 - `fail_dead_runs` applies the same rule once, for commands that run without the daemon.
 - `end_orphaned_mlflow_runs` ends MLflow runs left RUNNING by a Dagster run that is over.
+- `with_dead_run_recovery` wraps the code location's executor: every run tags itself with its
+  worker's pid and host, frees the pool slots of dead runs when it starts, and, while one of its
+  steps waits for a slot, says at INFO which runs hold the pool and how to free it, and keeps
+  freeing slots of runs that die meanwhile (concurrency.free_slots_of_dead_runs). A killed
+  `dagster asset materialize` thus never blocks the next one, with or without the daemon.
 """
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import socket
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.executor.base import Executor
 from dagster._core.launcher import DefaultRunLauncher
 from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus
 
 PID_TAG = "mlops/pid"
+HOST_TAG = "mlops/host"  # the machine of PID_TAG: a pid is judged on its own machine only
 ENDED_TAG = "mlops.ended_because"
 
 
@@ -52,6 +61,24 @@ def pid_alive(pid: int) -> bool:
         except (OSError, IndexError):
             return True
     return True
+
+
+def worker_tags() -> dict[str, str]:
+    """Tags that let another process tell whether the run executing here died."""
+    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+
+
+def dead_worker(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str | None:
+    """Why ``run``'s worker is known to be gone, or None when it is alive or cannot be judged
+    here. Judged: runs tagged with this machine's host (every run of the code location's
+    executor), and runs `mlops-assets` executed in its own process (PID_TAG alone; fail_dead_runs
+    judges those the same way). A run of another host or container, or one without a pid tag,
+    is left alone: its pid means nothing on this machine."""
+    host = run.tags.get(HOST_TAG)
+    if (host is None and PID_TAG not in run.tags) or (host is not None and host != socket.gethostname()):
+        return None
+    health = worker_health(instance, run)
+    return health.msg if health.status == WorkerStatus.FAILED else None
 
 
 def worker_health(instance: dg.DagsterInstance, run: dg.DagsterRun) -> CheckRunHealthResult:
@@ -116,3 +143,109 @@ def end_orphaned_mlflow_runs(client, experiment_ids: list[str], instance: dg.Dag
             f"({dagster_run.status.value}); marked KILLED")
         ended.append(run.info.run_id)
     return ended
+
+
+BLOCKED_PREFIXES = ("Step blocked by limit for pool", "Step still blocked by limit for pool")
+
+
+def _blocked_pool(event) -> str | None:
+    """The pool of Dagster's "Step blocked by limit for pool" engine event (logged at DEBUG)."""
+    if event.event_type != dg.DagsterEventType.ENGINE_EVENT or not (event.message or "").startswith(BLOCKED_PREFIXES):
+        return None
+    pool = (event.engine_event_data.metadata or {}).get("pool") if event.engine_event_data else None
+    return getattr(pool, "value", None) or (event.message or "").rsplit(" ", 1)[-1]
+
+
+class _SlotWatch:
+    """While a step of the run waits for a pool slot: every ``poll_s``, free the slots of runs
+    that died (Dagster itself re-logs a blocked step only every 5 minutes)."""
+
+    def __init__(self, instance: dg.DagsterInstance, run_id: str, poll_s: float):
+        self._instance, self._run_id, self._poll_s = instance, run_id, poll_s
+        self.waiting: set[str] = set()
+        self.messages: list[str] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="mlops-slot-watch", daemon=True)
+            self._thread.start()
+
+    def _loop(self) -> None:
+        from mlops_assets.concurrency import free_slots_of_dead_runs
+
+        while not self._stop.wait(self._poll_s):
+            if self.waiting:
+                try:
+                    free_slots_of_dead_runs(self._instance, self._run_id, self.messages.append)
+                except Exception as exc:  # noqa: BLE001 - a failed check must not break the run
+                    self.messages.append(f"could not check the pool's slot holders: {exc}")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+class DeadRunRecoveringExecutor(Executor):
+    """Runs the steps with ``inner`` and recovers pool slots from dead runs (see the module
+    docstring). Built by with_dead_run_recovery."""
+
+    def __init__(self, inner: Executor, poll_s: float = 5.0):
+        self._inner = inner
+        self._poll_s = poll_s
+
+    @property
+    def retries(self):
+        return self._inner.retries
+
+    @property
+    def step_dependency_config(self):
+        return self._inner.step_dependency_config
+
+    def execute(self, plan_context, execution_plan) -> Iterator:
+        from mlops_assets.concurrency import describe_wait, free_slots_of_dead_runs
+
+        instance, run_id, log = plan_context.instance, plan_context.run_id, plan_context.log
+        try:
+            instance.add_run_tags(run_id, worker_tags())
+            free_slots_of_dead_runs(instance, run_id, log.info)
+        except Exception as exc:  # noqa: BLE001 - recovery is best effort, the run goes on
+            log.warning(f"could not check for pool slots held by dead runs: {exc}")
+        watch = _SlotWatch(instance, run_id, self._poll_s)
+        try:
+            for event in self._inner.execute(plan_context, execution_plan):
+                yield event
+                pool = _blocked_pool(event)
+                if pool is not None:
+                    watch.waiting.add(event.step_key)
+                    try:
+                        free_slots_of_dead_runs(instance, run_id, log.info)
+                        log.info(describe_wait(instance, pool, event.step_key, run_id))
+                    except Exception as exc:  # noqa: BLE001
+                        log.warning(f"could not describe the wait for pool {pool}: {exc}")
+                    watch.start()
+                elif event.step_key in watch.waiting and event.event_type in _STEP_ENDS:
+                    watch.waiting.discard(event.step_key)
+                while watch.messages:
+                    log.info(watch.messages.pop(0))
+        finally:
+            watch.stop()
+
+
+_STEP_ENDS = (dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SKIPPED,
+              dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.STEP_SUCCESS)
+
+
+def with_dead_run_recovery(executor_def: dg.ExecutorDefinition) -> dg.ExecutorDefinition:
+    """``executor_def`` (same name, config and requirements) whose executor recovers pool slots
+    from dead runs. Wrap before `.configured(...)`."""
+    create = executor_def.executor_creation_fn
+
+    def creation_fn(init_context):
+        return DeadRunRecoveringExecutor(create(init_context))
+
+    return dg.ExecutorDefinition(name=executor_def.name, config_schema=executor_def.config_schema,
+                                 requirements=executor_def.get_requirements, executor_creation_fn=creation_fn,
+                                 description=executor_def.description)

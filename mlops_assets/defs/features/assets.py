@@ -12,6 +12,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from mlops_assets import asset_metadata, settings
 from mlops_assets.automation import per_day
 from mlops_assets.concurrency import WAREHOUSE_POOL
+from mlops_assets.dbt_cli import dies_with_this_process
 from mlops_assets.lineage import LABELS, RAW
 from mlops_assets.partitions import daily_partitions
 from mlops_assets.resources import DuckDBWarehouse
@@ -82,7 +83,8 @@ def build_dbt_assets(uc: UseCase, project: DbtProject) -> dg.AssetsDefinition:
             # window_bound.sql), not in --vars: dbt re-parses the whole project when --vars change.
             os.environ.update(dbt_window_env(dbt_vars["min_date"], dbt_vars["max_date"]))
             invocation = dbt.cli(["build"], context=context, raise_on_error=False)
-            events = list(invocation.stream())
+            with dies_with_this_process(invocation.process):  # a killed run leaves no dbt writing
+                events = list(invocation.stream())
         keep_parse_state(invocation.target_path, context.log)
         # The column schema of each built model, read once dbt has let go of the DuckDB file
         # (dagster-dbt's fetch_column_metadata would open it while the dbt process still holds it).
