@@ -31,6 +31,9 @@ TRAINING_TABLE = "table"
 
 # drift_report/<uc> and its check
 DRIFT_CHECK = "drift_below_threshold"
+# Metadata flag of a range run's roll-up check result (partitions.day_results): each day's own
+# evaluation carries that day's verdict; alerts and triggers read those.
+RANGE_ROLLUP = "range_rollup"
 DRIFT_SHARE = "drift_share"
 DRIFT_THRESHOLD = "threshold"
 DRIFT_FLAGGED = "drift_flagged"

@@ -12,12 +12,8 @@ from collections.abc import Mapping, Sequence
 
 import dagster as dg
 
+from mlops_assets import handoffs
 from mlops_assets.use_cases.config import UseCase
-
-
-# Metadata flag of a range run's roll-up check result: the days' own evaluations carry the
-# verdicts (alerts and triggers read those).
-ROLLUP = "range_rollup"
 
 
 def local_window(context: dg.AssetExecutionContext) -> tuple[dt.datetime, dt.datetime]:
@@ -85,4 +81,4 @@ def day_results(context: dg.AssetExecutionContext, check_name: str,
             check_name=check_name, passed=not failed, severity=severity,
             description=(f"range of {len(per_day)} day(s): " + (f"failed on {', '.join(failed)}" if failed
                                                                   else "every day passed"))[:1000],
-            metadata={ROLLUP: True, "failed_days": dg.MetadataValue.json(failed), "days": len(per_day)})])
+            metadata={handoffs.RANGE_ROLLUP: True, "failed_days": dg.MetadataValue.json(failed), "days": len(per_day)})])

@@ -126,7 +126,7 @@ def test_failed_check_and_failed_run_reach_the_file_and_the_webhook(tmp_path):
         again, _ = _tick(defs, "alert_on_failed_checks", instance, checks.cursor)
 
     assert "1 failed check(s) alerted" in checks.skip_message
-    assert again.skip_message.startswith("no failed checks")  # the cursor moved: no repeat
+    assert again.skip_message.startswith("no new failed checks")  # the cursor moved: no repeat
     records = read_alerts(tmp_path / "alerts.jsonl")
     assert len(records) == 2, records
     by_kind = {r["kind"]: r for r in records}
@@ -161,3 +161,59 @@ def test_unreachable_webhook_never_fails_the_tick(tmp_path):
     assert "webhook failed for 1" in checks.skip_message
     assert took < 10 and run_took < 10  # bounded: 3 refused attempts and 0.05 + 0.1 s of backoff
     assert [r["kind"] for r in read_alerts(tmp_path / "alerts.jsonl")] == ["check_failed", "run_failed"]
+
+
+class _Outcome(dg.Config):
+    passed: bool
+
+
+@dg.asset(key=["churn", "drift_report"], partitions_def=days, backfill_policy=dg.BackfillPolicy.single_run(),
+          check_specs=[dg.AssetCheckSpec("drift_below_threshold", asset=["churn", "drift_report"], partitions_def=days)])
+def day_drift(context: dg.AssetExecutionContext, config: _Outcome):
+    from mlops_assets.partitions import day_results
+
+    return day_results(context, "drift_below_threshold", {
+        day: ({}, dg.AssetCheckResult(check_name="drift_below_threshold", passed=config.passed,
+                                      description=f"{day}: {'ok' if config.passed else 'drifted'}"))
+        for day in context.partition_keys})
+
+
+def test_a_days_check_is_alerted_once_and_again_only_after_its_outcome_changed(tmp_path):
+    """Re-runs of a day (automation, backfills) repeat its verdict; only a change is news. A range
+    run alerts each failed day, never its roll-up."""
+    job = dg.define_asset_job("drift", selection=[day_drift])
+    defs = dg.Definitions(assets=[day_drift], jobs=[job], sensors=[build_check_alert_sensor()],
+                          resources={ALERT_RESOURCE: AlertSink(file_path=str(tmp_path / "alerts.jsonl"), ui_url=UI)})
+
+    def run(passed, **partition):
+        config = {"ops": {"churn__drift_report": {"config": {"passed": passed}}}}
+        assert defs.resolve_job_def("drift").execute_in_process(instance=instance, run_config=config,
+                                                                **partition).success
+
+    def alerted():
+        return [(r["partition"], r["check"]) for r in read_alerts(tmp_path / "alerts.jsonl")] \
+            if (tmp_path / "alerts.jsonl").exists() else []
+
+    with dg.instance_for_test() as instance:
+        cursor = _tick(defs, "alert_on_failed_checks", instance, None)[0].cursor
+        run(False, partition_key=DAY)
+        run(False, partition_key=DAY)  # a re-run of the day, same verdict
+        tick, _ = _tick(defs, "alert_on_failed_checks", instance, cursor)
+        assert alerted() == [(DAY, "drift_below_threshold")]
+        assert "1 failure(s) of a day already alerted" in tick.skip_message
+        run(False, partition_key=DAY)
+        tick, _ = _tick(defs, "alert_on_failed_checks", instance, tick.cursor)
+        assert len(alerted()) == 1 and tick.skip_message.startswith("no new failed checks")
+        run(True, partition_key=DAY)  # recovered, then drifted again: news
+        run(False, partition_key=DAY)
+        tick, _ = _tick(defs, "alert_on_failed_checks", instance, tick.cursor)
+        assert len(alerted()) == 2
+        run(False, tags={"dagster/asset_partition_range_start": DAY, "dagster/asset_partition_range_end": "2026-01-07"})
+        tick, _ = _tick(defs, "alert_on_failed_checks", instance, tick.cursor)
+    assert alerted()[2:] == [("2026-01-06", "drift_below_threshold"), ("2026-01-07", "drift_below_threshold")]
+
+
+def test_an_older_cursor_is_read():
+    from mlops_assets.defs.alerts.sensors import _read_cursor
+
+    assert _read_cursor("42") == {"after": 42, "last": {}}
