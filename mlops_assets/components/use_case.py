@@ -115,9 +115,10 @@ with warnings.catch_warnings():
             description="First day of data (YYYY-MM-DD); daily partitions start here.")
         last_day: Annotated[dt.date | None, dg.Resolver(_optional_date, model_field_type=str | None)] = Field(
             default=None, description="Last day of data (YYYY-MM-DD); daily partitions end here. null: they "
-                                      "run to tomorrow (UTC), for live data.")
+                                      "run to tomorrow (in `timezone`), for live data.")
         entity_column: str
         timestamp_column: str
+        timezone: str = Field(default="UTC", description=config.UseCase.model_fields["timezone"].description)
         target_column: str
         labels: LabelsSection | None = Field(default=None, description=config.UseCase.model_fields["labels"].description)
         features: FeaturesSection

@@ -167,7 +167,7 @@ class UseCase(_Strict):
     description: str = Field(default="", description="Free text shown in the UI.")
     landing: LandingConfig = Field(description="Where the batch files arrive.")
     first_day: dt.date = Field(description="First day of data; daily partitions start here.")
-    last_day: dt.date | None = Field(default=None, description="Last day of data; daily partitions end here. null: they run to tomorrow (UTC), for live data.")
+    last_day: dt.date | None = Field(default=None, description="Last day of data; daily partitions end here. null: they run to tomorrow (in `timezone`), for live data.")
     entity_column: Identifier = Field(description="Column identifying the entity (e.g. customer id).")
     timestamp_column: Identifier = Field(description="Event time column; its day in `timezone` is the row's partition.")
     timezone: Annotated[str, AfterValidator(_timezone)] = Field(default="UTC", description="IANA time zone of the use case's days (e.g. Europe/Berlin): partitions are days in this zone, naive timestamps are read as wall-clock time in it, and zoned ones are converted to it.")
