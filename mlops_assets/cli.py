@@ -3,7 +3,8 @@
   prepare   build the dbt manifest (dbt parse); the code location loads it
   fields    print every use-case field with its type, default and meaning
   simulate  write days of the demo use case into its landing folder
-  demo      prepare, simulate if the landing folder is empty, run the main job, say where to look
+  demo      prepare, simulate the history if the landing folder is empty, load it and train, replay
+            the last 14 days as events through the sensors, summarise, say where to look
   ui        prepare, then start `dagster dev` with the embedded defaults
   serve     serve a use case's champion model over HTTP on 127.0.0.1, following promotions
   rollback  point a use case's champion alias back at a previously promoted version
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -134,6 +136,124 @@ def simulate(days: int, rows_per_day: int, start: dt.date | None, seed: int,
     return written
 
 
+REPLAY_DAYS = 14
+# The demo's concept drift: from this many days before the replay, the feature -> target relation
+# changes. Those days are scored with the history; their labels arrive in the replay's first
+# week, so the performance check fails on three labelled days in a row and the retrain sensor fires.
+DEMO_CONCEPT_DRIFT_LEAD_DAYS = 3
+
+
+def demo_plan(first_day: dt.date, today: dt.date, replay_days: int, days: int | None = None,
+              start: dt.date | None = None) -> tuple[dt.date, int, list[dt.date]]:
+    """(history start, history days, replayed days) of the demo: the replay ends with the last
+    whole day (yesterday, UTC) and the history ends the day before the replay starts."""
+    from mlops_assets.simulate.churn import day_range
+
+    last = today - dt.timedelta(days=1)
+    replayed = day_range(last - dt.timedelta(days=replay_days - 1), replay_days) if replay_days > 0 else []
+    history_end = replayed[0] - dt.timedelta(days=1) if replayed else today
+    if start is None:
+        start = history_end - dt.timedelta(days=days - 1) if days else first_day
+    start = max(start, first_day)
+    return start, max(1, (history_end - start).days + 1), replayed
+
+
+def demo_log_path() -> Path:
+    return settings.data_dir() / "logs" / "demo.log"
+
+
+def demo(args) -> int:
+    """prepare; into an empty landing folder simulate the history (with labels 7 days late and a
+    concept drift that starts a few days before the replay); load it, train and score the days
+    whose labels are still to come; replay the last days as events through the sensors
+    (orchestrate.replay); summarise. Dagster's log stream goes to a file, the terminal gets one
+    line per step and day."""
+    from mlops_assets.orchestrate import dagster_logs_to, replay, run_pipeline
+    from mlops_assets.simulate.churn import SimulationConfig
+    from mlops_assets.use_cases.config import load_use_cases
+
+    started = time.perf_counter()
+    prepare()
+    prepare_instance()
+    uc = next(uc for uc in load_use_cases() if uc.name == "churn")
+    label_delay = None if args.labels_in_rows else args.label_delay_days
+    replayed: list[dt.date] = []
+    concept = args.concept_drift_from
+    if not any(uc.landing.path().glob(uc.landing.pattern)):
+        if args.replay_days and (label_delay is None or uc.labels is None):
+            _log("the replay needs labels that arrive later (a `labels:` section, no --labels-in-rows); not replaying")
+            args.replay_days = 0
+        start, days, replayed = demo_plan(uc.first_day, utc_today(), args.replay_days, args.days, args.start)
+        if replayed and concept is None and args.covariate_drift_from is None:
+            concept = replayed[0] - dt.timedelta(days=DEMO_CONCEPT_DRIFT_LEAD_DAYS)
+            _log(f"concept drift from {concept}: the relation of the features to churn changes from that day")
+        written = simulate(days, args.rows_per_day, start, args.seed, args.covariate_drift_from, concept,
+                           args.format, label_delay_days=label_delay)
+        # Written whole (renamed into place): no need to wait out the settle time (orchestrate.replay).
+        from mlops_assets.orchestrate import age_files
+
+        age_files([*written, *(uc.labels.path().glob("*") if uc.labels and label_delay is not None else [])],
+                  max(uc.landing.settle_seconds, uc.labels.settle_seconds if uc.labels else 0) + 1)
+    else:
+        _log(f"landing folder {uc.landing.path()} already has data; not simulating, nothing to replay")
+    path = demo_log_path()
+    _log(f"Dagster's log stream goes to {path} (every run and its events are in the UI too)")
+    with dagster_logs_to(path):
+        from mlops_assets.definitions import build_defs
+
+        defs = build_defs()
+        score = min(label_delay or 0, len(replayed)) if replayed else 0
+        ok = run_pipeline(log=_log, score_days=score, defs=defs)
+        report = None
+        if replayed and ok:
+            _log(f"replaying {len(replayed)} day(s), {replayed[0]}..{replayed[-1]}, as they would arrive: "
+                 f"a day's file lands, its labels {label_delay} days later")
+            cfg = SimulationConfig(rows_per_day=args.rows_per_day, seed=args.seed,
+                                   covariate_drift_from=args.covariate_drift_from, concept_drift_from=concept)
+            report = replay(replayed, cfg, label_delay_days=label_delay, defs=defs,
+                            progress=lambda line: print(f"[demo] {line}", flush=True))
+        elif replayed:
+            _log("the history did not load cleanly (see above); not replaying")
+    if report is not None:
+        demo_summary(uc, report)
+        ok &= report.ok
+    where_to_look()
+    _log(f"demo done in {time.perf_counter() - started:.0f}s; Dagster's log: {path}")
+    return 0 if ok else 1
+
+
+def demo_summary(uc, report) -> None:
+    """What the replay left in the instance: days scored, drift, performance, retrains."""
+    import dagster as dg
+
+    from mlops_assets import handoffs
+    from mlops_assets.defs.monitoring.summary import latest_per_day
+    from mlops_assets.lineage import DRIFT, PERFORMANCE, SUMMARY, key
+
+    with dg.DagsterInstance.get() as instance:
+        perf = latest_per_day(instance, key(uc, PERFORMANCE))
+        drift = latest_per_day(instance, key(uc, DRIFT))
+        summary = instance.fetch_materializations(key(uc, SUMMARY), limit=1).records
+    evaluated = {d: m for d, m in perf.items() if m.get(handoffs.PERF_EVALUATED)}
+    below = sorted(d for d, m in evaluated.items() if not m.get(handoffs.PERF_PASSED))
+    days = [d.isoformat() for d in report.days]
+    flagged = [d for d in days if drift.get(d, {}).get(handoffs.DRIFT_FLAGGED)]
+    runs = ", ".join(f"{n} {kind}" for kind, n in sorted(report.runs.items()))
+    _log(f"replay: {len(days)} day(s) {days[0]}..{days[-1]}; runs: {runs or 'none'}")
+    _log(f"  drift reports for {sum(d in drift for d in days)} replayed day(s), flagged on {len(flagged)}"
+         + (f" ({', '.join(flagged)})" if flagged else ""))
+    _log(f"  performance evaluated for {len(evaluated)} day(s), below tolerance on {len(below)}"
+         + (f" ({below[0]}..{below[-1]})" if below else ""))
+    _log(f"  retrains: {len(report.retrains)}" + "".join(f"\n    {line}" for line in report.retrains))
+    if summary:
+        md = summary[0].asset_materialization.metadata
+        rows = md.get("dagster/row_count")
+        _log(f"  monitoring summary: {getattr(rows, 'value', rows)} day(s), latest "
+             f"{getattr(md.get('latest_day'), 'value', '?')}: {settings.reports_dir() / uc.name / 'monitoring_summary.html'}")
+    for problem in report.problems:
+        _log(f"  PROBLEM: {problem}")
+
+
 def where_to_look() -> None:
     from mlops_assets.use_cases.config import load_use_cases
 
@@ -177,8 +297,10 @@ def main(argv: list[str] | None = None) -> int:
                        help="write each row's label in the batch file instead (no label files)")
 
     sim_args(sub.add_parser("simulate", help="write days of demo data into the landing folder"), 7, 500)
-    demo = sub.add_parser("demo", help="prepare, simulate if empty, run the main job")
-    sim_args(demo, None, 300)
+    demo_parser = sub.add_parser("demo", help="prepare, simulate if empty, load the history, replay the last days")
+    sim_args(demo_parser, None, 300)
+    demo_parser.add_argument("--replay-days", type=int, default=REPLAY_DAYS,
+                             help=f"days replayed as events after the history (default {REPLAY_DAYS}; 0: none)")
     ui = sub.add_parser("ui", help="prepare, then run `dagster dev` with the embedded defaults")
     ui.add_argument("dagster_args", nargs=argparse.REMAINDER, help="passed on to `dagster dev`")
     serve = sub.add_parser("serve", help="serve a use case's champion over HTTP (POST /predict, GET /version)")
@@ -209,23 +331,7 @@ def main(argv: list[str] | None = None) -> int:
                  args.concept_drift_from, args.format,
                  label_delay_days=None if args.labels_in_rows else args.label_delay_days)
     elif args.command == "demo":
-        prepare()
-        prepare_instance()
-        from mlops_assets.use_cases.config import load_use_cases
-
-        demo_uc = next(uc for uc in load_use_cases() if uc.name == "churn")
-        if not any(demo_uc.landing.path().glob(demo_uc.landing.pattern)):
-            days = args.days or demo_days(demo_uc.first_day, args.start, utc_today())
-            simulate(days, args.rows_per_day, args.start, args.seed, args.covariate_drift_from,
-                     args.concept_drift_from, args.format,
-                 label_delay_days=None if args.labels_in_rows else args.label_delay_days)
-        else:
-            _log(f"landing folder {demo_uc.landing.path()} already has data; not simulating")
-        from mlops_assets.orchestrate import run_pipeline
-
-        ok = run_pipeline(log=_log)
-        where_to_look()
-        return 0 if ok else 1
+        return demo(args)
     elif args.command == "ui":
         prepare()
         prepare_instance()
@@ -233,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [str(Path(sys.executable).parent / "dagster"), "dev", "-m", "mlops_assets.definitions",
                *(extra[1:] if extra[:1] == ["--"] else extra)]
         _log("starting " + " ".join(cmd))
-        os.execv(cmd[0], cmd)
+        return run_supervised(cmd)
     elif args.command == "serve":
         from mlops_assets.serving.app import serve as serve_http
 
@@ -241,6 +347,113 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "rollback":
         return rollback_champion(args.use_case, args.to_version)
     return 0
+
+
+STOP_GRACE_S = 8.0
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below `pid`, from /proc (children that moved to a session of their
+    own included; a process whose parent died is re-parented and escapes this, hence the group)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting to be reaped."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _group_members(pgid: int) -> set[int]:
+    members = set()
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[2]) == pgid:
+                        members.add(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return members
+
+
+def _signal_all(pgid: int, pids: set[int], sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def stop_tree(proc: subprocess.Popen, grace_s: float = STOP_GRACE_S, log=_log) -> None:
+    """SIGTERM `proc`'s process group (it leads one) and every descendant, wait up to `grace_s`,
+    then SIGKILL what is left."""
+    pids = descendants(proc.pid) | _group_members(proc.pid)
+    _signal_all(proc.pid, pids, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        proc.poll()  # reap dagster dev, so that its zombie does not count as left
+        pids |= descendants(proc.pid) | _group_members(proc.pid)  # started while stopping
+        left = {p for p in pids | {proc.pid} if _alive(p)}
+        if not left:
+            return
+        time.sleep(0.1)
+    left = {p for p in pids | descendants(proc.pid) | _group_members(proc.pid) | {proc.pid} if _alive(p)}
+    log(f"{len(left)} process(es) still running {grace_s:.0f}s after SIGTERM: killing them")
+    _signal_all(proc.pid, left, signal.SIGKILL)
+    try:
+        proc.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def run_supervised(cmd: list[str], grace_s: float = STOP_GRACE_S) -> int:
+    """Run `cmd` (dagster dev) in a process group of its own and stay its parent: on Ctrl-C or
+    SIGTERM the whole tree (daemon, code servers, run workers) gets SIGTERM, and SIGKILL what is
+    left after `grace_s`. (exec'ing dagster dev instead left its children running when it was
+    stopped with SIGTERM.) Returns dagster dev's exit code, or 0 when stopped by a signal."""
+    proc = subprocess.Popen(cmd, start_new_session=True)
+    stopping: list[int] = []
+
+    def on_signal(signum, _frame):
+        if stopping:  # a second Ctrl-C: stop_tree is on it already
+            return
+        stopping.append(signum)
+        _log(f"{signal.Signals(signum).name}: stopping dagster dev and its processes")
+        stop_tree(proc, grace_s)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = proc.wait()
+        if not stopping:  # dagster dev ended on its own: its children must not outlive it
+            stop_tree(proc, grace_s)
+        return 0 if stopping else code
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def rollback_champion(use_case: str, to_version: str | None) -> int:

@@ -10,11 +10,14 @@ happened; the other use cases and good days are still done.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 SETTLE_MAX_WAIT_S = 60.0
 
@@ -175,6 +178,8 @@ class StepOutcome:
     success: bool
     failed_checks: list[str]  # one line per failed check evaluation
     blocking_failed: bool
+    run_id: str | None = None
+    step_failures: list[str] = field(default_factory=list)  # the message of each failed step
 
     def __bool__(self) -> bool:
         return self.success
@@ -196,14 +201,84 @@ def failed_checks(evaluations, where: str) -> tuple[list[str], bool]:
     return lines, blocking
 
 
+# Where the runs of this process send Dagster's log stream (dagster_logs_to); None: the console.
+_run_log: logging.Handler | None = None
+_run_stdout = None  # and their standard output
+
+
+@contextlib.contextmanager
+def dagster_logs_to(path: Path) -> Iterator[Path]:
+    """Send what the runs executed here print to `path` rather than the terminal: Dagster's
+    event stream (every run gets a file logger instead of its default console logger, so
+    the events still go to the instance's event log, which the UI shows), the output of the
+    steps (dbt's lines) and the Python loggers Dagster and MLflow write to. The terminal is
+    left to the caller's progress lines."""
+    global _run_log
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s"))
+    handler.setLevel(logging.DEBUG)
+    # Loggers with handlers of their own (mlflow's prints to stderr) lend them for the while.
+    loggers = [logging.getLogger(name) for name in ("dagster", "mlflow", "alembic", "py.warnings")]
+    saved = [(lg, lg.handlers[:], lg.propagate, lg.level) for lg in loggers]
+    for lg in loggers:
+        lg.handlers = [handler]
+        lg.propagate = False
+        if lg.level == logging.NOTSET or lg.level > logging.INFO:
+            lg.setLevel(logging.INFO)
+    logging.captureWarnings(True)  # a library's warning goes to the file too, with its place
+    # The steps' output (dbt's lines) is captured by Dagster per step and mirrored to sys.stdout:
+    # a file of its own here (the handler's stream may be closed and reopened by logging).
+    global _run_stdout
+    previous, _run_log = _run_log, handler
+    previous_stdout, _run_stdout = _run_stdout, open(path, "a", buffering=1, encoding="utf-8")
+    try:
+        yield path
+    finally:
+        _run_stdout.close()
+        _run_log, _run_stdout = previous, previous_stdout
+        logging.captureWarnings(False)
+        for lg, handlers, propagate, level in saved:
+            lg.handlers, lg.propagate, lg.level = handlers, propagate, level
+        handler.close()
+
+
+def _file_logger(handler: logging.Handler):
+    import dagster as dg
+
+    @dg.logger(description="The run's events to the log file of mlops-assets demo (orchestrate.dagster_logs_to).")
+    def demo_log_file(_init_context) -> logging.Logger:
+        lg = logging.Logger("dagster", level=logging.DEBUG)  # not registered: one per run, like Dagster's own
+        lg.addHandler(handler)
+        return lg
+
+    return demo_log_file
+
+
+def _run_in_process(job_def, **kwargs):
+    """execute_in_process, with the log stream sent to the file of dagster_logs_to when set."""
+    handler = _run_log
+    if handler is None:
+        return job_def.execute_in_process(**kwargs)
+    job_def = job_def.with_logger_defs({"file": _file_logger(handler)})
+    # A logger runs only when the run config names it; with none named Dagster adds its console logger.
+    run_config = dict(kwargs.pop("run_config", None) or {})
+    run_config["loggers"] = {**run_config.get("loggers", {}), "file": {}}
+    with contextlib.ExitStack() as stack:
+        if _run_stdout:  # progress bars (MLflow's downloads) write to stderr: the log file too
+            stack.enter_context(contextlib.redirect_stdout(_run_stdout))
+            stack.enter_context(contextlib.redirect_stderr(_run_stdout))
+        return job_def.execute_in_process(run_config=run_config, **kwargs)
+
+
 def execute(defs, instance, job: str, selection=None, log=print, **kwargs) -> StepOutcome:
     """One Dagster run, in this process; logs its outcome, failed steps and failed checks."""
     from mlops_assets.recovery import PID_TAG
 
     started = time.perf_counter()
     tags = {**(kwargs.pop("tags", None) or {}), PID_TAG: str(os.getpid())}  # lets a crash be detected
-    result = defs.resolve_job_def(job).execute_in_process(
-        instance=instance, asset_selection=selection, raise_on_error=False, tags=tags, **kwargs)
+    result = _run_in_process(defs.resolve_job_def(job), instance=instance, asset_selection=selection,
+                             raise_on_error=False, tags=tags, **kwargs)
     where = kwargs.get("partition_key") or "..".join(
         tags[k] for k in ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end") if k in tags
     ) or "the run"
@@ -216,14 +291,26 @@ def execute(defs, instance, job: str, selection=None, log=print, **kwargs) -> St
             log(f"    step {event.step_key} failed: {event.event_specific_data.error.message.strip()}")
     for line in checks:
         log(f"    {line}")
-    return StepOutcome(result.success and not blocking, checks, blocking)
+    return StepOutcome(result.success and not blocking, checks, blocking, result.run_id,
+                       [e.event_specific_data.error.message.strip() for e in result.all_events if e.is_step_failure])
 
 
-def run_pipeline(monitor_days: int = 1, only: list[str] | None = None, log=print) -> bool:
+def takes_a_range(defs, asset_key) -> bool:
+    """Whether the asset materializes a range of days in one run (its backfill policy)."""
+    policy = defs.resolve_assets_def(asset_key).backfill_policy
+    return policy is not None and policy.max_partitions_per_run is None
+
+
+def run_pipeline(monitor_days: int = 1, only: list[str] | None = None, log=print, *, score_days: int = 0,
+                 defs=None) -> bool:
     """Per use case: load and build features for every day of its partitions the landing zone
     holds (one run over the range), train-evaluate-promote, then score and check drift for the
-    latest `monitor_days` days. True only when everything succeeded, no blocking check failed,
-    every landing file was read and every row found a partition (days still to come aside)."""
+    latest `monitor_days` days. With `score_days`, instead one run scores the latest
+    `score_days` days (batch predictions, and their drift reports when that asset takes a range
+    of days in one run): the days whose labels are still to come, so their served performance
+    is reported when the labels arrive (the demo's replay). True only when everything
+    succeeded, no blocking check failed, every landing file was read and every row found a
+    partition (days still to come aside)."""
     import dagster as dg
 
     from mlops_assets.definitions import build_defs
@@ -232,7 +319,7 @@ def run_pipeline(monitor_days: int = 1, only: list[str] | None = None, log=print
     from mlops_assets.recovery import fail_dead_runs
     from mlops_assets.use_cases.config import load_use_case_set
 
-    defs, instance, ok = build_defs(), dg.DagsterInstance.get(), True
+    defs, instance, ok = defs or build_defs(), dg.DagsterInstance.get(), True
     fail_dead_runs(instance, log)  # a killed earlier run must not hold the queue
     summary: list[str] = []
     loaded = load_use_case_set()
@@ -277,7 +364,14 @@ def run_pipeline(monitor_days: int = 1, only: list[str] | None = None, log=print
             "dagster/asset_partition_range_end": listing.days[-1].isoformat()})]
         if outcomes[-1].success:
             outcomes.append(execute(defs, instance, f"{uc.name}_training", training_chain(uc), log))
-        for day in listing.days[-monitor_days:] if outcomes[-1].success else []:
+        if score_days and outcomes[-1].success:
+            scored = listing.days[-score_days:]
+            ranged = [k for k in monitoring if k.path[-1] == BATCH_PREDICTIONS
+                      or (k.path[-1] == DRIFT and takes_a_range(defs, k))]
+            outcomes.append(execute(defs, instance, f"{uc.name}_daily", ranged, log, tags={
+                "dagster/asset_partition_range_start": scored[0].isoformat(),
+                "dagster/asset_partition_range_end": scored[-1].isoformat()}))
+        for day in listing.days[-monitor_days:] if outcomes[-1].success and not score_days else []:
             outcomes.append(execute(defs, instance, f"{uc.name}_daily", list(monitoring), log,
                                     partition_key=day.isoformat()))
         if outcomes[-1].success:
@@ -292,3 +386,273 @@ def run_pipeline(monitor_days: int = 1, only: list[str] | None = None, log=print
     for line in summary:
         log(f"  {line}")
     return ok
+
+
+# --- the demo's replay: days arriving as events, through the sensors the daemon evaluates ---
+
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+@dataclass
+class ReplayReport:
+    days: list[dt.date]
+    runs: dict[str, int] = field(default_factory=dict)  # by what requested them: landing, labels, automation, retrain
+    retrains: list[str] = field(default_factory=list)  # one line per retrain: trigger and outcome
+    problems: list[str] = field(default_factory=list)  # failed runs and sensors
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class _SensorTicks:
+    """A sensor of the loaded definitions, evaluated as the daemon evaluates it: a context on
+    the instance with the cursor the previous tick returned."""
+
+    def __init__(self, defs, instance, name: str):
+        self.defs, self.instance, self.name = defs, instance, name
+        self.sensor = defs.get_sensor_def(name)
+        self.cursor: str | None = None
+
+    def tick(self):
+        import dagster as dg
+
+        context = dg.build_sensor_context(instance=self.instance, cursor=self.cursor, definitions=self.defs,
+                                          sensor_name=self.name)
+        data = self.sensor.evaluate_tick(context)
+        changed = data.cursor is not None and data.cursor != self.cursor
+        if data.cursor is not None:
+            self.cursor = data.cursor
+        return list(data.run_requests or []), changed
+
+    def ticks(self, max_ticks: int = 20):
+        """Ticks until one requests nothing and leaves the cursor as it was (a sensor may take a
+        big folder in bounded batches, the rest on its next ticks)."""
+        for _ in range(max_ticks):
+            requests, changed = self.tick()
+            yield from requests
+            if not requests and not changed:
+                return
+
+    def job_name(self, request) -> str:
+        return request.job_name or self.sensor.job_name
+
+
+def request_days(request) -> list[dt.date]:
+    """The days a run request covers: its partition key, or the range in its tags."""
+    if request.partition_key:
+        return [dt.date.fromisoformat(request.partition_key)]
+    tags = request.tags or {}
+    if RANGE_START in tags and RANGE_END in tags:
+        lo, hi = dt.date.fromisoformat(tags[RANGE_START]), dt.date.fromisoformat(tags[RANGE_END])
+        return [lo + dt.timedelta(days=i) for i in range((hi - lo).days + 1)]
+    return []
+
+
+def launch(defs, instance, request, job_name: str, sensor_name: str | None, log) -> StepOutcome:
+    """A run request executed in this process as the daemon would launch it: its job, asset
+    selection, partition (key or range) and tags, with the sensor's name and the run key."""
+    tags = dict(request.tags or {})
+    if sensor_name:
+        tags["dagster/sensor_name"] = sensor_name
+    if request.run_key:
+        tags["dagster/run_key"] = request.run_key
+    kwargs = {"partition_key": request.partition_key} if request.partition_key else {}
+    return execute(defs, instance, job_name, request.asset_selection, log, tags=tags, **kwargs)
+
+
+def _latest_meta(instance, asset_key, day: str | None = None) -> dict | None:
+    import dagster as dg
+
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[day] if day else None), limit=1).records
+    if not records:
+        return None
+    return {k: getattr(v, "value", v) for k, v in records[0].asset_materialization.metadata.items()}
+
+
+def landed_line(instance, uc, day: dt.date, outcome: StepOutcome) -> str:
+    """`2026-11-24 landed 300 rows -> scored by v1, drift 0.12 ok`, from what the run recorded."""
+    from mlops_assets import handoffs
+    from mlops_assets.lineage import BATCH_PREDICTIONS, DRIFT, RAW, key
+
+    d = day.isoformat()
+    raw = _latest_meta(instance, key(uc, RAW), d) or {}
+    try:
+        rows = handoffs.read_rows_per_day(raw).get(d, 0)
+    except Exception:  # an older record without the per-day table: say less rather than fail
+        rows = raw.get(handoffs.ROW_COUNT, "?")
+    parts = []
+    scored = _latest_meta(instance, key(uc, BATCH_PREDICTIONS), d)
+    parts.append(f"scored by v{scored.get(handoffs.SCORED_MODEL_VERSION)}" if scored else "not scored (no champion)")
+    drift = _latest_meta(instance, key(uc, DRIFT), d)
+    if drift and handoffs.DRIFT_SHARE in drift:
+        flagged = drift.get(handoffs.DRIFT_FLAGGED, float(drift[handoffs.DRIFT_SHARE]) >= uc.thresholds.drift_share)
+        parts.append(f"drift {float(drift[handoffs.DRIFT_SHARE]):.2f} {'FLAGGED' if flagged else 'ok'}")
+    else:
+        parts.append("no drift report")
+    status = "" if outcome.success else " (run FAILED, see the log)"
+    return f"{d} landed {rows} rows -> {', '.join(parts)}{status}"
+
+
+def performance_line(instance, uc, day: dt.date) -> str:
+    """`labels for 2026-11-17 -> ROC AUC 0.81 (holdout 0.83) ok`."""
+    from mlops_assets import handoffs
+    from mlops_assets.lineage import PERFORMANCE, key
+
+    d = day.isoformat()
+    perf = _latest_meta(instance, key(uc, PERFORMANCE), d)
+    if perf is None:
+        return f"labels for {d} -> no performance report (the day was not scored)"
+    if not perf.get(handoffs.PERF_EVALUATED) or handoffs.PERF_ROC_AUC not in perf:
+        return f"labels for {d} -> not evaluated (label coverage {float(perf.get(handoffs.PERF_COVERAGE, 0)):.0%})"
+    holdout = perf.get(handoffs.PERF_HOLDOUT_ROC_AUC)
+    verdict = "ok" if perf.get(handoffs.PERF_PASSED) else "BELOW TOLERANCE"
+    return (f"labels for {d} -> ROC AUC {float(perf[handoffs.PERF_ROC_AUC]):.2f}"
+            + (f" (holdout {float(holdout):.2f})" if holdout is not None else "") + f" {verdict}")
+
+
+def retrain_line(instance, uc, request, outcome: StepOutcome) -> str:
+    """`retrain fired (performance) -> v2 promoted`, or why it was not."""
+    from mlops_assets.lineage import CANDIDATE, CHAMPION, key
+    from mlops_assets.training.history import TRIGGER_TAG
+
+    trigger = (request.tags or {}).get(TRIGGER_TAG, "?")
+    candidate = (_latest_meta(instance, key(uc, CANDIDATE)) or {}).get("registered_version", "?")
+    champion = _latest_meta(instance, key(uc, CHAMPION)) or {}
+    if outcome.success and champion.get("promoted") and str(champion.get("champion_version")) == str(candidate):
+        result = f"v{candidate} promoted"
+    else:
+        why = ("; ".join(line.removeprefix("check ") for line in outcome.failed_checks if "blocking" in line)
+               or next((m.splitlines()[0] for m in outcome.step_failures), None) or "see the log")
+        result = f"v{candidate} NOT promoted: {str(why)[:160]}"
+    return f"retrain fired ({trigger}) -> {result}"
+
+
+class _Automation:
+    """What the daemon's automation sensor requests for some assets (Dagster's own evaluation
+    of their automation conditions, cursor kept between evaluations), as runs: one per day
+    (a range run when the asset takes one) and one for the unpartitioned assets."""
+
+    def __init__(self, defs, instance, keys):
+        import dagster as dg
+
+        self.defs, self.instance, self.keys = defs, instance, list(keys)
+        self.selection = dg.AssetSelection.assets(*self.keys)
+        self.cursor = None
+
+    def requests(self):
+        import dagster as dg
+
+        result = dg.evaluate_automation_conditions(self.defs, self.instance, asset_selection=self.selection,
+                                                   cursor=self.cursor)
+        self.cursor = result.cursor
+        tags = {"dagster/from_automation_condition": "true"}
+        for asset_key in self.keys:
+            parts = sorted(p for p in result.get_requested_partitions(asset_key) if p is not None)
+            if None in result.get_requested_partitions(asset_key):
+                yield dg.RunRequest(asset_selection=[asset_key], tags=tags)
+            if parts and takes_a_range(self.defs, asset_key):
+                yield dg.RunRequest(asset_selection=[asset_key],
+                                    tags={**tags, RANGE_START: parts[0], RANGE_END: parts[-1]})
+            else:
+                yield from (dg.RunRequest(asset_selection=[asset_key], partition_key=p, tags=tags) for p in parts)
+
+
+def age_files(paths, seconds: float) -> None:
+    """Date the files' modification time `seconds` back (see replay)."""
+    then = time.time() - seconds
+    for p in paths:
+        os.utime(p, (then, then))
+
+
+def replay(days: list[dt.date], cfg, *, use_case: str = "churn", label_delay_days: int = 7,
+           progress: Callable[[str], None] = print, log: Callable[[str], None] = lambda _: None,
+           defs=None, instance=None) -> ReplayReport:
+    """Replay `days` as the events they are in production, through the path the daemon takes.
+    For each day: the simulator writes the day's landing file into the landing folder (and the
+    label files of the days `label_delay_days` old by then into the label folder); the use
+    case's landing sensor, then its label sensor, are evaluated from the loaded definitions with
+    the cursor of their previous tick, and each run request they return is executed in this
+    process as the daemon launches it (same job, asset selection, partition key or range,
+    tags); then what the automation sensor requests for the performance report and the
+    monitoring summary (nothing when the event runs carry them); then the retrain sensor, whose
+    request, when a trigger fires, runs the training job. Every run is on the instance, so the
+    UI shows them.
+
+    The files are written whole (under a temporary name, then renamed), and their modification
+    time is dated back past the sensors' settle_seconds: the settle rule is there for files
+    still being copied in, which these are not, and waiting it out each day would only add
+    settle_seconds x days to the replay.
+
+    `progress` gets one line per event and day; `log` the runs' own outcome lines."""
+    import dagster as dg
+
+    from mlops_assets.definitions import build_defs
+    from mlops_assets.lineage import PERFORMANCE, SUMMARY, key
+    from mlops_assets.simulate.churn import day_file_name, write_days
+    from mlops_assets.use_cases.config import get_use_case
+
+    defs = defs or build_defs()
+    instance = instance or dg.DagsterInstance.get()
+    uc = get_use_case(use_case)
+    report = ReplayReport(days=list(days))
+    names = {"landing": f"{uc.name}_landing_sensor", "labels": f"{uc.name}_label_sensor",
+             "retrain": f"{uc.name}_retrain_sensor"}
+    sensors = {kind: _SensorTicks(defs, instance, name) for kind, name in names.items()
+               if kind != "labels" or uc.labels is not None}
+    automation = _Automation(defs, instance, [key(uc, PERFORMANCE), key(uc, SUMMARY)])
+    label_folder = uc.labels.path() if uc.labels is not None else None
+    settle = max(uc.landing.settle_seconds, uc.labels.settle_seconds if uc.labels else 0.0) + 1.0
+
+    def run(kind: str, request, job: str, sensor: str | None) -> StepOutcome:
+        outcome = launch(defs, instance, request, job, sensor, log)
+        report.runs[kind] = report.runs.get(kind, 0) + 1
+        if not outcome.success and kind != "retrain":  # a refused promotion is an outcome: its line says why
+            report.problems.append(f"{kind} run {outcome.run_id} failed: "
+                                   + "; ".join(m.splitlines()[0] for m in outcome.step_failures)[:300])
+        return outcome
+
+    for day in days:
+        before = set(label_folder.glob("*")) if label_folder and label_folder.is_dir() else set()
+        write_days(uc.landing.path(), [day], cfg, use_case=uc.name, label_folder=label_folder,
+                   label_delay_days=label_delay_days)
+        new_labels = sorted(set(label_folder.glob("*")) - before) if label_folder else []
+        age_files([uc.landing.path() / day_file_name(uc.name, day), *new_labels], settle)
+
+        labelled: list[dt.date] = []
+        for kind in ("landing", "labels"):
+            if kind not in sensors:
+                continue
+            ticks = sensors[kind]
+            try:
+                requests = list(ticks.ticks())
+            except Exception as exc:  # a sensor error is a finding of the replay, not its end
+                report.problems.append(f"{ticks.name} failed on {day}: {exc}")
+                progress(f"{day} {ticks.name} FAILED: {str(exc).splitlines()[0][:200]}")
+                continue
+            for request in requests:
+                outcome = run(kind, request, ticks.job_name(request), ticks.name)
+                for d in request_days(request):
+                    if kind == "landing":
+                        progress(landed_line(instance, uc, d, outcome))
+                    else:
+                        labelled.append(d)
+        for request in automation.requests():
+            job = f"{uc.name}_monitoring_summary" if request.asset_selection == [key(uc, SUMMARY)] else f"{uc.name}_daily"
+            run("automation", request, job, None)
+        for d in sorted(set(labelled)):
+            progress(performance_line(instance, uc, d))
+        if "retrain" in sensors:
+            try:
+                requests = list(sensors["retrain"].ticks(max_ticks=1))
+            except Exception as exc:
+                report.problems.append(f"{names['retrain']} failed on {day}: {exc}")
+                progress(f"{day} {names['retrain']} FAILED: {str(exc).splitlines()[0][:200]}")
+                requests = []
+            for request in requests:
+                outcome = run("retrain", request, sensors["retrain"].job_name(request), names["retrain"])
+                line = retrain_line(instance, uc, request, outcome)
+                report.retrains.append(f"{day}: {line}")
+                progress(line)
+    return report
