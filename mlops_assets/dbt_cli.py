@@ -15,6 +15,7 @@ from functools import cached_property
 from importlib import metadata
 
 from dagster_dbt import DbtCliResource
+from dagster_dbt.dbt_project import DagsterDbtProjectPreparer
 from packaging import version
 
 
@@ -38,6 +39,33 @@ class DbtCli(DbtCliResource):
             except metadata.PackageNotFoundError:  # dbt Fusion or a dbt of another environment
                 pass
         return super()._cli_version
+
+
+class ThisEnvironmentPreparer(DagsterDbtProjectPreparer):
+    """dagster-dbt's preparer (`dbt deps` and `dbt parse` under `dagster dev` and `dg`) with the
+    dbt executable of this project (resources.dbt_executable: the dbt beside this Python) instead
+    of the bare name `dbt` dagster-dbt looks up on PATH, so `.venv/bin/dagster dev` and
+    `.venv/bin/dg check defs` work without an activated environment."""
+
+    def __init__(self, dbt_executable: str, prepare_project_cli_args=None):
+        super().__init__(prepare_project_cli_args=prepare_project_cli_args)
+        self._dbt_executable = dbt_executable
+
+    def _dbt(self, project) -> DbtCli:
+        return DbtCli(project_dir=project, dbt_executable=self._dbt_executable)
+
+    def _prepare_packages(self, project) -> None:
+        self._dbt(project).cli(["deps", "--quiet"], target_path=project.target_path).wait()
+
+    def _prepare_manifest(self, project) -> None:
+        self._dbt(project).cli(self._prepare_project_cli_args, target_path=project.target_path).wait()
+
+
+def with_dbt_executable(project, dbt_executable: str):
+    """``project`` (a DbtProject) whose preparation runs ``dbt_executable``."""
+    from dagster._record import replace
+
+    return replace(project, preparer=ThisEnvironmentPreparer(dbt_executable))
 
 
 # Runs beside a dbt process: when the process that started dbt is gone (its parent pid changes:

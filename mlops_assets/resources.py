@@ -241,15 +241,19 @@ def dbt_project():
     """The dbt project, with the manifest expected under target/ (made by `mlops-assets prepare`)."""
     from dagster_dbt import DbtProject
 
+    from mlops_assets.dbt_cli import with_dbt_executable
+
     # target: `dbt parse` under `dagster dev` names it as the dbt step does (same parse state).
-    return DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR,
-                      target=settings.dbt_target())
+    # The parse runs this environment's dbt (dagster-dbt's own preparer looks for `dbt` on PATH).
+    return with_dbt_executable(DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR,
+                                          target=settings.dbt_target()), dbt_executable())
 
 
 def dbt_executable() -> str:
-    """The dbt installed beside this Python, so the venv need not be activated."""
+    """The dbt installed beside this Python (so the venv need not be activated: `.venv/bin/dagster
+    dev` with a PATH that lacks .venv/bin), else whichever `dbt` PATH names."""
     candidate = Path(sys.executable).parent / "dbt"
-    return str(candidate) if candidate.exists() else "dbt"
+    return str(candidate) if candidate.is_file() and os.access(candidate, os.X_OK) else "dbt"
 
 
 def warehouse_resource():
