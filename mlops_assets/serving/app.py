@@ -7,12 +7,13 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mlops_assets.serving.holder import ChampionHolder, frame_from_columns
@@ -41,25 +42,50 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
         if int(declared) > max_bytes:
             raise PayloadError(413, f"body of {int(declared)} bytes exceeds the limit of {max_bytes} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
+    stream = request.stream()
+    async for chunk in stream:
         size += len(chunk)
         if size > max_bytes:
+            await _drain(stream, max_bytes)
             raise PayloadError(413, f"body exceeds the limit of {max_bytes} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+log = logging.getLogger(__name__)
+
+# After a body went over the limit, the rest of it is read and dropped (at most this much more,
+# for at most this long) before the 413 goes out: a client that writes its whole body before it
+# reads the response then gets the 413 instead of a reset connection.
+DRAIN_FACTOR = 8
+DRAIN_SECONDS = 10.0
+
+
+async def _drain(stream, max_bytes: int) -> None:
+    limit, deadline = DRAIN_FACTOR * max_bytes, time.monotonic() + DRAIN_SECONDS
+    dropped = 0
+    async for chunk in stream:
+        dropped += len(chunk)
+        if dropped > limit or time.monotonic() > deadline:
+            return
 
 
 def create_app(holder: ChampionHolder, max_rows: int = MAX_ROWS_DEFAULT, poll: bool = True,
                max_bytes: int = MAX_BYTES_DEFAULT) -> Starlette:
     spec = holder.spec
 
-    async def predict(request: Request) -> JSONResponse:
+    async def predict(request: Request) -> Response:
         try:
             body = await read_body(request, max_bytes)
             # Decoding and parsing up to max_bytes is CPU work: off the event loop, like scoring.
             columns = await run_in_threadpool(parse_rows, body, spec, max_rows)
         except PayloadError as exc:
             return JSONResponse({"error": exc.message}, status_code=exc.status)
+        except ClientDisconnect:
+            # The client went away before its body was complete: nobody to answer, nothing wrong here.
+            client = f"{request.client.host}:{request.client.port}" if request.client else "a client"
+            log.info(f"{client} disconnected before sending its whole request body")
+            return Response(status_code=400)
         served = holder.current  # read once: the version reported is the model that scored
         started = time.perf_counter()
         # predict_proba is CPU-bound: keep it off the event loop so /health stays responsive.
