@@ -29,10 +29,11 @@ class MlflowResource(dg.ConfigurableResource):
     On the first use in a run step it points mlflow at the store (tracking and registry), checks
     the store (a read-only file is named; a missing one is reported loudly, with the models this
     Dagster instance registered before), creates the experiment with its artifact root, and ends
-    MLflow runs left RUNNING by Dagster runs that are over. `start_run` opens dagster-mlflow's
-    run for the Dagster run (one parent run per Dagster run, tagged with its run id, resumed by
-    every step) and a nested run for the step; `client()` hands out the MlflowClient for the
-    registry; `run_url` / `model_version_url` / `artifact_url` make the links shown as metadata."""
+    MLflow runs left RUNNING by Dagster runs that are over. `start_run` opens one MLflow run for
+    a step that logs something, tagged with the Dagster run id and job (no run for the Dagster
+    run itself: a container run per job was an empty run per job in the MLflow UI); `client()`
+    hands out the MlflowClient for the registry; `run_url` / `model_version_url` /
+    `artifact_url` make the links shown as metadata, on the MLflow UI at `ui_url`."""
 
     tracking_uri: str = Field(description="MLflow tracking and registry URI (MLFLOW_TRACKING_URI).")
     artifact_root: str = Field(description="Artifact location of the experiment when it is created.")
@@ -40,7 +41,7 @@ class MlflowResource(dg.ConfigurableResource):
     ui_url: str = Field(default=settings.DEFAULT_MLFLOW_UI_URL,
                         description="Base URL of the MLflow UI, for the links in metadata.")
 
-    _tracker: Any = PrivateAttr(default=None)
+    _opened: list = PrivateAttr(default_factory=list)
     _init_context: Any = PrivateAttr(default=None)
     _experiment_id: Any = PrivateAttr(default=None)
 
@@ -67,14 +68,14 @@ class MlflowResource(dg.ConfigurableResource):
                                                   context.run.run_id if context.run else None)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        # Close the step's runs so that they do not stay "RUNNING" in the MLflow UI; a later
-        # step of the same Dagster run resumes the parent run by its tag.
-        if self._tracker is not None:
+        # Close the step's runs so that they do not stay "RUNNING" in the MLflow UI (start_run's
+        # own exit does, unless the step left through a path that skipped it).
+        if self._opened:
             import mlflow
 
-            while mlflow.active_run() is not None:
+            while mlflow.active_run() is not None and mlflow.active_run().info.run_id in self._opened:
                 mlflow.end_run()
-            self._tracker = None
+            self._opened.clear()
 
     def _point_mlflow(self) -> None:
         import mlflow
@@ -133,21 +134,22 @@ class MlflowResource(dg.ConfigurableResource):
 
     @contextmanager
     def start_run(self, run_name: str, tags: dict[str, str] | None = None):
-        """A nested MLflow run for this step, under dagster-mlflow's parent run of the Dagster
-        run (created by the first step that logs, resumed by the next ones). Only in a run step."""
+        """An MLflow run for this step, tagged with the Dagster run id (`dagster_run_id`, which
+        also lets a later run end it when its Dagster run died: recovery.end_orphaned_mlflow_runs)
+        and job. Only the steps that log open one. Only in a run step."""
         import mlflow
 
-        if self._init_context is None:
+        context = self._init_context
+        if context is None:
             raise RuntimeError("MlflowResource.start_run needs a Dagster run step (the resource was not set up)")
-        if self._tracker is None:
-            from dagster_mlflow.resources import MlFlow
-
-            self._tracker = MlFlow(self._init_context.replace_config({
-                "experiment_name": self.experiment_name, "mlflow_tracking_uri": self.store_uri, "env": {},
-                "extra_tags": {}, "parent_run_id": None, "mlflow_run_id": None, "env_to_tag": None}))
-        dagster_run_id = self._init_context.run.run_id
-        with mlflow.start_run(run_name=run_name, nested=True) as run:
-            mlflow.set_tags({"dagster_run_id": dagster_run_id, **(tags or {})})
+        dagster_run = context.run
+        run_tags = {**({"dagster_run_id": dagster_run.run_id, "dagster_job": dagster_run.job_name}
+                       if dagster_run is not None else {}), **(tags or {})}
+        self._point_mlflow()
+        # nested only when the step itself already holds an open run
+        with mlflow.start_run(run_name=run_name, experiment_id=self._experiment_id, tags=run_tags,
+                              nested=mlflow.active_run() is not None) as run:
+            self._opened.append(run.info.run_id)
             yield run
 
     def load_model(self, name: str, version: str | int):
