@@ -12,6 +12,7 @@ import pytest
 from mlops_assets.ingest import landing
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
 from mlops_assets.use_cases.config import load_use_cases
+from mlops_assets_tests.test_bad_landing_files import HEADER, line  # rows with every raw feature column
 
 D1 = dt.date(2026, 1, 1)
 HOSTILE = ("x\" AS VARCHAR)) FROM (SELECT 1 AS x); COPY (SELECT 'owned' AS v) TO '/tmp/owned.csv'; "
@@ -126,8 +127,8 @@ def test_file_changing_while_it_is_indexed_is_named_and_not_loaded(churn, con, m
     growing = folder / "churn_2026-01-02.csv"
     write_days(folder, [D1 + dt.timedelta(days=1)], SimulationConfig(rows_per_day=20))
 
-    def grows_while_read(con_, p, ts):
-        days = real_days(con_, p, ts)
+    def grows_while_read(con_, p, ts, *args):
+        days = real_days(con_, p, ts, *args)
         if p.name == growing.name:
             os.utime(p, ns=(p.stat().st_atime_ns, p.stat().st_mtime_ns + 10**9))
         return days
@@ -183,8 +184,9 @@ def test_rows_outside_the_partitions_are_counted_per_file(churn, con, data_dir):
     folder = churn.landing.path()
     write_days(folder, [D1], SimulationConfig(rows_per_day=20))
     assert churn.first_day > dt.date(2024, 6, 1)
-    (folder / "odd.csv").write_text("customer_id,event_ts,churned\nC1,2024-06-01 10:00:00,1\n"
-                                    "C2,2099-01-01 10:00:00,0\nC3,2099-02-01 10:00:00,0\nC4,2026-01-01 12:00:00,1\n")
+    (folder / "odd.csv").write_text("\n".join([
+        HEADER, line("C1", "2024-06-01 10:00:00", 1), line("C2", "2099-01-01 10:00:00", 0),
+        line("C3", "2099-02-01 10:00:00", 0), line("C4", "2026-01-01 12:00:00", 1)]))
     loaded = _load(con, churn, D1, last_day=dt.date(2026, 1, 31))
     assert loaded.rows == 21 and loaded.outside == {str(folder / "odd.csv"): 3}
     con.close()
@@ -239,7 +241,7 @@ def test_text_in_an_integer_column_does_not_suggest_alter_table(churn, con):
     folder = churn.landing.path()
     write_days(folder, [D1], SimulationConfig(rows_per_day=20))
     _load(con, churn, D1)
-    (folder / "extra.csv").write_text("customer_id,event_ts,churned,tenure_months\nC1,2026-01-02 10:00:00,1,N/A\n")
+    (folder / "extra.csv").write_text(f"{HEADER}\n{line('C1', '2026-01-02 10:00:00', 1, tenure_months='N/A')}\n")
     with pytest.raises(landing.LandingFileError, match=r"extra\.csv: column 'tenure_months' must hold whole numbers"
                                                        r".*1 value\(s\) are not numbers \(e\.g\. 'N/A'\)") as err:
         _load(con, churn, D1 + dt.timedelta(days=1))
@@ -250,7 +252,7 @@ def test_extra_column_is_ignored_and_said(churn, con):
     folder = churn.landing.path()
     write_days(folder, [D1], SimulationConfig(rows_per_day=20))
     _load(con, churn, D1)
-    (folder / "extra.csv").write_text("customer_id,event_ts,churned,surprise\nC1,2026-01-02 10:00:00,1,hello\n")
+    (folder / "extra.csv").write_text(f"{HEADER},surprise\n{line('C1', '2026-01-02 10:00:00', 1)},hello\n")
     loaded = _load(con, churn, D1 + dt.timedelta(days=1))
     assert loaded.rows == 1
     assert any("extra.csv" in n and "surprise" in n and "ignored" in n for n in loaded.notes)
