@@ -104,12 +104,12 @@ def data_days(uc, first: dt.date, last: dt.date, *, settle_s: float | None = Non
     scan, unsettled = settled_files(uc, settle, log, max_wait_s)
     listing = DayListing(first, last, unreadable={**scan.refused, **unsettled}, notes=list(scan.ignored))
     days: set[dt.date] = set()
-    with landing.in_utc(duckdb.connect()) as con:  # in memory: only the files are read
+    with duckdb.connect() as con:  # in memory: only the files are read (file_days sets the zone)
         for f in scan.files:
             if str(f.path) in unsettled:
                 continue
             try:
-                per_day = landing.file_days(con, f.path, uc.timestamp_column)
+                per_day = landing.file_days(con, f.path, uc.timestamp_column, uc.timezone)
             except landing.LandingFileError as exc:
                 listing.unreadable[str(f.path)] = str(exc)
                 continue
@@ -142,12 +142,12 @@ def label_days(uc, first: dt.date, last: dt.date, log: Callable[[str], None] = p
     for problem in unsettled.values():
         log(f"{uc.name}: {problem}; left to the label sensor")
     days: set[dt.date] = set()
-    with landing.in_utc(duckdb.connect()) as con:  # in memory: only the files are read
+    with duckdb.connect() as con:  # in memory: only the files are read (file_days sets the zone)
         for f in scan.files:
             if str(f.path) in unsettled:
                 continue
             try:
-                days.update(d for d in landing.file_days(con, f.path, uc.timestamp_column) if first <= d <= last)
+                days.update(d for d in landing.file_days(con, f.path, uc.timestamp_column, uc.timezone) if first <= d <= last)
             except landing.LandingFileError as exc:
                 log(f"{uc.name}: label file not read: {exc}")
     return sorted(days)
