@@ -47,6 +47,14 @@ CASES = {
                                      r"\[0, 1\]"), write_text(rows(3) + "C1,2026-01-03 10:01:00,0\n")),
     "missing timestamp column": (Case("nots.csv", "unreadable", r"missing required column\(s\) \['event_ts'\]"),
                                  write_text("customer_id,churned\nC1,1\n")),
+    # Every missing column is named, not only the first (issue 16 item 5).
+    "missing several columns": (Case("several.csv", "unreadable",
+                                     r"missing required column\(s\) \['event_ts', 'churned'\] of a label file"),
+                                write_text("customer_id,note\nC1,x\n")),
+    # Names differing only in case are one name, as to DuckDB and dbt (issue 16 item 4).
+    "upper-case column names": (Case("upper.csv", "accepted", rows=3), write_text(rows(3, HEADER.upper()))),
+    "header only": (Case("header.csv", "accepted", r"header\.csv: a header and no rows; nothing to load", rows=0),
+                    write_text(HEADER + "\n")),
     "unparseable timestamps": (Case("badts.csv", "unreadable", r"'event_ts' must hold timestamps.*'last week'"),
                                write_text(rows(3) + "C9,last week,1\n")),
     "latin-1 bytes": (Case("latin.csv", "unreadable", r"not UTF-8 \(byte 0xe9"),
@@ -70,6 +78,8 @@ CASES = {
         parquet_beside),
     "timestamps in 2099": (Case("future.csv", "outside", rows=2),
                            write_text(f"{HEADER}\nC1,2099-01-03 10:00:00,1\nC2,2099-06-03 10:00:00,0\n")),
+    "timestamps before first_day": (Case("early.csv", "outside", rows=1),
+                                    write_text(f"{HEADER}\nC1,2020-01-03 10:00:00,1\n")),
 }
 
 
@@ -119,3 +129,49 @@ def test_bad_label_file_beside_good_ones(kind, churn, data_dir, tmp_path):
     if case.outcome == "outside":
         assert last.unreadable == {} and per_file == {}
         assert last.outside == {str(bad): case.rows}
+
+
+def test_every_failing_label_file_of_a_day_is_named(churn, data_dir):
+    """Issue 16 item 5: a day two label files fail named only the first."""
+    folder = churn.labels.path()
+    folder.mkdir(parents=True)
+    (folder / "a_two.csv").write_text(rows(3) + "C9,2026-01-03 11:00:00,2\n")
+    (folder / "b_noentity.csv").write_text("event_ts,churned\n2026-01-03 10:00:00,1\n")
+    (folder / "c_good.csv").write_text(rows(3))
+    start = dt.datetime(2026, 1, 3)
+    with duckdb.connect(str(data_dir / "w.duckdb")) as con:
+        with pytest.raises(landing.LandingFileError) as exc:
+            labels.load_labels_window(con, churn, start, start + dt.timedelta(days=1), last_day=LAST)
+        stored = con.execute("SELECT count(*) FROM labels.churn").fetchone()[0]
+    message = str(exc.value)
+    assert stored == 0 and "2 label file(s) cannot be loaded" in message, message
+    assert re.search(r"a_two\.csv: column 'churned' must be 0 or 1", message), message
+    assert re.search(r"b_noentity\.csv: missing required column\(s\) \['customer_id'\]", message), message
+    assert "c_good.csv" not in message
+
+
+def _materialize(asset, day, data_dir, instance):
+    import dagster as dg
+
+    from mlops_assets.resources import DuckDBWarehouse
+
+    result = dg.materialize([asset], partition_key=day.isoformat(), instance=instance,
+                            resources={"warehouse": DuckDBWarehouse(database=str(data_dir / "w.duckdb"))})
+    logs = [e.user_message for e in instance.all_logs(result.run_id)]
+    return result.get_asset_materialization_events()[0].materialization.metadata, logs
+
+
+def test_a_label_file_dated_before_the_first_partition_is_reported_by_name(churn, data_dir):
+    """Issue 16 item 5: a label file whose events all fall before first_day was dropped without
+    a word in the run: its labels are counted, and a warning names the file."""
+    import dagster as dg
+
+    from mlops_assets.defs.labels.assets import build_labels_asset
+
+    folder = churn.labels.path()
+    write_due_labels(folder, day_range(D1, 1), SimulationConfig(rows_per_day=30), D1 + dt.timedelta(days=9), 7)
+    (folder / "old.csv").write_text(f"{HEADER}\nC1,2020-01-03 10:00:00,1\nC2,2025-12-31 23:00:00,0\n")
+    md, logs = _materialize(build_labels_asset(churn), D1, data_dir, dg.DagsterInstance.ephemeral())
+    assert md["labels_outside_partitions"].value == 2
+    assert md["files_with_labels_outside"].value == {"old.csv": 2}
+    assert any("old.csv: 2 label(s) dated before 2026-01-01" in m for m in logs), logs

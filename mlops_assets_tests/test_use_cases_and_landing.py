@@ -10,6 +10,7 @@ import pytest
 from mlops_assets.ingest import landing
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
 from mlops_assets.use_cases.config import UseCaseError, load_use_case, load_use_cases
+from mlops_assets_tests.test_bad_landing_files import FEATURES, HEADER, header, line  # rows with every raw feature column
 
 CHURN_YAML = Path(__file__).resolve().parent.parent / "mlops_assets" / "defs" / "churn" / "defs.yaml"
 
@@ -85,8 +86,9 @@ def test_window_load_replaces_its_days_and_reads_only_their_files(churn, data_di
 
 
 @pytest.mark.parametrize("content,message,day", [
-    ("customer_id,event_ts\nC1,2026-01-03 10:00:00\n", r"missing required column\(s\) \['churned'\]", 3),
-    ("customer_id,event_ts,churned\nC1,2026-01-03 10:00:00,yes\n", "'churned' must be 0 or 1", 3),
+    (f"{header(drop=('churned',))}\nC1,2026-01-03 10:00:00,{','.join(FEATURES.values())}\n",
+     r"missing required column\(s\) \['churned'\]", 3),
+    (f"{HEADER}\n{line('C1', '2026-01-03 10:00:00', 'yes')}\n", "'churned' must be 0 or 1", 3),
 ])
 def test_bad_rows_for_the_window_fail_it_and_nothing_changes(churn, data_dir, content, message, day):
     folder = churn.landing.path()
@@ -136,8 +138,8 @@ def test_fractional_values_into_an_integer_column_are_refused(churn, data_dir):
     write_days(folder, [dt.date(2026, 1, 1)], SimulationConfig(rows_per_day=20))  # tenure_months is integer
     con = duckdb.connect(str(data_dir / "w.duckdb"))
     _load(con, churn, dt.date(2026, 1, 1))
-    (folder / "extra.csv").write_text("customer_id,event_ts,churned,tenure_months\nC1,2026-01-02 10:00:00,1,1.5\n")
+    (folder / "extra.csv").write_text(f"{HEADER}\n{line('C1', '2026-01-02 10:00:00', 1, tenure_months='1.5')}\n")
     with pytest.raises(landing.LandingFileError, match=r"extra\.csv: column 'tenure_months' has 1 non-integer"):
         _load(con, churn, dt.date(2026, 1, 2))
-    (folder / "extra.csv").write_text("customer_id,event_ts,churned,tenure_months\nC1,2026-01-02 10:00:00,1,2.0\n")
+    (folder / "extra.csv").write_text(f"{HEADER}\n{line('C1', '2026-01-02 10:00:00', 1, tenure_months='2.0')}\n")
     assert _load(con, churn, dt.date(2026, 1, 2)).rows == 1  # whole numbers written as 2.0 are fine

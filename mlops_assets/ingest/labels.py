@@ -53,6 +53,14 @@ def file_label_column(uc: UseCase) -> str:
     return (uc.labels.label_column if uc.labels else None) or uc.target_column
 
 
+WHAT = " of a label file (entity, event timestamp, label)"
+
+
+def required_columns(uc: UseCase) -> list[str]:
+    """The columns of a label file: entity, event timestamp, label."""
+    return [uc.entity_column, uc.timestamp_column, file_label_column(uc)]
+
+
 def _require_source(uc: UseCase) -> None:
     if uc.labels is None:
         raise ValueError(f"use case {uc.name} declares no `labels:` section; it has no label files")
@@ -105,10 +113,10 @@ def stage_labels(con: duckdb.DuckDBPyConnection, uc: UseCase, f: landing.Landing
     try:
         cols = list(landing._columns(con, ident(raw_stage)))
         entity, label = uc.entity_column, file_label_column(uc)
-        missing = [c for c in (entity, uc.timestamp_column, label) if c not in cols]
+        # Names match whatever their case, as in DuckDB's SQL below (and landing.stage_window).
+        missing = landing.missing_columns(required_columns(uc), cols)
         if missing:
-            raise LandingFileError(f"{path}: missing required column(s) {missing} of a label file "
-                                   f"(entity, event timestamp, label); the file has {cols}")
+            raise LandingFileError(f"{path}: missing required column(s) {missing}{WHAT}; the file has {cols}")
         e = ident(entity)
         n_empty, at = con.execute(
             f"SELECT count(*), min(CAST({ident(uc.timestamp_column)} AS VARCHAR)) FROM {ident(raw_stage)} "
@@ -166,7 +174,9 @@ def load_labels_window(con, uc: UseCase, start: dt.datetime, end: dt.datetime,
     ensure_table(con, uc)
     scan = landing.scan_landing(uc.labels.path(), uc.labels.pattern, "labels.pattern")
     key = index_key(uc)
-    unreadable = landing.refresh_index(con, uc, scan.files, log, index_key=key)
+    notes = list(scan.ignored)
+    unreadable = landing.refresh_index(con, uc, scan.files, log, index_key=key, required=required_columns(uc),
+                                       what=WHAT, notes=notes)
     unreadable.update(scan.refused)
     paths = landing.files_for_window(con, uc, start, end, index_key=key)
     by_path = {str(f.path): f for f in scan.files}
@@ -181,10 +191,16 @@ def load_labels_window(con, uc: UseCase, start: dt.datetime, end: dt.datetime,
     # in-memory one holding the window's stored labels); only the result is written.
     with portable.files_connection(con) as reader:
         try:
+            errors = []  # every failing file is named, not only the first
             for i, p in enumerate(read):
                 name = f"_label_stage_{i}"
                 staged.append(name)
-                duplicates += stage_labels(reader, uc, by_path[str(p)], name, start, end)[1]
+                try:
+                    duplicates += stage_labels(reader, uc, by_path[str(p)], name, start, end)[1]
+                except LandingFileError as exc:
+                    errors.append(exc)
+            if errors:
+                raise LandingFileError.of_files(errors, "label")
             for p in read:
                 if not landing._unchanged(by_path[str(p)]):
                     raise LandingFileError(landing.changed_while_read(by_path[str(p)]) + "; nothing was written")
@@ -247,7 +263,7 @@ def load_labels_window(con, uc: UseCase, start: dt.datetime, end: dt.datetime,
         duplicates=duplicates, without_rows=orphans, without_rows_examples=tuple(examples),
         overriding_raw=overriding, coverage={d: round(n / r, 6) for d, (n, r) in counts.items()},
         labelled_rows={d: n for d, (n, _) in counts.items()}, unreadable=unreadable,
-        kept_rows=kept_rows, outside=outside, notes=tuple(scan.ignored))
+        kept_rows=kept_rows, outside=outside, notes=tuple(notes))
     if log:
         log(f"{labels_table(uc)} [{start:%Y-%m-%d}, {end:%Y-%m-%d}): {result.rows} label(s) from {len(read)} "
             f"file(s): {result.new} new, {result.changed} changed, {result.removed} removed, "

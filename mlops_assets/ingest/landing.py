@@ -6,8 +6,12 @@ day, so loading a day reads only the files that hold that day: the cost of a new
 grow with the history. Only files that are new or changed since they were indexed are read.
 
 Before anything is written, the window's rows are validated (timestamp parses, binary target
-or empty for a row whose outcome is not known yet, required columns). The window is then replaced in one transaction: re-loading a day replaces
-it, never duplicates it, and a bad file leaves the warehouse exactly as it was.
+or empty for a row whose outcome is not known yet, required columns: the keys, the target and
+every feature column the raw table has). Column names match whatever their case, as in DuckDB
+and dbt: a file's TENURE_MONTHS is stored as the table's (or the use case's) tenure_months,
+never as a column of its own. Every file that fails a window is named. The window is then
+replaced in one transaction: re-loading a day replaces it, never duplicates it, and a bad file
+leaves the warehouse exactly as it was.
 
 Files are always read and validated by DuckDB: on the embedded profile in the warehouse
 connection itself, on PostgreSQL in a private in-memory DuckDB whose validated rows are then
@@ -37,6 +41,14 @@ HEADER_LIMIT = 1 << 20  # a header line longer than this is not a header
 
 class LandingFileError(ValueError):
     """A batch file that cannot be loaded; the message names the file and the problem."""
+
+    @classmethod
+    def of_files(cls, errors: list[LandingFileError], what: str = "landing") -> LandingFileError:
+        """One error naming every failing file of a window (one alone: its own message)."""
+        if len(errors) == 1:
+            return errors[0]
+        return cls(f"{len(errors)} {what} file(s) cannot be loaded; nothing was written: "
+                   + "; ".join(str(e) for e in errors))
 
 
 @dataclass(frozen=True)
@@ -208,6 +220,13 @@ def unparseable(path: Path, exc: Exception) -> LandingFileError:
     return LandingFileError(f"{path}: could not be parsed: {text[:400]}")
 
 
+def missing_columns(required, cols) -> list[str]:
+    """The required names that `cols` lacks. Names are compared as DuckDB and dbt's SQL compare
+    them, whatever their case (a file's TENURE_MONTHS is the use case's tenure_months)."""
+    have = {c.lower() for c in cols}
+    return [c for c in dict.fromkeys(required) if c.lower() not in have]
+
+
 def _csv_header(path: Path) -> list[str]:
     with open(path, encoding="utf-8-sig", newline="", errors="replace") as f:
         line = f.readline(HEADER_LIMIT)
@@ -232,6 +251,16 @@ def file_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
         dups = sorted({c for c in header if header.count(c) > 1})
         if dups:
             raise LandingFileError(f"{path}: duplicate column name(s) {dups} in the header")
+    # DuckDB and dbt treat names differing only in case as one name (DuckDB reads a CSV's second
+    # spelling as NAME_1): such a pair is a duplicate too.
+    names = _csv_header(path) if path.suffix.lower() == ".csv" else cols
+    by_case: dict[str, list[str]] = {}
+    for c in names:
+        by_case.setdefault(c.lower(), []).append(c)
+    clashes = [group for group in by_case.values() if len(group) > 1]
+    if clashes:
+        raise LandingFileError(f"{path}: column names differing only in case {clashes} in the header; they name "
+                               "the same column, keep one")
     for c in cols:
         if not is_plain(c):
             hint = ""
@@ -242,15 +271,19 @@ def file_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     return cols
 
 
-def file_days(con: duckdb.DuckDBPyConnection, path: Path, ts_col: str, tz: str = "UTC") -> dict[dt.date, int]:
+def file_days(con: duckdb.DuckDBPyConnection, path: Path, ts_col: str, tz: str = "UTC",
+              required: tuple[str, ...] | list[str] = (), what: str = "") -> dict[dt.date, int]:
     """Rows per day (in the zone `tz`) of the file's timestamp column. Raises LandingFileError when the
     file does not parse, lacks the column, has a column name that is not a plain identifier, or
     has timestamps that are empty or do not parse: such rows could not be placed in any day and
-    would otherwise be lost silently. Sets the connection's session time zone to `tz`."""
+    would otherwise be lost silently. A file without the timestamp column is refused naming
+    every column of `required` it lacks too (`what`: what kind of file, for the message). Names
+    match whatever their case. Sets the connection's session time zone to `tz`."""
     in_zone(con, tz)
     cols = file_columns(con, path)
-    if ts_col not in cols:
-        raise LandingFileError(f"{path}: missing required column(s) [{ts_col!r}]; the file has {cols}")
+    if missing_columns([ts_col], cols):
+        missing = missing_columns([*required, ts_col] if ts_col in required else [ts_col, *required], cols)
+        raise LandingFileError(f"{path}: missing required column(s) {missing}{what}; the file has {cols}")
     ts = zoned_ts(ts_col)
     try:
         rows = con.execute(
@@ -291,14 +324,17 @@ def changed_while_read(f: LandingFile) -> str:
 
 
 def refresh_index(con, uc: UseCase, files: list[LandingFile],
-                  log=None, *, index_key: str | None = None) -> dict[str, str]:
+                  log=None, *, index_key: str | None = None, required: tuple[str, ...] | list[str] = (),
+                  what: str = "", notes: list[str] | None = None) -> dict[str, str]:
     """Bring the file index up to date: read new and changed files (by size and mtime), forget
     vanished ones. A file that cannot be read (or changes while it is read) is returned with
     its problem, so that one bad file does not stop other days loading; the caller reports it.
     A new version that cannot be read does not erase the last good one: the index keeps the
     good version's days, and load_window keeps its rows. Returns {path: problem}.
     `index_key` keeps another folder's files apart in the index (the label files); default:
-    the use case's name (its landing files)."""
+    the use case's name (its landing files). `required` and `what`: see file_days. A file that
+    holds a header and no rows is said in `notes` (it holds no day, so no load would name it;
+    it is not indexed, so it is read, and said, again on each load while it stays so)."""
     ensure_tables(con)
     index, name = qualified(INDEX), index_key or uc.name
     known = {(p, s, m) for p, s, m in con.execute(
@@ -309,10 +345,12 @@ def refresh_index(con, uc: UseCase, files: list[LandingFile],
     with portable.files_connection(con) as reader:  # DuckDB: con itself; PostgreSQL: in memory
         for f in changed:  # all are read before anything is written
             try:
-                days = file_days(reader, f.path, uc.timestamp_column, uc.timezone)
+                days = file_days(reader, f.path, uc.timestamp_column, uc.timezone, required, what)
             except LandingFileError as exc:
                 unreadable[str(f.path)] = str(exc)
                 continue
+            if not days and notes is not None:
+                notes.append(f"{f.path.name}: a header and no rows; nothing to load")
             if _unchanged(f):
                 days_by_file[f] = days
             else:
@@ -355,17 +393,33 @@ def rows_outside(con, uc: UseCase, first_day: dt.date, last_day: dt.date,
         "GROUP BY 1 ORDER BY 1", [index_key or uc.name, first_day, last_day]).fetchall()}
 
 
-def required_raw_columns(uc: UseCase) -> list[str]:
+def required_raw_columns(uc: UseCase, table_columns=()) -> list[str]:
     """Columns every raw file must carry: the keys and the target, and, when no dbt model sits
-    in between, the features too (a dbt model may derive features in SQL)."""
+    in between, the features too (a dbt model may derive features in SQL). With the raw table's
+    columns (`table_columns`), also each feature column the table has: which of the features
+    are raw columns is known from the table (charges_per_tenure_month is computed by dbt and is
+    in no file), and a file without one would load it as NULL for its rows."""
     keys = [uc.entity_column, uc.timestamp_column, uc.target_column]
-    return keys if uc.features.dbt_model else keys + uc.features.all
+    base = keys if uc.features.dbt_model else keys + uc.features.all
+    features = {f.lower() for f in uc.features.all}
+    return list(dict.fromkeys(base + [c for c in table_columns if c.lower() in features]))
+
+
+def declared_names(uc: UseCase, table_columns=()) -> dict[str, str]:
+    """The spelling of each column name, by its lower case: the raw table's (it decides once it
+    exists), else the use case's (keys, target, features). A file's column is stored under it."""
+    names: dict[str, str] = {}
+    for c in [*table_columns, uc.entity_column, uc.timestamp_column, uc.target_column, *uc.features.all]:
+        names.setdefault(c.lower(), c)
+    return names
 
 
 def stage_window(con: duckdb.DuckDBPyConnection, uc: UseCase, path: Path, staging: str,
-                 start: dt.datetime, end: dt.datetime) -> int:
-    """The file's rows inside [start, end) in a temp table, validated. Raises LandingFileError
-    naming the file and what is wrong; writes nothing outside the temp table."""
+                 start: dt.datetime, end: dt.datetime, table_columns=()) -> int:
+    """The file's rows inside [start, end) in a temp table, validated, its columns named as the
+    raw table (`table_columns`, when it exists) or the use case names them, whatever case the
+    file used. Raises LandingFileError naming the file and what is wrong; writes nothing
+    outside the temp table."""
     target = ident(uc.target_column)
     ts = zoned_ts(uc.timestamp_column)
     try:
@@ -380,9 +434,15 @@ def stage_window(con: duckdb.DuckDBPyConnection, uc: UseCase, path: Path, stagin
     odd = [c for c in cols if not is_plain(c)]
     if odd:
         raise LandingFileError(f"{path}: column name {odd[0][:200]!r} is not a plain identifier; rename it in the header")
-    missing = [c for c in required_raw_columns(uc) if c not in cols]
+    missing = missing_columns(required_raw_columns(uc, table_columns), cols)
     if missing:
         raise LandingFileError(f"{path}: missing required column(s) {missing}; the file has {cols}")
+    # A name differing only in case is the same column (as to DuckDB and dbt): stored under the
+    # table's or the use case's spelling, never as a column of its own or left out as extra.
+    names = declared_names(uc, table_columns)
+    for c in cols:
+        if names.get(c.lower(), c) != c:
+            con.execute(f"ALTER TABLE {ident(staging)} RENAME COLUMN {ident(c)} TO {ident(names[c.lower()])}")
     check_binary(con, ident(staging), uc.target_column, path, allow_empty=True)
     return int(con.execute(f"SELECT count(*) FROM {ident(staging)}").fetchone()[0])
 
@@ -429,20 +489,28 @@ def load_window(con, uc: UseCase, start: dt.datetime, end: dt.datetime,
     in_zone(con, uc.timezone)
     scan = scan_landing(uc.landing.path(), uc.landing.pattern)
     files = scan.files
-    unreadable = refresh_index(con, uc, files, log)
+    table_columns = list(portable.columns(con, uc.raw_table)) if table_exists(con, uc.raw_table) else []
+    notes = list(scan.ignored)
+    unreadable = refresh_index(con, uc, files, log, required=required_raw_columns(uc, table_columns), notes=notes)
     unreadable.update(scan.refused)
     paths = files_for_window(con, uc, start, end)
     kept = [str(p) for p in paths if str(p) in unreadable]
     read = [p for p in paths if str(p) not in unreadable]
     by_path = {str(f.path): f for f in files}
     raw, ts = qualified(uc.raw_table), ident(uc.timestamp_column)
-    notes = list(scan.ignored)
     staged = []
     with portable.files_connection(con) as reader:  # DuckDB: con itself; PostgreSQL: in memory
         try:
+            errors = []  # every failing file is named, not only the first
             for i, path in enumerate(read):
                 name = f"_stage_{i}"
-                staged.append((path, name, stage_window(reader, uc, path, name, start, end)))
+                try:
+                    staged.append((path, name, stage_window(reader, uc, path, name, start, end, table_columns)))
+                except LandingFileError as exc:
+                    errors.append(exc)
+                    reader.execute(f"DROP TABLE IF EXISTS {ident(name)}")
+            if errors:
+                raise LandingFileError.of_files(errors)
             for path in read:  # the rows staged are those of the version listed, or the load fails
                 if str(path) in by_path and not _unchanged(by_path[str(path)]):
                     raise LandingFileError(changed_while_read(by_path[str(path)]) + "; nothing was written")
@@ -493,7 +561,8 @@ def _insert(con, reader: duckdb.DuckDBPyConnection, uc: UseCase, path: Path, sta
     exists = table_exists(con, uc.raw_table)
     if exists:
         table_cols = portable.columns(con, uc.raw_table)
-        extra = [c for c in _columns(reader, ident(staging)) if c not in table_cols]
+        known = {c.lower() for c in table_cols}  # stage_window named the staged columns as the table
+        extra = [c for c in _columns(reader, ident(staging)) if c.lower() not in known]
         if extra:
             exclude = f"EXCLUDE ({', '.join(ident(c) for c in extra)})"
             notes.append(f"{path.name}: column(s) {extra} are not in {uc.raw_table}; ignored")

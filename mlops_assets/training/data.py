@@ -98,6 +98,20 @@ def require_labelled(df, uc: UseCase, first_day: dt.date, unlabelled: int) -> No
             + "; wait for them or load them first")
 
 
+def require_features(train, uc: UseCase, info) -> None:
+    """A clear error when a feature column is empty in every training row: the model cannot
+    learn from it, and HistGradientBoosting fails on it deep in its binning ("window shape
+    cannot be larger than input array shape"). The usual cause is upstream: a landing column
+    that never reached the feature table."""
+    empty = [c for c in uc.features.all if train[c].isna().all()]
+    if empty:
+        raise ValueError(
+            f"feature column(s) {empty} are empty in every one of the {len(train)} training row(s) "
+            f"({info.train_start}..{info.train_end}) of {uc.features_table}; a model cannot learn from them. Check "
+            f"that the landing files fill them (or the columns they are computed from) in {uc.raw_table}, or "
+            "remove them from the use case's features")
+
+
 def read_split(con, uc: UseCase, split: str):
     # ORDER BY: a table's scan order is not guaranteed (DuckDB inserts in parallel).
     df = con.execute(f"SELECT * FROM {qualified(training_table(uc))} WHERE {ident(SPLIT_COLUMN)} = ? "
@@ -133,6 +147,7 @@ def build_frame(con, uc: UseCase, learn_recent: bool = False):
     split = recent_slice_split if learn_recent else time_split
     train, holdout, info = split(df, uc.timestamp_column, uc.target_column,
                                  uc.split.holdout_days, uc.split.training_window_days)
+    require_features(train, uc, info)
     frame = pd.concat([train.assign(**{SPLIT_COLUMN: "train"}), holdout.assign(**{SPLIT_COLUMN: "holdout"})],
                       ignore_index=True)
     return frame, info
