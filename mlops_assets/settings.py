@@ -191,6 +191,28 @@ def drift_report_path(use_case: str) -> Path:
     return reports_dir() / use_case / "drift_report.html"
 
 
+REPORT_RETENTION_DAYS_ENV = "MLOPS_REPORT_RETENTION_DAYS"
+DEFAULT_REPORT_RETENTION_DAYS = 90
+
+
+def report_retention_days() -> int | None:
+    """How many days of dated reports a use case keeps under reports_dir() (the newest report's
+    day and the N-1 before it): older ones are deleted when a new one is written. 0 keeps all."""
+    raw = (os.environ.get(REPORT_RETENTION_DAYS_ENV) or "").strip()
+    if not raw:
+        return DEFAULT_REPORT_RETENTION_DAYS
+    if not raw.isdigit():
+        raise SettingsError(f"{REPORT_RETENTION_DAYS_ENV}={raw!r} is not a number of days "
+                            f"(0 keeps every report; unset means {DEFAULT_REPORT_RETENTION_DAYS})")
+    return int(raw) or None
+
+
+def evidently_lib_dir() -> Path:
+    """The Evidently JavaScript and icon font the dated HTML reports share (one copy, not 4 MB
+    inside every report)."""
+    return reports_dir() / "_evidently"
+
+
 def mlflow_dir() -> Path:
     return data_dir() / "mlflow"
 

@@ -7,15 +7,19 @@ loading must not pay.
 
 from __future__ import annotations
 
+import gzip
 import os
+import re
 import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-__all__ = ["ColumnDrift", "DriftResult", "compute_drift", "drift_columns", "series_drift"]
+__all__ = ["ColumnDrift", "DriftResult", "compute_drift", "drift_columns", "prune_dated_reports", "render_report",
+           "series_drift", "write_report"]
 
 # Snapshot `config.type` tags of the metrics DataDriftPreset expands into.
 _VALUE_DRIFT_TYPE = "evidently:metric_v2:ValueDrift"
@@ -41,6 +45,7 @@ class DriftResult:
     columns: tuple[ColumnDrift, ...]
     dataset_drift: bool
     html_path: str | None
+    snapshot_path: str | None = None
 
 
 def compute_drift(
@@ -52,6 +57,8 @@ def compute_drift(
     html_path: str | os.PathLike | None = None,
     drift_share_threshold: float = 0.5,
     column_stattests: dict[str, str] | None = None,
+    snapshot_path: str | os.PathLike | None = None,
+    html_lib_dir: str | os.PathLike | None = None,
 ) -> DriftResult:
     """Per-column and dataset-level drift of `current` against `reference`.
 
@@ -64,6 +71,12 @@ def compute_drift(
     each column's drift three times (ValueDrift, DriftedColumnsCount and its
     own render table) and builds the plotly widgets inside `run()`, so
     skipping the HTML saves nothing.
+
+    `html_path`: Evidently's HTML report, self-contained (4-5 MB: Evidently's JavaScript is
+    inside), or, with `html_lib_dir`, only this report's data (a few hundred kB) with the
+    JavaScript and font shared from that folder. `snapshot_path`: Evidently's snapshot, the
+    report's whole content (gzip-compressed JSON when the name ends in .gz, ~0.2 MB), which
+    `render_report` turns back into the HTML.
     """
     columns = _validate(reference, current, numeric_columns, categorical_columns, drift_share_threshold)
     stattests = dict(column_stattests or {})
@@ -109,7 +122,8 @@ def compute_drift(
             f"DriftedColumnsCount (count={evidently_count}, share={evidently_share})"
         )
 
-    written = _write_atomically(html_path, snapshot.get_html_str(as_iframe=False)) if html_path is not None else None
+    written, snapshot_written = write_report(snapshot, html_path=html_path, snapshot_path=snapshot_path,
+                                             html_lib_dir=html_lib_dir)
 
     order = {name: i for i, name in enumerate(columns)}
     return DriftResult(
@@ -119,6 +133,7 @@ def compute_drift(
         columns=tuple(sorted(per_column, key=lambda c: order[c.column])),
         dataset_drift=dataset_drift,
         html_path=written,
+        snapshot_path=snapshot_written,
     )
 
 
@@ -198,15 +213,128 @@ def _is_fail(status_by_metric: dict[str, str], metric: dict[str, Any]) -> bool:
     return status == "FAIL"
 
 
-def _write_atomically(path: str | os.PathLike, text: str) -> str:
+# --- report files ------------------------------------------------------------------------------
+
+def write_report(snapshot, *, html_path=None, snapshot_path=None, html_lib_dir=None) -> tuple[str | None, str | None]:
+    """Write an Evidently snapshot's HTML and/or the snapshot itself (see compute_drift);
+    returns the paths written."""
+    html = snap = None
+    if snapshot_path is not None:
+        text = snapshot.dumps()
+        data = gzip.compress(text.encode("utf-8"), mtime=0) if str(snapshot_path).endswith(".gz") else text.encode()
+        snap = _write_atomically(snapshot_path, data)
+    if html_path is not None:
+        html = _write_atomically(html_path, report_html(snapshot, html_lib_dir, Path(html_path).parent))
+    return html, snap
+
+
+def report_html(snapshot, lib_dir: str | os.PathLike | None = None, html_dir: str | os.PathLike | None = None) -> str:
+    """Evidently's own HTML of a snapshot: self-contained when ``lib_dir`` is None; else the
+    report's data only, loading Evidently's JavaScript and icon font from ``lib_dir`` (copied
+    there once per Evidently version) by a path relative to ``html_dir``, the report's folder."""
+    if lib_dir is None:
+        return snapshot.get_html_str(as_iframe=False)
+    import evidently
+    from evidently.legacy.renderers.html_widgets import group_widget
+    from evidently.legacy.utils import dashboard
+
+    lib = Path(lib_dir)
+    js, font = lib / f"evidently-{evidently.__version__}.js", lib / "material-ui-icons.woff2"
+    for source, target in ((Path(dashboard.STATIC_PATH) / "index.js", js),
+                           (Path(dashboard.STATIC_PATH) / "material-ui-icons.woff2", font)):
+        if not target.exists() or target.stat().st_size != source.stat().st_size:
+            _write_atomically(target, source.read_bytes())
+    base = Path(html_dir) if html_dir is not None else lib.parent
+
+    def rel(p: Path) -> str:
+        return Path(os.path.relpath(p, base)).as_posix()
+
+    # evidently.core.metric_types.render_widgets (as Snapshot.get_html_str calls it), with the
+    # library and font named instead of embedded
+    from evidently.legacy.model.dashboard import DashboardInfo
+    from evidently.legacy.model.widget import AdditionalGraphInfo, BaseWidgetInfo
+    from evidently.legacy.renderers.base_renderer import DetailsInfo
+
+    widgets = [group_widget(title="", widgets=snapshot._widgets), *snapshot._tests_widgets]
+    items = [DetailsInfo(title="", info=g.params if isinstance(g, AdditionalGraphInfo) else g, id=g.id)
+             for w in widgets for g in w.get_additional_graphs()]
+    params = dashboard.TemplateParams(
+        dashboard_id="metric_" + uuid.uuid4().hex,
+        dashboard_info=DashboardInfo(name="Report", widgets=widgets),
+        additional_graphs={f"{i.id}": i.info.dict() if isinstance(i.info, BaseWidgetInfo) else i.info for i in items},
+        embed_lib=False, embed_font=False, font_file=rel(font), include_js_files=[rel(js)])
+    return dashboard.file_html_template(params)
+
+
+def load_snapshot(path: str | os.PathLike):
+    """An Evidently snapshot written by write_report (plain or gzip-compressed JSON)."""
+    from evidently.core.report import Snapshot
+
+    data = Path(path).read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    return Snapshot.loads(data.decode("utf-8"))
+
+
+def render_report(snapshot_path: str | os.PathLike, html_path: str | os.PathLike | None = None) -> str:
+    """The self-contained HTML of a stored snapshot (e.g. a drift report's MLflow artifact,
+    `drift/drift_report_<day>.json.gz`), written to ``html_path`` when given."""
+    html = report_html(load_snapshot(snapshot_path))
+    if html_path is not None:
+        _write_atomically(html_path, html)
+    return html
+
+
+_DATED = re.compile(r"_(\d{4}-\d{2}-\d{2})\.(html|json|json\.gz)$")
+
+
+def prune_dated_reports(folder: str | os.PathLike, keep_days: int | None, keep: str | None = None) -> list[Path]:
+    """Delete the dated reports (`<name>_<YYYY-MM-DD>.html|.json|.json.gz`) directly in
+    ``folder`` whose day is ``keep_days`` or more days before the newest report's day, except
+    those of day ``keep`` (the report just written, when a backfill writes an old day); None
+    keeps all. Returns the files deleted."""
+    import datetime as dt
+
+    folder = Path(folder)
+    if not keep_days or not folder.is_dir():
+        return []
+    dated = [(m.group(1), p) for p in folder.iterdir() if p.is_file() and (m := _DATED.search(p.name))]
+    if not dated:
+        return []
+    cutoff = (dt.date.fromisoformat(max(d for d, _ in dated)) - dt.timedelta(days=keep_days - 1)).isoformat()
+    removed = []
+    for day, path in dated:
+        if day < cutoff and day != keep:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m mlops_assets.monitoring.drift SNAPSHOT [HTML]: the HTML of a stored report."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m mlops_assets.monitoring.drift",
+                                     description="Render a stored Evidently report (snapshot JSON, .json.gz) as HTML.")
+    parser.add_argument("snapshot", help="the snapshot file, e.g. a drift report's MLflow artifact")
+    parser.add_argument("html", nargs="?", help="where to write the HTML (default: beside it, .html)")
+    args = parser.parse_args(argv)
+    source = Path(args.snapshot)
+    target = Path(args.html) if args.html else source.with_name(source.name.split(".")[0] + ".html")
+    render_report(source, target)
+    print(target)
+    return 0
+
+
+def _write_atomically(path: str | os.PathLike, text: str | bytes) -> str:
     # Readers (the Dagster UI, a static file server) must never see a partial
     # report at the stable path, so write beside it and rename over it.
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode("utf-8") if isinstance(text, str) else text)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; the report is meant to be readable
@@ -243,3 +371,7 @@ def series_drift(reference, current, *, name: str, categorical: bool, stattest: 
                            categorical_columns=[name] if categorical else [],
                            column_stattests={name: stattest} if stattest else None)
     return result.columns[0]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -80,20 +80,34 @@ def build_drift_report(uc: UseCase) -> dg.AssetsDefinition:
 def _drift_of_day(context, warehouse, mlflow, uc: UseCase, day: str, reference, current, numeric, categorical
                   ) -> tuple[dict, dg.AssetCheckResult]:
     """One day's Evidently report, logged to MLflow: the day's metadata and check result."""
-    from mlops_assets.monitoring.drift import compute_drift
+    import tempfile
+    from pathlib import Path
+
+    from mlops_assets.monitoring.drift import compute_drift, prune_dated_reports
 
     settings_ = uc.monitoring.drift
     dated = settings.drift_report_path(uc.name).with_name(f"drift_report_{day}.html")
     checked = numeric + categorical
-    result = compute_drift(reference[checked], current[checked], numeric_columns=numeric,
-                           categorical_columns=categorical, html_path=dated,
-                           drift_share_threshold=uc.thresholds.drift_share,
-                           column_stattests={c: t for c, t in settings_.column_stattests.items() if c in checked})
+    version, version_source = _model_version_of_day(context, mlflow, uc, day)
+    with tempfile.TemporaryDirectory(prefix="drift-") as tmp:
+        # The day's HTML holds the report's data only (Evidently's JavaScript is shared from
+        # reports/_evidently/); MLflow keeps Evidently's snapshot, ~0.2 MB compressed, which
+        # `python -m mlops_assets.monitoring.drift <file>` renders as HTML.
+        snapshot = Path(tmp) / f"drift_report_{day}.json.gz"
+        result = compute_drift(reference[checked], current[checked], numeric_columns=numeric,
+                               categorical_columns=categorical, html_path=dated, snapshot_path=snapshot,
+                               html_lib_dir=settings.evidently_lib_dir(),
+                               drift_share_threshold=uc.thresholds.drift_share,
+                               column_stattests={c: t for c, t in settings_.column_stattests.items() if c in checked})
+        report_url = _log_report(mlflow, uc, day, snapshot, result.drift_share, version)
     _publish_latest(dated, settings.drift_report_path(uc.name), context.instance, context.asset_key, day)
+    removed = prune_dated_reports(dated.parent, settings.report_retention_days(), keep=day)
+    if removed:
+        context.log.info(f"{len(removed)} dated report(s) older than {settings.report_retention_days()} days removed "
+                         f"from {dated.parent} ({settings.REPORT_RETENTION_DAYS_ENV})")
     drifted = [c.column for c in result.columns if c.drifted]
     context.log.info(f"{uc.name} on {day}: {result.n_drifted}/{result.n_columns} features drifted "
                      f"(share {result.drift_share:.2f}): {drifted}")
-    version, version_source = _model_version_of_day(context, mlflow, uc, day)
     start, end = day_window(day)
     prediction = _prediction_drift(warehouse, mlflow, uc, version, start, end)
     if prediction is None:
@@ -101,7 +115,6 @@ def _drift_of_day(context, warehouse, mlflow, uc: UseCase, day: str, reference, 
     else:
         context.log.info(f"prediction drift on {day}: {prediction.stattest} {prediction.score:.4g} "
                          f"(threshold {prediction.threshold:.4g}){' DRIFTED' if prediction.drifted else ''}")
-    report_url = _log_report(mlflow, uc, day, dated, result.drift_share, version)
     context.log.info(f"drift report of {day} logged to MLflow ({version_source}): {report_url}")
     # One rule for the HTML and the check: Evidently's dataset-drift verdict at the use case's
     # threshold (drift when share >= drift_share).
@@ -197,17 +210,18 @@ def _model_version_of_day(context, mlflow: MlflowResource, uc: UseCase, day: str
     return None, "no model registered yet"
 
 
-def _log_report(mlflow: MlflowResource, uc: UseCase, day: str, html, drift_share: float, version: str | None) -> str:
-    """Log the HTML as an artifact of an MLflow run tagged with the model name, version and day;
-    returns the link to the artifact in the MLflow UI."""
+def _log_report(mlflow: MlflowResource, uc: UseCase, day: str, snapshot, drift_share: float, version: str | None) -> str:
+    """Log the report's Evidently snapshot (gzip-compressed JSON; its HTML is rendered on demand
+    by mlops_assets.monitoring.drift.render_report) as an artifact of an MLflow run tagged with
+    the model name, version and day; returns the link to the artifact in the MLflow UI."""
     import mlflow as mlflow_lib
 
     tags = {"mlops.use_case": uc.name, "mlops.kind": "drift_report", "mlops.drift_day": day,
             "mlops.model_name": uc.registered_model_name, "mlops.model_version": version or ""}
     with mlflow.start_run(f"{uc.name}-drift-{day}", tags=tags) as run:
         mlflow_lib.log_metric("drift_share", float(drift_share))
-        mlflow_lib.log_artifact(str(html), artifact_path="drift")
-    return mlflow.artifact_url(run.info.experiment_id, run.info.run_id, f"drift/{html.name}")
+        mlflow_lib.log_artifact(str(snapshot), artifact_path="drift")
+    return mlflow.artifact_url(run.info.experiment_id, run.info.run_id, f"drift/{snapshot.name}")
 
 
 def _publish_latest(dated, stable, instance, asset_key, day: str) -> None:
