@@ -1,7 +1,8 @@
 """The evaluation plots of a candidate as MLflow artifacts of its run (the model version's run,
-also tagged on the version) and as model_evaluation metadata: a link to the artifacts in the
-MLflow UI, the local folder, and a markdown preview that shows the images when the MLflow UI is
-running at its configured URL."""
+also tagged on the version) and as model_evaluation metadata: one link per plot that opens its
+image in the MLflow UI in one click (`plot_<name>`), a link to the folder, the local folder, and
+a markdown preview that shows the images when the MLflow UI is running at its configured URL
+(`mlops_assets.mlflow_ui.start_mlflow_ui` starts it beside Dagster)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,6 +16,11 @@ VERSION_TAG = "evaluation_plots"
 
 def artifacts_url(mlflow_ui_url: str, experiment_id: str, run_id: str) -> str:
     return f"{mlflow_ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}/artifacts/{ARTIFACT_DIR}"
+
+
+def plot_url(mlflow_ui_url: str, experiment_id: str, run_id: str, name: str) -> str:
+    """The plot's PNG in the MLflow UI's artifact view (which shows the image)."""
+    return f"{artifacts_url(mlflow_ui_url, experiment_id, run_id)}/{name}.png"
 
 
 def image_url(mlflow_ui_url: str, run_id: str, name: str) -> str:
@@ -44,6 +50,7 @@ def log_evaluation_plots(client, run_id: str, model_name: str, version: str, mod
     experiment_id = client.get_run(run_id).info.experiment_id
     top = sorted(importances, key=lambda i: -i.mean)[:5]
     return {
+        **{f"plot_{name}": dg.MetadataValue.url(plot_url(mlflow_ui_url, experiment_id, run_id, name)) for name in paths},
         "evaluation_plots": dg.MetadataValue.md(preview_markdown(paths, mlflow_ui_url, run_id)),
         "evaluation_plots_url": dg.MetadataValue.url(artifacts_url(mlflow_ui_url, experiment_id, run_id)),
         "evaluation_plots_dir": dg.MetadataValue.path(str(out_dir)),
