@@ -202,7 +202,9 @@ def demo(args) -> int:
         from mlops_assets.definitions import build_defs
 
         defs = build_defs()
-        score = min(label_delay or 0, len(replayed)) if replayed else 0
+        # The days whose labels arrive during the replay (up to label_delay days before it) must
+        # have been served before: score the last label_delay history days.
+        score = (label_delay or 0) if replayed else 0
         ok = run_pipeline(log=_log, score_days=score, defs=defs)
         report = None
         if replayed and ok:
