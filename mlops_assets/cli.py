@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -304,9 +305,19 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser.add_argument("--replay-days", type=int, default=REPLAY_DAYS,
                              help=f"days replayed as events after the history (default {REPLAY_DAYS}; 0: none)")
     ui = sub.add_parser("ui", help="prepare, then run `dagster dev` with the embedded defaults")
+    ui.add_argument("--no-mlflow-ui", action="store_true",
+                    help="do not start the MLflow UI at MLOPS_MLFLOW_UI_URL beside Dagster")
     ui.add_argument("dagster_args", nargs=argparse.REMAINDER, help="passed on to `dagster dev`")
     serve = sub.add_parser("serve", help="serve a use case's champion over HTTP (POST /predict, GET /version)")
-    serve.add_argument("use_case")
+    serve.add_argument("use_case", nargs="?", default=None,
+                       help="the use case; may be left out when there is one (or the demo's, churn)")
+    serve.add_argument("--example", action="store_true",
+                       help="print a valid request body (landing-shaped rows) and exit, e.g. "
+                            "`mlops-assets serve churn --example | curl -d @- -H 'Content-Type: application/json' "
+                            "http://127.0.0.1:8000/predict`")
+    serve.add_argument("--features", action="store_true",
+                       help="with --example: the same rows with their features computed by the use case's dbt SQL, "
+                            "as `mlflow models serve` takes them ({\"dataframe_records\": [...]})")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--poll-seconds", type=float, default=5.0, help="how often to look for a new champion")
     rollback = sub.add_parser("rollback", help="move the champion alias back to a previously promoted version")
@@ -319,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     except settings.SettingsError as exc:  # a bad MLOPS_PROFILE / URL: the message names the variable
         raise SystemExit(f"mlops-assets: {exc}") from None
     for k, v in applied.items():
+        if getattr(args, "example", False):
+            break  # stdout is the request body (piped to curl)
         # Never a raw tracking URI: it may hold credentials (user:password@, ?token=).
         _log(f"{k}={settings.display_uri(v)} ({settings.profile()} default)")
     if args.command == "prepare":
@@ -341,10 +354,24 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [str(Path(sys.executable).parent / "dagster"), "dev", "-m", "mlops_assets.definitions",
                *(extra[1:] if extra[:1] == ["--"] else extra)]
         _log("starting " + " ".join(cmd))
-        return run_supervised(cmd)
+        # The MLflow UI beside Dagster, so that the links the assets write (MLOPS_MLFLOW_UI_URL)
+        # open; started on a thread, so dagster dev does not wait for it.
+        mlflow_ui: list = []
+        if not args.no_mlflow_ui:
+            _start_mlflow_ui(mlflow_ui)
+        try:
+            return run_supervised(cmd)
+        finally:
+            _stop_mlflow_ui(mlflow_ui)
     elif args.command == "serve":
+        from mlops_assets.serving.app import example
         from mlops_assets.serving.app import serve as serve_http
 
+        if args.example:
+            print(example(args.use_case, features=args.features), flush=True)
+            return 0
+        if args.features:
+            raise SystemExit("--features goes with --example")
         serve_http(args.use_case, args.port, poll_seconds=args.poll_seconds)
     elif args.command == "rollback":
         return rollback_champion(args.use_case, args.to_version)
@@ -352,6 +379,41 @@ def main(argv: list[str] | None = None) -> int:
 
 
 STOP_GRACE_S = 8.0
+
+
+def _start_mlflow_ui(into: list) -> None:
+    """Launch the MLflow UI (owned at once, so stopping the ui stops it too) and say on a thread
+    when it answers: dagster dev does not wait for it."""
+    from mlops_assets.mlflow_ui import launch_mlflow_ui, wait_until_up
+
+    proc = launch_mlflow_ui(log=print)
+    if proc is None:
+        return
+    into.append(proc)
+
+    def report():
+        try:
+            wait_until_up(proc, log=print)
+        except RuntimeError as exc:  # the Dagster UI works without it; links need one started by hand
+            _log(f"MLflow UI not started: {exc}")
+
+    threading.Thread(target=report, daemon=True).start()
+
+
+def _stop_mlflow_ui(started: list, grace_s: float = 2.0) -> None:
+    """SIGTERM the MLflow UI's process group (it runs in a session of its own), SIGKILL after
+    `grace_s`."""
+    for proc in started:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(timeout=grace_s)
+                break
+            except subprocess.TimeoutExpired:
+                continue
 
 
 def descendants(pid: int) -> set[int]:

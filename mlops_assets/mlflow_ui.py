@@ -50,14 +50,14 @@ def mlflow_ui_command(ui_url: str | None = None, tracking_uri: str | None = None
     return cmd
 
 
-def start_mlflow_ui(ui_url: str | None = None, tracking_uri: str | None = None, artifact_root: str | None = None,
-                    wait_s: float = 60.0, log=print, **popen) -> subprocess.Popen | None:
-    """Start the MLflow UI for the project's store at MLOPS_MLFLOW_UI_URL (or ``ui_url``) and wait
-    until it answers; returns the process (in a session of its own: stop it with
+def launch_mlflow_ui(ui_url: str | None = None, tracking_uri: str | None = None, artifact_root: str | None = None,
+                     log=print, **popen) -> subprocess.Popen | None:
+    """Start the MLflow UI for the project's store at MLOPS_MLFLOW_UI_URL (or ``ui_url``) without
+    waiting for it to answer; returns the process (in a session of its own: stop it with
     os.killpg(proc.pid, SIGTERM)), or None when the URL is not on this machine or a server
-    already answers there. Raises RuntimeError when it exits or does not answer in ``wait_s``."""
+    already answers there."""
     ui_url = (ui_url or settings.mlflow_ui_url()).rstrip("/")
-    host, port, _ = ui_address(ui_url)
+    host, _, _ = ui_address(ui_url)
     if host not in LOCAL_HOSTS:
         log(f"[mlops-assets] MLflow UI: {ui_url} ({settings.MLFLOW_UI_URL_ENV}) is not on this machine; "
             "not starting one")
@@ -70,7 +70,14 @@ def start_mlflow_ui(ui_url: str | None = None, tracking_uri: str | None = None, 
     if store is not None:
         Path(store).parent.mkdir(parents=True, exist_ok=True)
     popen.setdefault("stdin", subprocess.DEVNULL)
-    proc = subprocess.Popen(mlflow_ui_command(ui_url, tracking_uri, artifact_root), start_new_session=True, **popen)
+    return subprocess.Popen(mlflow_ui_command(ui_url, tracking_uri, artifact_root), start_new_session=True, **popen)
+
+
+def wait_until_up(proc: subprocess.Popen, ui_url: str | None = None, wait_s: float = 60.0, log=print) -> None:
+    """Wait until the launched UI answers. Raises RuntimeError (after stopping it) when it exits
+    or does not answer in ``wait_s``."""
+    ui_url = (ui_url or settings.mlflow_ui_url()).rstrip("/")
+    _, port, _ = ui_address(ui_url)
     deadline = time.monotonic() + wait_s
     while not is_up(ui_url, timeout=0.5):
         if proc.poll() is not None:
@@ -81,4 +88,12 @@ def start_mlflow_ui(ui_url: str | None = None, tracking_uri: str | None = None, 
             raise RuntimeError(f"the MLflow UI did not answer at {ui_url} within {wait_s:g} s")
         time.sleep(0.5)
     log(f"[mlops-assets] MLflow UI: {ui_url} (pid {proc.pid}; {settings.MLFLOW_UI_URL_ENV} sets its address)")
+
+
+def start_mlflow_ui(ui_url: str | None = None, tracking_uri: str | None = None, artifact_root: str | None = None,
+                    wait_s: float = 60.0, log=print, **popen) -> subprocess.Popen | None:
+    """launch_mlflow_ui, then wait_until_up: the process once it answers, or None (see launch)."""
+    proc = launch_mlflow_ui(ui_url, tracking_uri, artifact_root, log=log, **popen)
+    if proc is not None:
+        wait_until_up(proc, ui_url, wait_s, log)
     return proc

@@ -1,5 +1,6 @@
 """`mlops-assets ui` stops with its whole tree: dagster dev, its daemon, code servers and run
-workers are gone within 10 s of a SIGTERM (or Ctrl-C) to the ui process (issue 15 #10)."""
+workers, and the MLflow UI it started beside them, are gone within 10 s of a SIGTERM (or Ctrl-C)
+to the ui process."""
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import pytest
 
 from mlops_assets import settings
 from mlops_assets.cli import _alive, _group_members, descendants
+from mlops_assets.mlflow_ui import is_up
 from mlops_assets_tests.dev_server import free_port, wait_for, webserver_up
 
 pytestmark = pytest.mark.integration
@@ -19,14 +21,17 @@ pytestmark = pytest.mark.integration
 def test_ui_stops_with_all_its_processes_within_10s(data_dir, tmp_path):
     sig = signal.SIGTERM  # Ctrl-C (SIGINT) takes the same handler (cli.run_supervised)
     port, log = free_port(), tmp_path / "ui.log"
+    mlflow_url = f"http://127.0.0.1:{free_port()}"
     with log.open("w") as out:
         ui = subprocess.Popen([str(Path(sys.executable).parent / "mlops-assets"), "ui", "--",
                                "-h", "127.0.0.1", "-p", str(port)],
-                              cwd=settings.PROJECT_ROOT, env={**os.environ, "DO_NOT_TRACK": "1"},
+                              cwd=settings.PROJECT_ROOT,
+                              env={**os.environ, "DO_NOT_TRACK": "1", settings.MLFLOW_UI_URL_ENV: mlflow_url},
                               stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     tree: set[int] = set()
     try:
         wait_for(lambda: webserver_up(port), 180, "the webserver", ui, log)
+        wait_for(lambda: is_up(mlflow_url), 120, "the MLflow UI beside it", ui, log)  # the links' target
         # dagster dev and what it started (daemon, code server): in dagster dev's own group
         tree = descendants(ui.pid)
         groups = {_pgid(p) for p in tree} - {None, os.getpgid(ui.pid)}
@@ -44,6 +49,7 @@ def test_ui_stops_with_all_its_processes_within_10s(data_dir, tmp_path):
             time.sleep(0.2)
         assert ui.returncode == 0, log.read_text()[-2000:]
         assert not left, f"still running 10 s after {sig.name}: {sorted(left)}\n" + log.read_text()[-2000:]
+        assert not is_up(mlflow_url)
     finally:
         for p in {p for p in tree | descendants(ui.pid) | {ui.pid} if _alive(p)}:  # never leave a server behind
             try:
