@@ -419,7 +419,10 @@ class _SensorTicks:
 
         context = dg.build_sensor_context(instance=self.instance, cursor=self.cursor, definitions=self.defs,
                                           sensor_name=self.name)
-        data = self.sensor.evaluate_tick(context)
+        # A sensor's log gets a console handler of its own on stderr when first used: to the log
+        # file of dagster_logs_to with the runs' output, not to the terminal.
+        with contextlib.redirect_stderr(_run_stdout) if _run_stdout else contextlib.nullcontext():
+            data = self.sensor.evaluate_tick(context)
         changed = data.cursor is not None and data.cursor != self.cursor
         if data.cursor is not None:
             self.cursor = data.cursor
