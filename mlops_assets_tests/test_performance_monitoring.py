@@ -115,7 +115,7 @@ def test_performance_reports_concept_drift_and_the_retrain_trigger(data_dir, dbt
     client = mlflow.MlflowClient()
     version = client.get_model_version("churn_model", md["model_versions"])
     logged = [a.path for a in client.list_artifacts(version.run_id, f"monitoring/performance/{calm}")]
-    assert logged == [f"monitoring/performance/{calm}/performance_report_{calm}.html"]
+    assert logged == [f"monitoring/performance/{calm}/performance_report_{calm}.json.gz"]  # the compact snapshot
     assert [m.step for m in client.get_metric_history(version.run_id, "served_roc_auc")] == [dt.date(2026, 1, 20).toordinal()]
 
     # four days of concept drift (the inputs look the same, the feature -> label relation

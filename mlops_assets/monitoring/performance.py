@@ -109,9 +109,12 @@ def figures(y_true, y_prob, threshold: float = THRESHOLD) -> dict[str, float]:
     }
 
 
-def evidently_figures(labelled: pd.DataFrame, html_path: str | os.PathLike | None = None) -> dict[str, float]:
-    """Evidently 0.7's ClassificationPreset on (label, score); writes its HTML when asked.
-    Returns its figures under the project's names."""
+def evidently_figures(labelled: pd.DataFrame, html_path: str | os.PathLike | None = None,
+                      snapshot_path: str | os.PathLike | None = None,
+                      html_lib_dir: str | os.PathLike | None = None) -> dict[str, float]:
+    """Evidently 0.7's ClassificationPreset on (label, score); writes its HTML (sharing the
+    JavaScript in `html_lib_dir` when given) and its compact snapshot when asked (see
+    monitoring/drift.write_report). Returns its figures under the project's names."""
     from evidently import BinaryClassification, DataDefinition, Dataset, Report
     from evidently.presets import ClassificationPreset
 
@@ -130,10 +133,10 @@ def evidently_figures(labelled: pd.DataFrame, html_path: str | os.PathLike | Non
     missing = sorted(set(_EVIDENTLY.values()) - set(found))
     if missing:
         raise RuntimeError(f"Evidently's ClassificationPreset reported no {missing}: has its snapshot layout changed?")
-    if html_path is not None:
-        from mlops_assets.monitoring.drift import _write_atomically
+    if html_path is not None or snapshot_path is not None:
+        from mlops_assets.monitoring.drift import write_report
 
-        _write_atomically(html_path, snapshot.get_html_str(as_iframe=False))
+        write_report(snapshot, html_path=html_path, snapshot_path=snapshot_path, html_lib_dir=html_lib_dir)
     return found
 
 

@@ -89,7 +89,7 @@ def _performance_of_day(context, mlflow: MlflowResource, uc: UseCase, day: str, 
     A day of a range that was never scored is reported as not evaluated, saying so."""
     from mlops_assets.evaluation.metrics import calibration_table
     from mlops_assets.monitoring import performance as perf
-    from mlops_assets.monitoring.drift import series_drift
+    from mlops_assets.monitoring.drift import prune_dated_reports, series_drift
 
     mon = uc.monitoring
     try:
@@ -122,7 +122,12 @@ def _performance_of_day(context, mlflow: MlflowResource, uc: UseCase, day: str, 
     html = performance_report_path(uc, day)
     overall = perf.figures(labelled[perf.LABEL], labelled[perf.SCORE]) if labelled[perf.LABEL].nunique() > 1 else None
     if overall is not None:
-        evid = perf.evidently_figures(labelled, html_path=html)
+        # The dated HTML shares Evidently's JavaScript; MLflow keeps the compact snapshot (render
+        # it with `python -m mlops_assets.monitoring.drift <snapshot>`), old days are pruned.
+        snapshot = html.with_suffix(".json.gz")
+        evid = perf.evidently_figures(labelled, html_path=html, snapshot_path=snapshot,
+                                      html_lib_dir=settings.evidently_lib_dir())
+        prune_dated_reports(html.parent, settings.report_retention_days(), keep=day)
         # The metadata holds the project's exact figures (ROC AUC as the rank statistic);
         # Evidently's HTML must agree with them, which guards against a change in its snapshot
         # layout or defaults. Its ROC AUC differs slightly (1e-4) when scores tie.
@@ -149,7 +154,7 @@ def _performance_of_day(context, mlflow: MlflowResource, uc: UseCase, day: str, 
     for v in per_version:  # the served figures beside each version in MLflow
         mv = client.get_model_version(uc.registered_model_name, v.version)
         if overall is not None:
-            client.log_artifact(mv.run_id, str(html), artifact_path=f"monitoring/performance/{day}")
+            client.log_artifact(mv.run_id, str(snapshot), artifact_path=f"monitoring/performance/{day}")
         if v.figures is not None:
             ordinal = dt.date.fromisoformat(day).toordinal()
             for name in ("roc_auc", "log_loss", "f1"):
