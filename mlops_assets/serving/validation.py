@@ -3,6 +3,8 @@
 Accepted bodies: ``{"rows": [{...}, ...]}`` or a bare list ``[{...}, ...]``; each row maps
 every feature of the use case to a JSON number (numeric features) or string (categorical
 features); ``null`` means missing and is imputed like in training. Other keys are ignored.
+A server with a features model also takes landing-shaped rows (the columns of a landing file)
+and computes their features with the model's SQL (features.py).
 """
 from __future__ import annotations
 
@@ -50,6 +52,16 @@ def _reject_constant(name: str):
 def parse_rows(body: bytes, spec: FeatureSpec, max_rows: int = MAX_ROWS_DEFAULT) -> dict[str, list]:
     """Columns (feature -> list of values, in spec order) of a valid body; raises PayloadError
     with a 4xx status and a message naming the problem otherwise."""
+    return feature_columns(parse_payload(body, max_rows), spec)
+
+
+def has_features(rows: list, spec: FeatureSpec) -> bool:
+    """True when every row is an object with every feature column (scored as it is)."""
+    return all(isinstance(row, dict) and all(c in row for c in spec.columns) for row in rows)
+
+
+def parse_payload(body: bytes, max_rows: int = MAX_ROWS_DEFAULT) -> list:
+    """The rows of a valid body (not yet checked one by one); PayloadError otherwise."""
     if not body.strip():
         raise PayloadError(400, 'empty body: send JSON {"rows": [{feature: value, ...}, ...]}')
     try:
@@ -84,7 +96,11 @@ def parse_rows(body: bytes, spec: FeatureSpec, max_rows: int = MAX_ROWS_DEFAULT)
         raise PayloadError(422, '"rows" is empty: send at least one row')
     if len(rows) > max_rows:
         raise PayloadError(413, f"{len(rows)} rows exceed the limit of {max_rows} per request")
+    return rows
 
+
+def feature_columns(rows: list, spec: FeatureSpec) -> dict[str, list]:
+    """Columns (feature -> values, in spec order) of rows that carry every feature column."""
     columns: dict[str, list] = {c: [] for c in spec.columns}
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
