@@ -98,7 +98,8 @@ def utc_today() -> dt.date:
 
 def simulate(days: int, rows_per_day: int, start: dt.date | None, seed: int,
              covariate_drift_from: dt.date | None, concept_drift_from: dt.date | None,
-             fmt: str = "csv", folder: Path | None = None, label_delay_days: int | None = None) -> list[Path]:
+             fmt: str = "csv", folder: Path | None = None, label_delay_days: int | None = None,
+             concept_drift_strength: float = 1.0) -> list[Path]:
     """Write `days` days of the demo use case. Without a start date, continue after the last
     day already in the landing folder, or, into an empty folder, end the history today (UTC).
     With `label_delay_days` (and a `labels:` section in the use case) the batch files leave the
@@ -121,7 +122,8 @@ def simulate(days: int, rows_per_day: int, start: dt.date | None, seed: int,
                 continue
         start = default_start(days, existing, max(uc.first_day, base.start_date), utc_today())
     cfg = SimulationConfig(start_date=base.start_date, rows_per_day=rows_per_day, seed=seed,
-                           covariate_drift_from=covariate_drift_from, concept_drift_from=concept_drift_from)
+                           covariate_drift_from=covariate_drift_from, concept_drift_from=concept_drift_from,
+                           concept_drift_strength=concept_drift_strength)
     label_folder = uc.labels.path() if label_delay_days is not None and uc.labels else None
     if label_delay_days is not None and label_folder is None:
         _log(f"{uc.source_file}: no `labels:` section, so the labels stay in the batch files")
@@ -142,6 +144,10 @@ REPLAY_DAYS = 14
 # changes. Those days are scored with the history; their labels arrive in the replay's first
 # week, so the performance check fails on three labelled days in a row and the retrain sensor fires.
 DEMO_CONCEPT_DRIFT_LEAD_DAYS = 3
+# Half the simulator's full change: the served ROC AUC falls from about 0.76 to 0.65 (beyond the
+# 0.05 tolerance), while the model stays learnable; at full strength it falls to about 0.5 and no
+# retrain on a few new days can reach the 0.7 quality gate.
+DEMO_CONCEPT_DRIFT_STRENGTH = 0.5
 
 
 def demo_plan(first_day: dt.date, today: dt.date, replay_days: int, days: int | None = None,
@@ -180,6 +186,7 @@ def demo(args) -> int:
     label_delay = None if args.labels_in_rows else args.label_delay_days
     replayed: list[dt.date] = []
     concept = args.concept_drift_from
+    strength = args.concept_drift_strength if args.concept_drift_strength is not None else DEMO_CONCEPT_DRIFT_STRENGTH
     if not any(uc.landing.path().glob(uc.landing.pattern)):
         if args.replay_days and (label_delay is None or uc.labels is None):
             _log("the replay needs labels that arrive later (a `labels:` section, no --labels-in-rows); not replaying")
@@ -187,9 +194,9 @@ def demo(args) -> int:
         start, days, replayed = demo_plan(uc.first_day, utc_today(), args.replay_days, args.days, args.start)
         if replayed and concept is None and args.covariate_drift_from is None:
             concept = replayed[0] - dt.timedelta(days=DEMO_CONCEPT_DRIFT_LEAD_DAYS)
-            _log(f"concept drift from {concept}: the relation of the features to churn changes from that day")
+            _log(f"concept drift from {concept} (strength {strength}): the relation of the features to churn changes from that day")
         written = simulate(days, args.rows_per_day, start, args.seed, args.covariate_drift_from, concept,
-                           args.format, label_delay_days=label_delay)
+                           args.format, label_delay_days=label_delay, concept_drift_strength=strength)
         # Written whole (renamed into place): no need to wait out the settle time (orchestrate.replay).
         from mlops_assets.orchestrate import age_files
 
@@ -212,7 +219,8 @@ def demo(args) -> int:
             _log(f"replaying {len(replayed)} day(s), {replayed[0]}..{replayed[-1]}, as they would arrive: "
                  f"a day's file lands, its labels {label_delay} days later")
             cfg = SimulationConfig(rows_per_day=args.rows_per_day, seed=args.seed,
-                                   covariate_drift_from=args.covariate_drift_from, concept_drift_from=concept)
+                                   covariate_drift_from=args.covariate_drift_from, concept_drift_from=concept,
+                                   concept_drift_strength=strength)
             report = replay(replayed, cfg, label_delay_days=label_delay, defs=defs,
                             progress=lambda line: print(f"[demo] {line}", flush=True))
         elif replayed:
@@ -292,6 +300,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--seed", type=int, default=42)
         p.add_argument("--covariate-drift-from", type=_date, default=None, help="feature distributions move from this day")
         p.add_argument("--concept-drift-from", type=_date, default=None, help="the feature->target relation changes from this day")
+        p.add_argument("--concept-drift-strength", type=float, default=None,
+                       help="how far it changes, 0..1 (simulate: 1.0; demo: 0.5, so that the served ROC AUC falls "
+                            "beyond the tolerance and a model retrained on the new days can pass the gates)")
         p.add_argument("--format", choices=["csv", "parquet"], default="csv")
         p.add_argument("--label-delay-days", type=int, default=7,
                        help="labels arrive in the use case's label folder this many days after their rows "
@@ -344,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "simulate":
         simulate(args.days, args.rows_per_day, args.start, args.seed, args.covariate_drift_from,
                  args.concept_drift_from, args.format,
-                 label_delay_days=None if args.labels_in_rows else args.label_delay_days)
+                 label_delay_days=None if args.labels_in_rows else args.label_delay_days, concept_drift_strength=args.concept_drift_strength if args.concept_drift_strength is not None else 1.0)
     elif args.command == "demo":
         return demo(args)
     elif args.command == "ui":

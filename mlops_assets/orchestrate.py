@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlops_assets import handoffs
+
 SETTLE_MAX_WAIT_S = 60.0
 
 
@@ -190,7 +192,8 @@ def failed_checks(evaluations, where: str) -> tuple[list[str], bool]:
     whether any blocking check failed)."""
     lines, blocking = [], False
     for ev in evaluations:
-        if ev.passed:
+        # a range run's roll-up repeats its days' own results (partitions.day_results)
+        if ev.passed or handoffs.RANGE_ROLLUP in (ev.metadata or {}):
             continue
         blocking |= bool(ev.blocking)
         day = ev.partition or where
