@@ -131,6 +131,11 @@ def test_first_candidate_is_registered_with_provenance_and_promoted_on_absolute_
     assert len(warnings) == 2 and all(uri in w for w in warnings)
     # the promotion records the holdout quality the champion had
     assert float(mv.tags[registry.TAG_PROMOTED_ROC_AUC]) == pytest.approx(evaluation["holdout_roc_auc"], abs=1e-5)
+    # the signature declares no integer input (a served NaN cannot be an integer; MLflow's hint)
+    from mlflow.models import get_model_info
+
+    inputs = get_model_info(f"models:/{MODEL}/{version}").signature.inputs.to_dict()
+    assert inputs and not [c["name"] for c in inputs if c["type"] in ("integer", "long")]
 
 
 def test_degraded_candidate_is_refused_and_champion_stays(platform):

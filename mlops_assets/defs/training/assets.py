@@ -126,7 +126,11 @@ def build_candidate_model(uc: UseCase) -> dg.AssetsDefinition:
             fit_seconds = time.perf_counter() - started
             train_metrics = classification_metrics(y, pipeline.predict_proba(X)[:, 1])
             mlflow_lib.log_metrics({f"train_{k}": v for k, v in train_metrics.items()} | {"fit_seconds": fit_seconds})
+            # Integer features are declared as doubles: a missing value in a served row is NaN, which
+            # an integer column cannot hold (what MLflow's schema hint warns about); integers sent by
+            # a client are still accepted (MLflow widens them).
             example = X.head(5)
+            example = example.astype({c: "float64" for c in example.select_dtypes("integer").columns})
             signature = infer_signature(example, pipeline.predict_proba(example))
             info = mlflow_lib.sklearn.log_model(pipeline, name="model", signature=signature, input_example=example,
                                                 pyfunc_predict_fn="predict_proba",
