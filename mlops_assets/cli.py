@@ -187,7 +187,9 @@ def demo(args) -> int:
     replayed: list[dt.date] = []
     concept = args.concept_drift_from
     strength = args.concept_drift_strength if args.concept_drift_strength is not None else DEMO_CONCEPT_DRIFT_STRENGTH
-    if not any(uc.landing.path().glob(uc.landing.pattern)):
+    if args.use_cases and uc.name not in args.use_cases:
+        _log(f"only {', '.join(args.use_cases)}: not simulating or replaying the demo use case {uc.name}")
+    elif not any(uc.landing.path().glob(uc.landing.pattern)):
         if args.replay_days and (label_delay is None or uc.labels is None):
             _log("the replay needs labels that arrive later (a `labels:` section, no --labels-in-rows); not replaying")
             args.replay_days = 0
@@ -213,7 +215,7 @@ def demo(args) -> int:
         # The days whose labels arrive during the replay (up to label_delay days before it) must
         # have been served before: score the last label_delay history days.
         score = (label_delay or 0) if replayed else 0
-        ok = run_pipeline(log=_log, score_days=score, defs=defs)
+        ok = run_pipeline(only=args.use_cases, log=_log, score_days=score, defs=defs)
         report = None
         if replayed and ok:
             _log(f"replaying {len(replayed)} day(s), {replayed[0]}..{replayed[-1]}, as they would arrive: "
@@ -315,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     sim_args(demo_parser, None, 300)
     demo_parser.add_argument("--replay-days", type=int, default=REPLAY_DAYS,
                              help=f"days replayed as events after the history (default {REPLAY_DAYS}; 0: none)")
+    demo_parser.add_argument("--use-case", action="append", dest="use_cases", metavar="NAME",
+                             help="run only this use case's chain (repeatable; default: every use case). The "
+                                  "simulator and the replay are the demo use case's (churn)")
     ui = sub.add_parser("ui", help="prepare, then run `dagster dev` with the embedded defaults")
     ui.add_argument("--no-mlflow-ui", action="store_true",
                     help="do not start the MLflow UI at MLOPS_MLFLOW_UI_URL beside Dagster")

@@ -64,8 +64,9 @@ def defs_yaml(name: str) -> str:
     fields = _required(name)
     config.UseCase(**fields)  # the skeleton itself must be a valid use case
     return "\n".join([
-        f"# Use case {name}: fields in mlops_assets/use_cases/config.py. Replace the TODO and the",
-        f"# placeholder columns, and edit dbt_project/models/{name}/ to match your raw files.",
+        f"# Use case {name}: every field with its type, default and meaning: `uv run mlops-assets fields`.",
+        f"# Replace the TODO and the placeholder columns, and edit dbt_project/models/{name}/ to match",
+        "# your raw files.",
         f"type: {COMPONENT_TYPE}",
         "attributes:",
         *_emit(config.UseCase, fields, 1),
