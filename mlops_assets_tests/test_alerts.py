@@ -5,7 +5,6 @@ tick still succeeds with the alert in the file."""
 import time
 
 import dagster as dg
-import pytest
 
 from mlops_assets.alerts import sink
 from mlops_assets.alerts.sink import AlertSink

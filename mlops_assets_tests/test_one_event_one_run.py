@@ -12,7 +12,7 @@ import pytest
 
 from mlops_assets.defs.ingest.sensors import chain_for_day, day_is_open, judged, run_groups
 from mlops_assets.partitions import contiguous_ranges, day_results
-from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
+from mlops_assets.simulate.churn import day_range
 from mlops_assets.use_cases.config import load_use_cases
 
 D0 = dt.date(2026, 1, 1)

@@ -9,7 +9,7 @@ def test_hostile_column_name_is_a_name_not_sql(tmp_path):
     evil = 'x" AS VARCHAR)) FROM (SELECT 1 AS x); COPY (SELECT 1) TO \'' + str(tmp_path / "owned.csv") + "'; --"
     con = duckdb.connect()
     con.execute(f"CREATE TABLE t ({ident(evil)} INTEGER)")
-    con.execute(f"INSERT INTO t VALUES (7)")
+    con.execute("INSERT INTO t VALUES (7)")
     assert con.execute(f"SELECT CAST({ident(evil)} AS VARCHAR) FROM t").fetchone() == ("7",)
     assert [r[0] for r in con.execute("DESCRIBE t").fetchall()] == [evil]
     assert not (tmp_path / "owned.csv").exists()

@@ -5,7 +5,6 @@ sensor error leaves another's alone, and a training run outranks the daily runs 
 import datetime as dt
 import logging
 import threading
-import time
 
 import dagster as dg
 import pytest

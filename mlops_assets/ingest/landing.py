@@ -420,7 +420,6 @@ def stage_window(con: duckdb.DuckDBPyConnection, uc: UseCase, path: Path, stagin
     raw table (`table_columns`, when it exists) or the use case names them, whatever case the
     file used. Raises LandingFileError naming the file and what is wrong; writes nothing
     outside the temp table."""
-    target = ident(uc.target_column)
     ts = zoned_ts(uc.timestamp_column)
     try:
         con.execute(
