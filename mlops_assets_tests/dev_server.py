@@ -248,6 +248,7 @@ class SoakProbe:
         self.behind: list[tuple[float, str, str]] = []  # (time, summary latest_day, newest scored day)
         self.max_summary_wait_s = 0.0  # longest a scored day waited for a summary holding it
         self.dev_started_at = started_at
+        self.run_of: dict[tuple[str, str], str] = {}  # (asset, day) -> the run of the first materialization seen
 
     def key(self, name: str):
         import dagster as dg
@@ -260,20 +261,36 @@ class SoakProbe:
             self.labelled[d.isoformat()] = at
 
     def _first_after(self, asset: str, day: str, after: float) -> float | None:
+        """Time of the day's first materialization of `asset` after `after` (its run id noted)."""
         import dagster as dg
 
         records = self.instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=self.key(asset), asset_partitions=[day]), limit=20).records
-        times = [r.timestamp for r in records if r.timestamp >= after]
-        return min(times) if times else None
+        later = [r for r in records if r.timestamp >= after]
+        if not later:
+            return None
+        first = min(later, key=lambda r: r.timestamp)
+        self.run_of[(asset, day)] = first.run_id
+        return first.timestamp
 
     def _summary(self):
         records = self.instance.fetch_materializations(self.key("monitoring_summary"), limit=1).records
         if not records:
-            return None, set(), None
+            return None, set(), None, None
         metadata = records[0].asset_materialization.metadata
         latest = metadata.get("latest_day")
-        return (getattr(latest, "value", latest), _table_days(metadata.get("days")), records[0].timestamp)
+        return (getattr(latest, "value", latest), _table_days(metadata.get("days")), records[0].timestamp,
+                records[0].run_id)
+
+    def _first_summary_holding(self, day: str) -> None:
+        """The earliest summary after the day was scored whose `days` hold it (a later summary may
+        have replaced it before this poll)."""
+        records = self.instance.fetch_materializations(self.key("monitoring_summary"), limit=50).records
+        holding = [r for r in records if r.timestamp >= self.scored_at[day]
+                   and day in _table_days(r.asset_materialization.metadata.get("days"))]
+        first = min(holding, key=lambda r: r.timestamp)
+        self.summarised_at[day] = first.timestamp
+        self.run_of[("monitoring_summary", day)] = first.run_id
 
     def poll(self) -> None:
         import dagster as dg
@@ -287,10 +304,10 @@ class SoakProbe:
                 self.scored_at[day] = t
             if day not in self.reported_at and (t := self._first_after("drift_report", day, at)):
                 self.reported_at[day] = t
-        latest, days, summary_ts = self._summary()
+        latest, days, summary_ts, _ = self._summary()
         for day in self.scored_at:
             if day not in self.summarised_at and day in days and summary_ts >= self.scored_at[day]:
-                self.summarised_at[day] = summary_ts
+                self._first_summary_holding(day)
         waiting = [now - self.scored_at[d] for d in self.scored_at if d not in self.summarised_at]
         self.max_summary_wait_s = max([self.max_summary_wait_s, *waiting])
         scored = self.instance.get_materialized_partitions(self.key("batch_predictions"))
@@ -345,11 +362,20 @@ class SoakProbe:
                              "start_delay_s": (start if start else time.time()) - r.create_timestamp.timestamp(),
                              "started": bool(start)})
         latency = [self.scored_at[d] - at for d, at in self.dropped.items() if d in self.scored_at]
+        end_of = {r.dagster_run.run_id: r.end_time for r in records}
+        detail = [{"run_id": r.dagster_run.run_id, "kind": _run_kind(r.dagster_run.tags),
+                   "status": r.dagster_run.status.value,
+                   "days": r.dagster_run.tags.get("mlops/days") or r.dagster_run.tags.get("dagster/partition") or
+                   f"{r.dagster_run.tags.get('dagster/asset_partition_range_start')}.."
+                   f"{r.dagster_run.tags.get('dagster/asset_partition_range_end')}",
+                   "assets": sorted(k.path[-1] for k in (r.dagster_run.asset_selection or [])),
+                   "created": r.create_timestamp.timestamp(), "start": r.start_time, "end": r.end_time}
+                  for r in sorted(records, key=lambda r: r.create_timestamp)]
         ticks = self.ticks(self.dev_started_at)
         n_days = max(len(self.dropped), 1)
         return {
             "days_dropped": len(self.dropped),
-            "runs": len(records), "runs_by_kind": dict(sorted(kinds.items())),
+            "runs": len(records), "runs_by_kind": dict(sorted(kinds.items())), "run_detail": detail,
             "runs_per_day": len(records) / n_days,
             "failed_runs": [(r.run_id, _run_kind(r.tags), r.tags.get("dagster/partition")
                              or f"{r.tags.get('dagster/asset_partition_range_start')}..") for r in failed_runs],
@@ -364,6 +390,11 @@ class SoakProbe:
             "max_retrain_start_delay_s": max((r["start_delay_s"] for r in retrains), default=None),
             "summary_samples": self.samples, "summary_behind_samples": len(self.behind),
             "summary_max_wait_s": self.max_summary_wait_s,
+            # Days in a summary by the time the run that scored them ended (that run's own summary
+            # step, or another run's that came first): "behind" samples of those days fell inside it.
+            "days_summarised_in_scoring_run": sum(
+                1 for d, at in self.summarised_at.items()
+                if at <= (end_of.get(self.run_of.get(("batch_predictions", d))) or 0) + 1.0),
             "summary_behind_examples": self.behind[:3],
         }
 
@@ -388,7 +419,8 @@ def soak_goal_rows(f: dict) -> list[tuple[str, str, str, bool]]:
          f"each <= {SOAK_GOALS['retrain_start_delay_s']:.0f} s",
          retrain_delay is None or retrain_delay <= SOAK_GOALS["retrain_start_delay_s"]),
         ("summary behind newest scored day", f"{f['summary_behind_samples']} of {f['summary_samples']} samples; "
-         f"longest wait {f['summary_max_wait_s']:.0f} s; {f['days_summarised']}/{f['days_dropped']} days summarised",
+         f"longest wait {f['summary_max_wait_s']:.0f} s; {f['days_summarised']}/{f['days_dropped']} days summarised, "
+         f"{f['days_summarised_in_scoring_run']} by the end of the run that scored them",
          "never", f["summary_behind_samples"] == 0 and f["days_summarised"] == f["days_dropped"]),
     ]
 
@@ -400,6 +432,11 @@ def print_soak_figures(f: dict, out=print) -> None:
     for name, value, goal, met in rows:
         out(f"{name.ljust(width)} | {value} | {goal} | {'yes' if met else 'NO'}")
     out(f"runs by kind: {f['runs_by_kind']}")
+    t0 = min((r["created"] for r in f.get("run_detail", [])), default=0)
+    for r in f.get("run_detail", []):
+        rel = lambda t: "-" if t is None else f"{t - t0:.0f}"  # noqa: E731
+        out(f"  run {r['run_id'][:8]} {r['kind']}: {r['days']} {r['status']}, created/started/ended at "
+            f"+{rel(r['created'])}/{rel(r['start'])}/{rel(r['end'])} s; {', '.join(r['assets'])}")
     if f["failed_runs"]:
         out(f"failed runs ({len(f['failed_runs'])}): {f['failed_runs'][:10]}")
     for name, t in sorted(f["ticks"].items()):
