@@ -58,27 +58,29 @@ def daily_partitions(uc: UseCase) -> dg.DailyPartitionsDefinition:
 
 
 def day_results(context: dg.AssetExecutionContext, check_name: str,
-                per_day: Mapping[str, tuple[dict, dg.AssetCheckResult]],
+                per_day: Mapping[str, tuple[dict, dg.AssetCheckResult | None]],
                 severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.WARN) -> dg.MaterializeResult:
     """The result of a per-day report over the run's days: each day's metadata on that day's
     materialization, and each day's check evaluation stored under that day, whether the run
     covers one partition or a range. In a range run Dagster stores a check result without a
     partition, so each day's evaluation is logged with its partition, and the step's own result
-    is the range's roll-up (it passes only when every day passed)."""
+    is the range's roll-up (it passes only when every day passed). A day of a range whose result
+    is None gets its metadata and no verdict (nothing to judge)."""
     for day, (metadata, _) in per_day.items():
         context.add_asset_metadata(metadata, partition_key=day)
     if context.has_partition_key:
         ((_, result),) = per_day.values()
         return dg.MaterializeResult(check_results=[result])
-    for day, (_, result) in per_day.items():
+    judged = {day: result for day, (_, result) in per_day.items() if result is not None}
+    for day, result in judged.items():
         context.log_event(dg.AssetCheckEvaluation(
             asset_key=context.asset_key, check_name=check_name, passed=result.passed, metadata=result.metadata,
             severity=result.severity, description=result.description, partition=day))
-    failed = [d for d, (_, r) in per_day.items() if not r.passed]
+    failed = [d for d, r in judged.items() if not r.passed]
     return dg.MaterializeResult(
         metadata={"days_in_run": len(per_day)},
         check_results=[dg.AssetCheckResult(
             check_name=check_name, passed=not failed, severity=severity,
-            description=(f"range of {len(per_day)} day(s): " + (f"failed on {', '.join(failed)}" if failed
-                                                                  else "every day passed"))[:1000],
+            description=(f"range of {len(per_day)} day(s), {len(judged)} judged: "
+                         + (f"failed on {', '.join(failed)}" if failed else "every judged day passed"))[:1000],
             metadata={handoffs.RANGE_ROLLUP: True, "failed_days": dg.MetadataValue.json(failed), "days": len(per_day)})])
