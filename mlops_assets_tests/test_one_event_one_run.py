@@ -196,3 +196,33 @@ def test_a_first_tick_on_two_thousand_files_is_bounded(churn, dbt_manifest, data
         assert len(days) == len(set(days))
         cursor = new_cursor
     assert requested_files == 2000 and ticks == 11
+
+
+@dg.asset(key=["t", "sparse"], partitions_def=P, backfill_policy=dg.BackfillPolicy.single_run(),
+          check_specs=[dg.AssetCheckSpec("ok", asset=["t", "sparse"], partitions_def=P)])
+def _sparse(context: dg.AssetExecutionContext):
+    # 2026-01-03 has no rows: metadata, no verdict (drift_report's rule for an empty day of a range)
+    return day_results(context, "ok", {
+        day: ({"rows": 0}, None) if day == "2026-01-03" else
+        ({"rows": 5}, dg.AssetCheckResult(check_name="ok", passed=False, metadata={"day": day}))
+        for day in context.partition_keys})
+
+
+def test_a_day_of_a_range_with_nothing_to_judge_gets_no_verdict():
+    from dagster._core.event_api import PartitionKeyFilter
+
+    job = dg.define_asset_job("s", selection=[_sparse])
+    defs = dg.Definitions(assets=[_sparse], jobs=[job])
+    instance = dg.DagsterInstance.ephemeral()
+    result = defs.resolve_job_def("s").execute_in_process(
+        instance=instance, tags={"dagster/asset_partition_range_start": "2026-01-02",
+                                 "dagster/asset_partition_range_end": "2026-01-04"})
+    assert result.success
+    check = dg.AssetCheckKey(dg.AssetKey(["t", "sparse"]), "ok")
+    for day, verdict in (("2026-01-02", False), ("2026-01-03", None), ("2026-01-04", False)):
+        history = instance.event_log_storage.get_asset_check_execution_history(
+            check, limit=5, partition_filter=PartitionKeyFilter(key=day))
+        completed = [h.evaluation.passed for h in history if isinstance(h.evaluation, dg.AssetCheckEvaluation)]
+        assert completed == ([] if verdict is None else [verdict]), day
+    (rollup,) = [e for e in result.get_asset_check_evaluations() if e.partition is None]
+    assert not rollup.passed and "3 day(s), 2 judged" in rollup.description
