@@ -100,8 +100,8 @@ def test_a_file_that_changes_while_it_is_read_is_named(data_dir, monkeypatch):
     good, growing = write_days(folder, [D0, D0 + dt.timedelta(days=1)], SimulationConfig(rows_per_day=10))
     read = landing.file_days
 
-    def read_then_append(con, path, ts_col):
-        days = read(con, path, ts_col)
+    def read_then_append(con, path, ts_col, tz="UTC"):
+        days = read(con, path, ts_col, tz)
         if path == growing:  # the writer was not done: more rows arrive after we counted
             with open(path, "a") as f:
                 f.write("C9,2026-01-02 23:00:00," + ",".join(["1"] * 12) + ",basic,monthly,north,card,mobile,0\n")

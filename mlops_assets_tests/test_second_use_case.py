@@ -128,6 +128,6 @@ def test_scaffolded_use_case_runs_end_to_end(data_dir, tmp_path, monkeypatch, db
     drift = metadata("drift_report")
     assert drift["current_day"].value == last_day
     assert drift["model_version"].value == str(champion)
-    assert drift["report_url"].value.endswith(f"drift_report_{last_day}.html")
+    assert drift["report_url"].value.endswith(f"drift_report_{last_day}.json.gz")  # the compact snapshot
     # the churn chain was not part of this job
     assert instance.get_latest_materialization_event(dg.AssetKey(["churn", "raw"])) is None

@@ -203,7 +203,7 @@ def test_alert_sensor_reads_only_completed_evaluations(churn, data_dir, tmp_path
     with _HeldRun(instance, partition_key="2026-01-21", passed=False):
         held = sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor,
                                               resources={"alerts": AlertSink()}))
-        assert isinstance(held, dg.SkipReason) and held.skip_message.startswith("no failed checks in 0 ")
+        assert isinstance(held, dg.SkipReason) and held.skip_message.startswith("no new failed checks in 0 ")
     done = sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor, resources={"alerts": AlertSink()}))
     assert "1 failed check(s) alerted" in done.skip_message
 
