@@ -89,7 +89,7 @@ def _drift_of_day(context, warehouse, mlflow, uc: UseCase, day: str, reference, 
     import tempfile
     from pathlib import Path
 
-    from mlops_assets.monitoring.drift import compute_drift, prune_dated_reports
+    from mlops_assets.monitoring.drift import compute_drift, prune_dated_reports, sample_aware_stattests
 
     settings_ = uc.monitoring.drift
     dated = settings.drift_report_path(uc.name).with_name(f"drift_report_{day}.html")
@@ -104,7 +104,9 @@ def _drift_of_day(context, warehouse, mlflow, uc: UseCase, day: str, reference, 
                                categorical_columns=categorical, html_path=dated, snapshot_path=snapshot,
                                html_lib_dir=settings.evidently_lib_dir(),
                                drift_share_threshold=uc.thresholds.drift_share,
-                               column_stattests={c: t for c, t in settings_.column_stattests.items() if c in checked})
+                               column_stattests=sample_aware_stattests(
+                               numeric, categorical, len(current),
+                               {c: t for c, t in settings_.column_stattests.items() if c in checked}))
         report_url = _log_report(mlflow, uc, day, snapshot, result.drift_share, version)
     _publish_latest(dated, settings.drift_report_path(uc.name), context.instance, context.asset_key, day)
     removed = prune_dated_reports(dated.parent, settings.report_retention_days(), keep=day)
