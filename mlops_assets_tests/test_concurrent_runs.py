@@ -22,8 +22,9 @@ from mlops_assets_tests.dev_server import free_port, start_dagster_dev, stop_gro
 
 pytestmark = pytest.mark.integration
 D0 = dt.date(2026, 1, 1)
-BACKFILL_DAYS = [D0 + dt.timedelta(days=i) for i in range(3)]
-SENSOR_DAY = D0 + dt.timedelta(days=3)
+# With 3 small days the backfill's run could be over before the sensor's run started (idle machine).
+BACKFILL_DAYS = [D0 + dt.timedelta(days=i) for i in range(10)]
+SENSOR_DAY = D0 + dt.timedelta(days=10)
 STARTUP_BOUND_S = 180
 RUNS_BOUND_S = 240
 ACTIVE = {dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
@@ -91,12 +92,18 @@ def _preload_raw(days: list[dt.date]) -> None:
     assert outcome.success
 
 
-def test_a_backfill_and_a_sensor_run_write_the_warehouse_at_once(data_dir, dbt_manifest, tmp_path):
+def test_a_backfill_and_a_sensor_run_write_the_warehouse_at_once(data_dir, dbt_manifest, tmp_path, monkeypatch):
     from mlops_assets import cli
     from mlops_assets.definitions import build_defs
+    from mlops_assets.use_cases.discovery import OVERRIDES_ENV
 
+    # Big enough days that the backfill's run still writes when the sensor's run starts; the
+    # new-rows retrain trigger is off, so the retrain sensor's first tick adds no run.
+    overrides = tmp_path / "overrides.yaml"
+    overrides.write_text("churn: {retrain: {min_new_rows: null}}\n")
+    monkeypatch.setenv(OVERRIDES_ENV, str(overrides))
     folder = data_dir / "landing" / "churn"
-    write_days(folder, day_range(D0, len(BACKFILL_DAYS)), SimulationConfig(rows_per_day=100))
+    write_days(folder, day_range(D0, len(BACKFILL_DAYS)), SimulationConfig(rows_per_day=15_000))
     home = data_dir / "dagster_home"
     assert settings.write_dagster_yaml(home, "embedded")
     cli.prepare_instance()  # what `mlops-assets ui` does before starting dagster dev
@@ -112,7 +119,8 @@ def test_a_backfill_and_a_sensor_run_write_the_warehouse_at_once(data_dir, dbt_m
         wait_for(lambda: webserver_up(port), STARTUP_BOUND_S, "the webserver", proc, log)
         started = time.monotonic()
         launched = _graphql(port, LAUNCH_BACKFILL, {"params": {
-            "assetSelection": [{"path": ["churn", "stg_churn"]}, {"path": ["churn", "features_churn"]}],
+            "assetSelection": [{"path": ["churn", "raw"]}, {"path": ["churn", "stg_churn"]},
+                               {"path": ["churn", "features_churn"]}],
             "partitionNames": [d.isoformat() for d in BACKFILL_DAYS]}})["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
         backfill_id = launched["backfillId"]
