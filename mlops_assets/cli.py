@@ -417,19 +417,9 @@ def _start_mlflow_ui(into: list) -> None:
 
 
 def _stop_mlflow_ui(started: list, grace_s: float = 2.0) -> None:
-    """SIGTERM the MLflow UI's process group (it runs in a session of its own), SIGKILL after
-    `grace_s`."""
+    """Stop the MLflow UI's tree (it runs in a session of its own) like dagster dev's."""
     for proc in started:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(timeout=grace_s)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        stop_tree(proc, grace_s)
 
 
 def descendants(pid: int) -> set[int]:

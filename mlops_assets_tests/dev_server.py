@@ -5,13 +5,19 @@ dagster dev's children (daemon, code servers, run workers) outlive a plain SIGTE
 and outlive dagster dev itself when it crashes; left running they keep CI from finishing."""
 from __future__ import annotations
 
+import contextlib
+import datetime as _dt
+import json as _json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from dataclasses import dataclass as _dataclass
+from dataclasses import field as _field
 from pathlib import Path
 
 
@@ -43,6 +49,27 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve_app(app, bound_s: float = 20.0):
+    """An ASGI app under uvicorn on a free 127.0.0.1 port, in a thread of this process; yields
+    the port and stops the server on exit."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + bound_s
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 def wait_for(predicate, bound_s: float, what: str, proc: subprocess.Popen, log: Path, poll_s: float = 1.0):
@@ -86,10 +113,6 @@ def start_dagster_dev(port: int, log: Path, intervals: dict[str, str]) -> subpro
 # Shared by mlops_assets_tests/benchmarks/bench_soak.py (the issue's benchmark) and test_soak.py
 # (its short version in the suite). It reads the instance of the DAGSTER_HOME dagster dev runs on
 # (read-only) and, for backfills, speaks to the webserver's GraphQL API as the UI does.
-
-import datetime as _dt  # noqa: E402
-import json as _json  # noqa: E402
-from dataclasses import dataclass as _dataclass, field as _field  # noqa: E402
 
 SOAK_GOALS = {"runs_per_day": 2.0, "p95_file_to_predictions_s": 60.0, "failed_ticks": 0,
               "retrain_start_delay_s": 300.0, "summary_behind_samples": 0}

@@ -5,7 +5,6 @@ server's log; the server answers the next request."""
 import json
 import logging
 import socket
-import threading
 import time
 
 import httpx
@@ -14,6 +13,7 @@ import pytest
 from mlops_assets.serving.app import create_app
 from mlops_assets.serving.holder import ChampionHolder, LoadedModel
 from mlops_assets.serving.validation import MAX_BYTES_DEFAULT
+from mlops_assets_tests.dev_server import serve_app
 from mlops_assets_tests.test_serving_http import ROW, SPEC, _model
 
 MB = 1024 * 1024
@@ -21,27 +21,11 @@ MB = 1024 * 1024
 
 @pytest.fixture(scope="module")
 def server():
-    import uvicorn
-
     holder = ChampionHolder("test_model", SPEC, tracking_uri="unused", poll_seconds=3600)
     holder._current = LoadedModel("test_model", "7", _model(), time.time(), 0.0)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     # the default byte limit, as `mlops-assets serve` runs it
-    srv = uvicorn.Server(uvicorn.Config(create_app(holder, max_rows=100, poll=False), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
+    with serve_app(create_app(holder, max_rows=100, poll=False)) as port:
         yield port
-    finally:
-        srv.should_exit = True
-        thread.join(10)
 
 
 @pytest.fixture

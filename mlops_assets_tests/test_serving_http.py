@@ -5,8 +5,6 @@ The served model is a small real scikit-learn pipeline, set on the holder direct
 registry side of serving is covered by test_governance.py.
 """
 import json
-import socket
-import threading
 import time
 
 import httpx
@@ -15,6 +13,7 @@ import pytest
 from mlops_assets.serving.app import create_app
 from mlops_assets.serving.holder import ChampionHolder, LoadedModel
 from mlops_assets.serving.validation import FeatureSpec, nesting_depth
+from mlops_assets_tests.dev_server import serve_app
 
 SPEC = FeatureSpec(numeric=("age", "charges"), categorical=("plan",))
 ROW = {"age": 40, "charges": 12.5, "plan": "basic"}
@@ -42,26 +41,10 @@ def _model():
 
 @pytest.fixture(scope="module")
 def server():
-    import uvicorn
-
     holder = ChampionHolder("test_model", SPEC, tracking_uri="unused", poll_seconds=3600)
     holder._current = LoadedModel("test_model", "7", _model(), time.time(), 0.0)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(holder, max_rows=100, poll=False, max_bytes=MAX_BYTES),
-                                        host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
+    with serve_app(create_app(holder, max_rows=100, poll=False, max_bytes=MAX_BYTES)) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(10)
 
 
 def post(base: str, content, headers=None) -> httpx.Response:

@@ -9,9 +9,7 @@ of serving is covered by test_governance.py).
 import datetime as dt
 import json
 import os
-import socket
 import subprocess
-import threading
 import time
 
 import httpx
@@ -23,6 +21,7 @@ from mlops_assets.serving.holder import ChampionHolder, LoadedModel, frame_from_
 from mlops_assets.serving.validation import PayloadError
 from mlops_assets.simulate.churn import SimulationConfig, simulate_day
 from mlops_assets.use_cases.config import get_use_case
+from mlops_assets_tests.dev_server import serve_app
 
 
 @pytest.fixture(scope="module")
@@ -123,8 +122,6 @@ def test_a_bad_landing_row_is_refused_naming_the_row_and_the_column(uc, landing,
 
 @pytest.fixture(scope="module")
 def server(uc, landing):
-    import uvicorn
-
     from mlops_assets.training.pipeline import build_pipeline
 
     spec = feature_spec(uc)
@@ -135,22 +132,8 @@ def server(uc, landing):
                            uc.model.preprocessing).fit(X, y)
     holder = ChampionHolder(uc.registered_model_name, spec, tracking_uri="unused", poll_seconds=3600)
     holder._current = LoadedModel(uc.registered_model_name, "3", model, time.time(), 0.0)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(holder, max_rows=1000, poll=False, landing=landing),
-                                        host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
+    with serve_app(create_app(holder, max_rows=1000, poll=False, landing=landing)) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(10)
 
 
 def test_the_server_scores_landing_rows_as_it_scores_their_feature_rows(uc, landing, server):

@@ -60,7 +60,10 @@ def build_drift_report(uc: UseCase) -> dg.AssetsDefinition:
             current_all = con.execute(
                 f"SELECT {cols}, CAST({ts} AS DATE) AS __day FROM {qualified(uc.features_table)} "
                 f"WHERE {ts} >= ? AND {ts} < ?", [start, end]).df()
-        empty = [d for d in days if not (current_all["__day"].astype(str) == d).any()]
+        # The run's rows split by day once (a range run may cover a year).
+        keys = current_all.pop("__day").astype(str)
+        by_day = {day: frame for day, frame in current_all.groupby(keys)}
+        empty = [d for d in days if d not in by_day]
         if len(empty) == len(days):
             raise dg.Failure(f"{uc.features_table} has no rows for {', '.join(empty)}: materialize "
                              f"{'that day' + chr(39) + 's' if len(empty) == 1 else 'those days' + chr(39)} features first")
@@ -76,11 +79,19 @@ def build_drift_report(uc: UseCase) -> dg.AssetsDefinition:
                 context.log.warning(f"{uc.features_table} has no rows for {day}: no drift report for that day")
                 per_day[day] = ({"current_day": day, "current_rows": 0, "note": "no rows: not judged"}, None)
                 continue
-            current = current_all[current_all["__day"].astype(str) == day].drop(columns="__day")
-            per_day[day] = _drift_of_day(context, warehouse, mlflow, uc, day, reference, current, numeric, categorical)
+            per_day[day] = _drift_of_day(context, warehouse, mlflow, uc, day, reference, by_day[day], numeric, categorical)
+        # The stable path gets the run's newest report (one look at the event log, not one a day).
+        newest = max(d for d in days if d not in empty)
+        _publish_latest(dated_report_path(uc, newest), settings.drift_report_path(uc.name), context.instance,
+                        context.asset_key, newest)
         return day_results(context, handoffs.DRIFT_CHECK, per_day)
 
     return drift_report
+
+
+def dated_report_path(uc: UseCase, day: str):
+    """The day's local HTML report, beside the stable path of the newest one."""
+    return settings.drift_report_path(uc.name).with_name(f"drift_report_{day}.html")
 
 
 def _drift_of_day(context, warehouse, mlflow, uc: UseCase, day: str, reference, current, numeric, categorical
@@ -92,7 +103,7 @@ def _drift_of_day(context, warehouse, mlflow, uc: UseCase, day: str, reference, 
     from mlops_assets.monitoring.drift import compute_drift, prune_dated_reports, sample_aware_stattests
 
     settings_ = uc.monitoring.drift
-    dated = settings.drift_report_path(uc.name).with_name(f"drift_report_{day}.html")
+    dated = dated_report_path(uc, day)
     checked = numeric + categorical
     version, version_source = _model_version_of_day(context, mlflow, uc, day)
     with tempfile.TemporaryDirectory(prefix="drift-") as tmp:
@@ -108,7 +119,6 @@ def _drift_of_day(context, warehouse, mlflow, uc: UseCase, day: str, reference, 
                                numeric, categorical, len(current),
                                {c: t for c, t in settings_.column_stattests.items() if c in checked}))
         report_url = _log_report(mlflow, uc, day, snapshot, result.drift_share, version)
-    _publish_latest(dated, settings.drift_report_path(uc.name), context.instance, context.asset_key, day)
     removed = prune_dated_reports(dated.parent, settings.report_retention_days(), keep=day)
     if removed:
         context.log.info(f"{len(removed)} dated report(s) older than {settings.report_retention_days()} days removed "
