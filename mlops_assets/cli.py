@@ -31,10 +31,10 @@ def _log(msg: str) -> None:
 def prepare() -> Path:
     """On the shared profile create its databases when missing; run `dbt parse` so the
     manifest matches the SQL on disk."""
-    from mlops_assets.resources import dbt_executable
+    from mlops_assets.chain.resources import dbt_executable
 
     if settings.is_shared():
-        from mlops_assets.shared_databases import DatabaseSetupError, ensure_databases
+        from mlops_assets.warehouse.shared import DatabaseSetupError, ensure_databases
 
         try:
             ensure_databases(settings.shared_database_urls(), log=_log)
@@ -59,12 +59,12 @@ def prepare() -> Path:
 
 def prepare_instance() -> None:
     """Give the Dagster instance (DAGSTER_HOME) the profile's warehouse pool limit, unless one
-    was set on it already (mlops_assets/concurrency.py says why the dagster.yaml cannot); fail
+    was set on it already (mlops_assets/instance/concurrency.py says why the dagster.yaml cannot); fail
     runs whose worker died and free the pool slots they still held."""
     import dagster as dg
 
-    from mlops_assets.concurrency import WAREHOUSE_POOL, apply_pool_limits
-    from mlops_assets.recovery import fail_dead_runs
+    from mlops_assets.instance.concurrency import WAREHOUSE_POOL, apply_pool_limits
+    from mlops_assets.instance.recovery import fail_dead_runs
 
     with dg.DagsterInstance.get() as instance:
         limit = apply_pool_limits(instance, settings.profile(), log=_log)
@@ -239,9 +239,9 @@ def demo_summary(uc, report) -> None:
     """What the replay left in the instance: days scored, drift, performance, retrains."""
     import dagster as dg
 
-    from mlops_assets import handoffs
-    from mlops_assets.defs.monitoring.summary import latest_per_day
-    from mlops_assets.lineage import DRIFT, PERFORMANCE, SUMMARY, key
+    from mlops_assets.chain import handoffs
+    from mlops_assets.chain.summary import latest_per_day
+    from mlops_assets.chain.lineage import DRIFT, PERFORMANCE, SUMMARY, key
 
     with dg.DagsterInstance.get() as instance:
         perf = latest_per_day(instance, key(uc, PERFORMANCE))
@@ -528,7 +528,7 @@ def run_supervised(cmd: list[str], grace_s: float = STOP_GRACE_S) -> int:
 
 def rollback_champion(use_case: str, to_version: str | None) -> int:
     from mlops_assets.governance import registry
-    from mlops_assets.resources import MlflowResource
+    from mlops_assets.chain.resources import MlflowResource
     from mlops_assets.use_cases.config import UseCaseError, get_use_case
 
     try:  # an unknown name is explained, including use-case files that failed to load

@@ -14,9 +14,9 @@ from pathlib import Path
 import dagster as dg
 
 from mlops_assets import settings
-from mlops_assets.defs.alerts.sensors import build_alert_defs
-from mlops_assets.executors import build_executor
-from mlops_assets.resources import shared_resources
+from mlops_assets.chain.alerts import build_alert_defs
+from mlops_assets.instance.executors import build_executor
+from mlops_assets.chain.resources import shared_resources
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # holds pyproject.toml ([tool.dg])
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ def _defs_folder() -> dg.Definitions:
     try:
         return dg.load_from_defs_folder(path_within_project=PROJECT_ROOT)
     except Exception as exc:  # noqa: BLE001 - reported as an asset and in the log, never hidden
-        from mlops_assets.components.chain import build_use_case_defs, invalid_use_case_defs
+        from mlops_assets.chain.build import build_use_case_defs, invalid_use_case_defs
         from mlops_assets.use_cases.config import load_use_case_set
         from mlops_assets.use_cases.discovery import DEFS_DIR
 
@@ -43,7 +43,7 @@ def _defs_folder() -> dg.Definitions:
 def _extra_use_cases() -> dg.Definitions:
     """Use cases from MLOPS_USE_CASE_DIRS, built like the defs folder's (same builders), and
     their bad files as failing assets. A name defined twice is refused."""
-    from mlops_assets.components.chain import build_use_case_defs, invalid_use_case_defs
+    from mlops_assets.chain.build import build_use_case_defs, invalid_use_case_defs
     from mlops_assets.use_cases.config import load_use_case_set
     from mlops_assets.use_cases.discovery import DEFS_DIR
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlops_assets import handoffs
+from mlops_assets.chain import handoffs
 
 SETTLE_MAX_WAIT_S = 60.0
 
@@ -58,7 +58,7 @@ class DayListing:
 def partition_bounds(uc) -> tuple[dt.date, dt.date]:
     """First and last day of the use case's daily partitions (the last moves with the clock
     unless the use case declares last_day)."""
-    from mlops_assets.partitions import daily_partitions
+    from mlops_assets.chain.partitions import daily_partitions
 
     parts = daily_partitions(uc)
     first, last = parts.get_first_partition_key(), parts.get_last_partition_key()
@@ -276,7 +276,7 @@ def _run_in_process(job_def, **kwargs):
 
 def execute(defs, instance, job: str, selection=None, log=print, **kwargs) -> StepOutcome:
     """One Dagster run, in this process; logs its outcome, failed steps and failed checks."""
-    from mlops_assets.recovery import PID_TAG
+    from mlops_assets.instance.recovery import PID_TAG
 
     started = time.perf_counter()
     tags = {**(kwargs.pop("tags", None) or {}), PID_TAG: str(os.getpid())}  # lets a crash be detected
@@ -317,9 +317,9 @@ def run_pipeline(monitor_days: int = 1, only: list[str] | None = None, log=print
     import dagster as dg
 
     from mlops_assets.definitions import build_defs
-    from mlops_assets.defs.training.sensors import training_chain
-    from mlops_assets.lineage import BATCH_PREDICTIONS, DRIFT, LABELS, PERFORMANCE, SUMMARY, key
-    from mlops_assets.recovery import fail_dead_runs
+    from mlops_assets.chain.retrain import training_chain
+    from mlops_assets.chain.lineage import BATCH_PREDICTIONS, DRIFT, LABELS, PERFORMANCE, SUMMARY, key
+    from mlops_assets.instance.recovery import fail_dead_runs
     from mlops_assets.use_cases.config import load_use_case_set
 
     defs, instance, ok = defs or build_defs(), dg.DagsterInstance.get(), True
@@ -479,8 +479,8 @@ def _latest_meta(instance, asset_key, day: str | None = None) -> dict | None:
 
 def landed_line(instance, uc, day: dt.date, outcome: StepOutcome) -> str:
     """`2026-11-24 landed 300 rows -> scored by v1, drift 0.12 ok`, from what the run recorded."""
-    from mlops_assets import handoffs
-    from mlops_assets.lineage import BATCH_PREDICTIONS, DRIFT, RAW, key
+    from mlops_assets.chain import handoffs
+    from mlops_assets.chain.lineage import BATCH_PREDICTIONS, DRIFT, RAW, key
 
     d = day.isoformat()
     raw = _latest_meta(instance, key(uc, RAW), d) or {}
@@ -503,8 +503,8 @@ def landed_line(instance, uc, day: dt.date, outcome: StepOutcome) -> str:
 
 def performance_line(instance, uc, day: dt.date) -> str:
     """`labels for 2026-11-17 -> ROC AUC 0.81 (holdout 0.83) ok`."""
-    from mlops_assets import handoffs
-    from mlops_assets.lineage import PERFORMANCE, key
+    from mlops_assets.chain import handoffs
+    from mlops_assets.chain.lineage import PERFORMANCE, key
 
     d = day.isoformat()
     perf = _latest_meta(instance, key(uc, PERFORMANCE), d)
@@ -520,8 +520,8 @@ def performance_line(instance, uc, day: dt.date) -> str:
 
 def retrain_line(instance, uc, request, outcome: StepOutcome) -> str:
     """`retrain fired (performance) -> v2 promoted`, or why it was not."""
-    from mlops_assets.lineage import CANDIDATE, CHAMPION, key
-    from mlops_assets.training.history import TRIGGER_TAG
+    from mlops_assets.chain.lineage import CANDIDATE, CHAMPION, key
+    from mlops_assets.chain.history import TRIGGER_TAG
 
     trigger = (request.tags or {}).get(TRIGGER_TAG, "?")
     candidate = (_latest_meta(instance, key(uc, CANDIDATE)) or {}).get("registered_version", "?")
@@ -595,7 +595,7 @@ def replay(days: list[dt.date], cfg, *, use_case: str = "churn", label_delay_day
     import dagster as dg
 
     from mlops_assets.definitions import build_defs
-    from mlops_assets.lineage import PERFORMANCE, SUMMARY, key
+    from mlops_assets.chain.lineage import PERFORMANCE, SUMMARY, key
     from mlops_assets.simulate.churn import day_file_name, write_days
     from mlops_assets.use_cases.config import get_use_case
 

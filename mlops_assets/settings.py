@@ -310,7 +310,7 @@ _DAGSTER_YAML_REST = """\
 # The default launcher plus a check that a run's worker process is still alive, so that run
 # monitoring (below) fails a run whose worker was killed instead of leaving it STARTED.
 run_launcher:
-  module: mlops_assets.recovery
+  module: mlops_assets.instance.recovery
   class: LocalRunLauncher
 run_monitoring:
   enabled: true
@@ -322,7 +322,7 @@ run_monitoring:
   # runs that ended this long ago); without it every later writer would wait for ever.
   free_slots_after_run_end_seconds: 30
 # A run whose worker died (killed, machine restarted) is launched again once, by the daemon: event
-# runs carry dagster/max_retries (defs/ingest/sensors.py), so a landed day is never left half
+# runs carry dagster/max_retries (chain/landing_sensor.py), so a landed day is never left half
 # loaded. A run that failed in a step (bad data, a failed gate) is not retried: it would fail again.
 run_retries:
   enabled: true
@@ -343,7 +343,7 @@ telemetry:
 
 def dagster_yaml(profile_name: str | None = None) -> str:
     """The instance's dagster.yaml for a profile (default: the current one)."""
-    from mlops_assets.concurrency import instance_concurrency_yaml
+    from mlops_assets.instance.concurrency import instance_concurrency_yaml
 
     name = profile_name or profile()
     if name not in PROFILES:

@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from mlops_assets.sql import ident, qualified
+from mlops_assets.warehouse.sql import ident, qualified
 from mlops_assets.use_cases.config import UseCase
 
 CATEGORIES = ["a", "b", "c", "d"]

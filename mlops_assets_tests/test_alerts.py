@@ -8,7 +8,7 @@ import dagster as dg
 
 from mlops_assets.alerts import sink
 from mlops_assets.alerts.sink import AlertSink
-from mlops_assets.defs.alerts.sensors import ALERT_RESOURCE, build_check_alert_sensor, build_run_failure_alert_sensor
+from mlops_assets.chain.alerts import ALERT_RESOURCE, build_check_alert_sensor, build_run_failure_alert_sensor
 from mlops_assets_tests.webhook_receiver import Receiver, closed_port_url, read_alerts
 
 DAY = "2026-01-05"
@@ -169,7 +169,7 @@ class _Outcome(dg.Config):
 @dg.asset(key=["churn", "drift_report"], partitions_def=days, backfill_policy=dg.BackfillPolicy.single_run(),
           check_specs=[dg.AssetCheckSpec("drift_below_threshold", asset=["churn", "drift_report"], partitions_def=days)])
 def day_drift(context: dg.AssetExecutionContext, config: _Outcome):
-    from mlops_assets.partitions import day_results
+    from mlops_assets.chain.partitions import day_results
 
     return day_results(context, "drift_below_threshold", {
         day: ({}, dg.AssetCheckResult(check_name="drift_below_threshold", passed=config.passed,
@@ -213,6 +213,6 @@ def test_a_days_check_is_alerted_once_and_again_only_after_its_outcome_changed(t
 
 
 def test_an_older_cursor_is_read():
-    from mlops_assets.defs.alerts.sensors import _read_cursor
+    from mlops_assets.chain.alerts import _read_cursor
 
     assert _read_cursor("42") == {"after": 42, "last": {}}

@@ -153,7 +153,7 @@ def test_every_failing_label_file_of_a_day_is_named(churn, data_dir):
 def _materialize(asset, day, data_dir, instance):
     import dagster as dg
 
-    from mlops_assets.resources import DuckDBWarehouse
+    from mlops_assets.chain.resources import DuckDBWarehouse
 
     result = dg.materialize([asset], partition_key=day.isoformat(), instance=instance,
                             resources={"warehouse": DuckDBWarehouse(database=str(data_dir / "w.duckdb"))})
@@ -166,7 +166,7 @@ def test_a_label_file_dated_before_the_first_partition_is_reported_by_name(churn
     a word in the run: its labels are counted, and a warning names the file."""
     import dagster as dg
 
-    from mlops_assets.defs.labels.assets import build_labels_asset
+    from mlops_assets.chain.labels import build_labels_asset
 
     folder = churn.labels.path()
     write_due_labels(folder, day_range(D1, 1), SimulationConfig(rows_per_day=30), D1 + dt.timedelta(days=9), 7)

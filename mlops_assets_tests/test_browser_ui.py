@@ -19,7 +19,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from mlops_assets import handoffs, settings
+from mlops_assets import settings
+from mlops_assets.chain import handoffs
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
 from mlops_assets_tests.dev_server import free_port, stop_group, wait_for, webserver_up
 

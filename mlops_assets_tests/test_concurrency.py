@@ -6,8 +6,9 @@ import dagster as dg
 import pytest
 import yaml
 
-from mlops_assets import concurrency, settings
-from mlops_assets.concurrency import WAREHOUSE_POOL
+from mlops_assets import settings
+from mlops_assets.instance import concurrency
+from mlops_assets.instance.concurrency import WAREHOUSE_POOL
 
 # The assets whose step opens the warehouse for writing (warehouse.connect() / write_lock()).
 WRITERS = {"raw", "labels", "stg_churn", "features_churn", "training_set", "batch_predictions"}
@@ -105,7 +106,7 @@ def test_a_writer_killed_mid_step_gives_its_pool_slot_back(tmp_path, monkeypatch
     import sys
     import textwrap
 
-    from mlops_assets.recovery import fail_dead_runs
+    from mlops_assets.instance.recovery import fail_dead_runs
 
     home = tmp_path / "home"
     monkeypatch.setenv("DAGSTER_HOME", str(home))

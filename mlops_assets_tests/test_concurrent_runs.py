@@ -16,7 +16,7 @@ import dagster as dg
 import pytest
 
 from mlops_assets import settings
-from mlops_assets.concurrency import WAREHOUSE_POOL
+from mlops_assets.instance.concurrency import WAREHOUSE_POOL
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
 from mlops_assets_tests.dev_server import free_port, start_dagster_dev, stop_group, wait_for, webserver_up
 

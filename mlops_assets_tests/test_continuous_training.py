@@ -7,7 +7,7 @@ import time
 import dagster as dg
 import pytest
 
-from mlops_assets import handoffs
+from mlops_assets.chain import handoffs
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
 from mlops_assets.training.triggers import DriftState, RetrainState, decide
 from mlops_assets.use_cases.config import RetrainConfig, load_use_cases
@@ -33,7 +33,7 @@ def _tick(sensor, instance, cursor):
 
 
 def test_landing_sensor_requests_each_new_day_once(churn, data_dir):
-    from mlops_assets.defs.ingest.sensors import build_landing_sensor
+    from mlops_assets.chain.landing_sensor import build_landing_sensor
 
     instance = dg.DagsterInstance.get()
     folder = churn.landing.path()
@@ -73,7 +73,7 @@ def test_landing_sensor_requests_each_new_day_once(churn, data_dir):
 
 
 def test_landing_sensor_survives_bad_and_out_of_range_files(churn, data_dir):
-    from mlops_assets.defs.ingest.sensors import build_landing_sensor
+    from mlops_assets.chain.landing_sensor import build_landing_sensor
 
     instance = dg.DagsterInstance.get()
     folder = churn.landing.path()
@@ -137,7 +137,7 @@ def _drift(instance, day, passed, share):
 
 
 def test_retrain_sensor_reads_drift_and_new_rows_from_the_event_log(churn, data_dir):
-    from mlops_assets.defs.training.sensors import build_retrain_sensor, training_chain
+    from mlops_assets.chain.retrain import build_retrain_sensor, training_chain
 
     instance = dg.DagsterInstance.get()
     uc = churn.model_copy(update={"retrain": RetrainConfig(min_new_rows=1000, cooldown_minutes=0)})
@@ -216,9 +216,9 @@ def test_landing_sensor_skips_days_already_loaded_from_the_same_files(churn, dat
     """After the Quickstart (or a backfill) loaded the history, a sensor starting with no
     cursor must not load it all again; a changed file is still requested."""
     from mlops_assets import settings
-    from mlops_assets.defs.ingest.assets import build_raw_asset
-    from mlops_assets.defs.ingest.sensors import build_landing_sensor
-    from mlops_assets.resources import DuckDBWarehouse
+    from mlops_assets.chain.raw import build_raw_asset
+    from mlops_assets.chain.landing_sensor import build_landing_sensor
+    from mlops_assets.chain.resources import DuckDBWarehouse
 
     instance = dg.DagsterInstance.get()
     files = write_days(churn.landing.path(), day_range(D0, 2), SimulationConfig(rows_per_day=30))
@@ -272,7 +272,7 @@ def test_landing_plan_requests_future_days_once_they_exist():
 
 def test_new_rows_from_a_range_load_count_each_day_once(churn, data_dir):
     """A range run records the whole range's metadata on every day; the count must not multiply."""
-    from mlops_assets.defs.training.sensors import retrain_state
+    from mlops_assets.chain.retrain import retrain_state
 
     instance = dg.DagsterInstance.get()
     _training_set(instance, "2026-01-22")
@@ -286,7 +286,7 @@ def test_new_rows_from_a_range_load_count_each_day_once(churn, data_dir):
 def test_reloaded_days_the_model_saw_do_not_trigger_a_retrain(churn, data_dir):
     """Issue 7 #10: only labelled rows of days after the training set's window count, each day
     once at its latest load; backfills and re-deliveries of older days count nothing."""
-    from mlops_assets.defs.training.sensors import build_retrain_sensor, retrain_state
+    from mlops_assets.chain.retrain import build_retrain_sensor, retrain_state
 
     instance = dg.DagsterInstance.get()
     uc = churn.model_copy(update={"retrain": RetrainConfig(min_new_rows=1000, cooldown_minutes=0, on_drift=False)})
@@ -310,7 +310,7 @@ def test_reloaded_days_the_model_saw_do_not_trigger_a_retrain(churn, data_dir):
 
 
 def test_a_missing_drift_check_result_is_a_loud_error(churn, data_dir):
-    from mlops_assets.defs.training.sensors import build_retrain_sensor
+    from mlops_assets.chain.retrain import build_retrain_sensor
 
     instance = dg.DagsterInstance.get()
     _training_set(instance)
@@ -331,8 +331,8 @@ def _chain_asset(name, fail=False):
 def test_cool_down_runs_from_the_end_of_the_training_chain(churn, data_dir):
     """Issue 7 #20: the cool-down counts from when the last chain run ended (here a failed
     promotion run well after the training set), and the cron retrain obeys it too."""
-    from mlops_assets.defs.training.sensors import build_retrain_schedule, retrain_state, schedule_decision
-    from mlops_assets.training.history import last_retrain_end
+    from mlops_assets.chain.retrain import build_retrain_schedule, retrain_state, schedule_decision
+    from mlops_assets.chain.history import last_retrain_end
 
     instance = dg.DagsterInstance.get()
     uc = churn.model_copy(update={"retrain": RetrainConfig(min_new_rows=100, cooldown_minutes=0.05)})  # 3 s

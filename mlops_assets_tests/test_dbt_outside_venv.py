@@ -15,8 +15,8 @@ PREPARE = """
 import sys
 from dagster_dbt import DbtProject
 from mlops_assets import settings
-from mlops_assets.dbt_cli import with_dbt_executable
-from mlops_assets.resources import dbt_executable, dbt_project, shared_resources
+from mlops_assets.chain.dbt import with_dbt_executable
+from mlops_assets.chain.resources import dbt_executable, dbt_project, shared_resources
 
 project = dbt_project()  # what the code location builds
 assert project.preparer.__class__.__name__ == "ThisEnvironmentPreparer", project.preparer

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from mlops_assets import settings
-from mlops_assets.resources import dbt_executable
+from mlops_assets.chain.resources import dbt_executable
 
 DBT = settings.DBT_PROJECT_DIR
 # Functions and syntax of DuckDB that PostgreSQL, Databricks or Spark lack (or spell otherwise).

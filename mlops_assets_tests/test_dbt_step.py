@@ -16,7 +16,7 @@ D0 = dt.date(2026, 1, 1)
 
 
 def test_window_variables_are_checked_dates():
-    from mlops_assets.defs.features.assets import dbt_window_env
+    from mlops_assets.chain.features import dbt_window_env
 
     assert dbt_window_env("2026-01-02", "2026-01-03") == {"MLOPS_DBT_MIN_DATE": "2026-01-02",
                                                           "MLOPS_DBT_MAX_DATE": "2026-01-03"}
@@ -25,7 +25,7 @@ def test_window_variables_are_checked_dates():
 
 
 def test_parse_state_is_copied_back_only_when_it_changed(tmp_path):
-    from mlops_assets.defs.features.assets import keep_parse_state
+    from mlops_assets.chain.features import keep_parse_state
 
     project, run = tmp_path / "target", tmp_path / "target" / "run-1"
     run.mkdir(parents=True)
@@ -40,8 +40,8 @@ def test_parse_state_is_copied_back_only_when_it_changed(tmp_path):
 def test_dbt_version_is_read_from_the_environment_not_a_process(tmp_path):
     from importlib import metadata
 
-    from mlops_assets.dbt_cli import DbtCli
-    from mlops_assets.resources import dbt_executable
+    from mlops_assets.chain.dbt import DbtCli
+    from mlops_assets.chain.resources import dbt_executable
 
     mine = DbtCli(project_dir="dbt_project", dbt_executable=dbt_executable())
     assert str(mine._cli_version) == metadata.version("dbt-core")
@@ -54,9 +54,9 @@ def test_dbt_version_is_read_from_the_environment_not_a_process(tmp_path):
 
 def test_a_day_is_built_from_the_window_variables_and_parsing_is_not_redone_for_vars(data_dir, dbt_manifest):
     from mlops_assets import settings
-    from mlops_assets.components.chain import dbt_assets_of
-    from mlops_assets.defs.ingest.assets import build_raw_asset
-    from mlops_assets.resources import shared_resources
+    from mlops_assets.chain.build import dbt_assets_of
+    from mlops_assets.chain.raw import build_raw_asset
+    from mlops_assets.chain.resources import shared_resources
 
     settings.fill_env_defaults()
     (churn,) = [u for u in load_use_cases() if u.name == "churn"]

@@ -16,15 +16,15 @@ import dagster as dg
 import pytest
 
 from mlops_assets import settings
-from mlops_assets.concurrency import WAREHOUSE_POOL
-from mlops_assets.recovery import pid_alive
+from mlops_assets.instance.concurrency import WAREHOUSE_POOL
+from mlops_assets.instance.recovery import pid_alive
 
 BIN = Path(sys.executable).parent
 
 WRITER = textwrap.dedent(f"""
     import os, pathlib, time
     import dagster as dg
-    from mlops_assets.executors import build_executor
+    from mlops_assets.instance.executors import build_executor
 
     @dg.asset(pool={WAREHOUSE_POOL!r})
     def writer():
@@ -132,8 +132,8 @@ def test_a_waiting_step_says_at_info_what_it_waits_for_and_goes_on_when_the_hold
 def test_a_run_of_another_host_is_not_judged_here(home):
     """A pid names a process of its own machine only: a run tagged with another host keeps its
     slot (its own daemon or `mlops-assets prepare` there frees it)."""
-    from mlops_assets.concurrency import free_slots_of_dead_runs
-    from mlops_assets.recovery import HOST_TAG, PID_TAG
+    from mlops_assets.instance.concurrency import free_slots_of_dead_runs
+    from mlops_assets.instance.recovery import HOST_TAG, PID_TAG
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
         gone = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -152,7 +152,7 @@ def test_a_run_of_another_host_is_not_judged_here(home):
 
 PARENT = textwrap.dedent("""
     import subprocess, sys, time
-    from mlops_assets.dbt_cli import dies_with_this_process
+    from mlops_assets.chain.dbt import dies_with_this_process
 
     # stands in for `dbt build`: a child that outlives its parent unless something ends it
     dbt = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
@@ -177,7 +177,7 @@ def test_dbt_dies_with_the_process_that_started_it():
 
 
 def test_the_dbt_watchdog_leaves_with_dbt():
-    from mlops_assets.dbt_cli import dies_with_this_process
+    from mlops_assets.chain.dbt import dies_with_this_process
 
     dbt = subprocess.Popen([sys.executable, "-c", "pass"])
     with dies_with_this_process(dbt):

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops_assets import concurrency, executors, settings
+from mlops_assets import settings
+from mlops_assets.instance import concurrency
+from mlops_assets.instance import executors
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

@@ -8,7 +8,8 @@ import duckdb
 import pytest
 
 from churn_features import feature_frame, write_features
-from mlops_assets import handoffs, settings
+from mlops_assets import settings
+from mlops_assets.chain import handoffs
 from mlops_assets.training import data
 from mlops_assets.use_cases.config import load_use_cases
 
@@ -32,9 +33,9 @@ def churn(data_dir):
 
 
 def test_drift_check_per_day_agrees_with_the_html(churn):
-    from mlops_assets.defs.monitoring.assets import build_drift_report
-    from mlops_assets.defs.training.sensors import latest_drift
-    from mlops_assets.resources import DuckDBWarehouse, MlflowResource
+    from mlops_assets.chain.drift import build_drift_report
+    from mlops_assets.chain.retrain import latest_drift
+    from mlops_assets.chain.resources import DuckDBWarehouse, MlflowResource
 
     # 7 of 19 features shifted: a share of ~0.37, between the use case's 0.3 and Evidently's default 0.5
     shifted = frozenset(churn.features.numeric[:5] + churn.features.categorical[:2])

@@ -10,8 +10,9 @@ import duckdb
 import pytest
 
 from churn_features import feature_frame, write_features
-from mlops_assets import handoffs, settings
-from mlops_assets.lineage import key
+from mlops_assets import settings
+from mlops_assets.chain import handoffs
+from mlops_assets.chain.lineage import key
 from mlops_assets.training import data
 from mlops_assets.use_cases.config import load_use_cases
 
@@ -34,9 +35,9 @@ def churn(data_dir):
 def test_drift_reports_are_compact_render_on_demand_and_are_pruned(churn, monkeypatch):
     import mlflow
 
-    from mlops_assets.defs.monitoring.assets import build_drift_report
+    from mlops_assets.chain.drift import build_drift_report
     from mlops_assets.monitoring.drift import render_report
-    from mlops_assets.resources import DuckDBWarehouse, MlflowResource
+    from mlops_assets.chain.resources import DuckDBWarehouse, MlflowResource
 
     monkeypatch.setenv(settings.REPORT_RETENTION_DAYS_ENV, "2")
     shifted = frozenset(churn.features.numeric[:5] + churn.features.categorical[:2])

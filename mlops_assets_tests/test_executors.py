@@ -1,4 +1,4 @@
-"""MLOPS_EXECUTOR picks the executor of the code location's jobs (mlops_assets/executors.py)."""
+"""MLOPS_EXECUTOR picks the executor of the code location's jobs (mlops_assets/instance/executors.py)."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_assets.executors import ExecutorSettingError, build_executor, executor_choice
+from mlops_assets.instance.executors import ExecutorSettingError, build_executor, executor_choice
 
 
 def test_default_is_in_process():

@@ -23,7 +23,7 @@ def _hold_warehouse(db_path, seconds: float, read_only: bool = False, release=No
     or until the file `release` appears; returns once it holds it."""
     code = textwrap.dedent(f"""
         import os, time
-        from mlops_assets.resources import DuckDBWarehouse
+        from mlops_assets.chain.resources import DuckDBWarehouse
         w = DuckDBWarehouse(database={str(db_path)!r})
         with w.connect(read_only={read_only}, holder="test holder process") as con:
             con.execute("CREATE TABLE IF NOT EXISTS main.held (x INTEGER)") if not {read_only} else None
@@ -38,7 +38,7 @@ def _hold_warehouse(db_path, seconds: float, read_only: bool = False, release=No
 
 
 def test_warehouse_lock_waits_for_another_process_and_names_it(tmp_path):
-    from mlops_assets.warehouse_lock import WarehouseLockTimeout, warehouse_lock
+    from mlops_assets.warehouse.lock import WarehouseLockTimeout, warehouse_lock
 
     db = tmp_path / "w.duckdb"
     holder = _hold_warehouse(db, 1.5)
@@ -103,7 +103,7 @@ def test_dbt_build_waits_for_a_concurrent_writer_instead_of_failing(data_dir, db
 
 
 def test_written_dagster_yaml_turns_run_monitoring_on(tmp_path, monkeypatch):
-    from mlops_assets.recovery import LocalRunLauncher
+    from mlops_assets.instance.recovery import LocalRunLauncher
 
     home = tmp_path / "home"
     monkeypatch.setenv("DAGSTER_HOME", str(home))
@@ -138,7 +138,7 @@ def _dead_pid() -> int:
 
 def _started_run(instance, pid_tag: int | None = None, pid_event: int | None = None) -> dg.DagsterRun:
     from dagster._core.events import EngineEventData
-    from mlops_assets.recovery import PID_TAG
+    from mlops_assets.instance.recovery import PID_TAG
 
     run = instance.add_run(dg.DagsterRun(job_name="churn_daily", run_id=str(uuid.uuid4()),
                                          status=dg.DagsterRunStatus.STARTED,
@@ -154,7 +154,7 @@ def test_run_monitoring_fails_a_killed_run_and_keeps_a_live_one(tmp_path, monkey
     the launcher the CLI configures, now fails it; a live run is left alone."""
     from dagster._daemon.monitoring.run_monitoring import monitor_started_run
 
-    from mlops_assets.recovery import fail_dead_runs
+    from mlops_assets.instance.recovery import fail_dead_runs
 
     home = tmp_path / "home"
     monkeypatch.setenv("DAGSTER_HOME", str(home))
@@ -185,7 +185,7 @@ def mlflow_instance(data_dir):
 
 
 def _mlflow_asset():
-    from mlops_assets.resources import MlflowResource
+    from mlops_assets.chain.resources import MlflowResource
 
     @dg.asset
     def touches_mlflow(mlflow: MlflowResource) -> None:
@@ -242,7 +242,7 @@ def test_a_missing_mlflow_store_is_reported_loudly(mlflow_instance):
 def test_a_read_only_mlflow_store_error_names_the_path(tmp_path, monkeypatch):
     """Issue 7 #21. Tests run as root here, for whom every file is writable: os.access is
     replaced to answer as it would for another user."""
-    from mlops_assets.resources import check_store_writable
+    from mlops_assets.chain.resources import check_store_writable
 
     store = tmp_path / "mlflow.db"
     store.write_bytes(b"")

@@ -54,7 +54,7 @@ class Platform:
         return dg.materialize(self.assets, selection=keys, instance=self.instance, tags=tags, raise_on_error=False)
 
     def client(self):
-        from mlops_assets.resources import MlflowResource
+        from mlops_assets.chain.resources import MlflowResource
 
         return MlflowResource.from_settings().client()
 

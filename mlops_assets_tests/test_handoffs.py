@@ -4,7 +4,7 @@ import datetime as dt
 import dagster as dg
 import pytest
 
-from mlops_assets import handoffs
+from mlops_assets.chain import handoffs
 
 
 def test_training_window_reader():

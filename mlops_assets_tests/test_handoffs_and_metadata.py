@@ -9,8 +9,9 @@ import duckdb
 import pytest
 
 from churn_features import feature_frame, write_features
-from mlops_assets import handoffs, settings
-from mlops_assets.lineage import BATCH_PREDICTIONS, RAW, key
+from mlops_assets import settings
+from mlops_assets.chain import handoffs
+from mlops_assets.chain.lineage import BATCH_PREDICTIONS, RAW, key
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
 from mlops_assets.use_cases.config import load_use_cases
 
@@ -24,7 +25,7 @@ def churn(data_dir):
 
 
 def _warehouse():
-    from mlops_assets.resources import DuckDBWarehouse
+    from mlops_assets.chain.resources import DuckDBWarehouse
 
     return DuckDBWarehouse(database=str(settings.duckdb_path()))
 
@@ -36,9 +37,9 @@ def _latest(instance, asset_key, partition):
 
 
 def test_raw_writes_exactly_what_the_readers_read(churn):
-    from mlops_assets.defs.ingest.assets import build_raw_asset
-    from mlops_assets.defs.ingest.sensors import _loaded_fingerprints
-    from mlops_assets.defs.training.sensors import new_labelled_rows
+    from mlops_assets.chain.raw import build_raw_asset
+    from mlops_assets.chain.landing_sensor import _loaded_fingerprints
+    from mlops_assets.chain.retrain import new_labelled_rows
 
     written = write_days(churn.landing.path(), day_range(D0, 2), SimulationConfig(rows_per_day=40))
     instance = dg.DagsterInstance.get()
@@ -92,9 +93,9 @@ def test_a_renamed_key_is_named_by_the_reader():
 
 
 def test_definitions_carry_owners_tags_and_code_versions(churn):
-    from mlops_assets.defs.ingest.assets import build_raw_asset
-    from mlops_assets.defs.monitoring.assets import build_drift_report
-    from mlops_assets.defs.scoring.assets import build_batch_predictions
+    from mlops_assets.chain.raw import build_raw_asset
+    from mlops_assets.chain.drift import build_drift_report
+    from mlops_assets.chain.scoring import build_batch_predictions
 
     for asset, layer in ((build_raw_asset(churn), "ingest"), (build_drift_report(churn), "monitoring"),
                          (build_batch_predictions(churn), "scoring")):
@@ -119,8 +120,8 @@ def test_every_asset_of_the_chain_has_owners_and_tags(churn, dbt_manifest):
 def test_drift_report_is_an_mlflow_artifact_of_the_days_model_version(churn):
     import mlflow
 
-    from mlops_assets.defs.monitoring.assets import build_drift_report
-    from mlops_assets.resources import MlflowResource
+    from mlops_assets.chain.drift import build_drift_report
+    from mlops_assets.chain.resources import MlflowResource
     from mlops_assets.training import data
 
     days = day_range(D0, 10)

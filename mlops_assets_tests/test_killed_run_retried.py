@@ -26,7 +26,7 @@ import dagster as dg
 import pytest
 
 from mlops_assets import settings
-from mlops_assets.recovery import pid_alive, worker_pid
+from mlops_assets.instance.recovery import pid_alive, worker_pid
 from mlops_assets.simulate.churn import SimulationConfig, write_days
 from mlops_assets_tests.dev_server import free_port, start_dagster_dev, stop_group, wait_for, webserver_up
 

@@ -35,11 +35,11 @@ def test_new_data_trigger_counts_labels_from_label_files(churn, data_dir):
     """Rows land unlabelled; their labels arrive in label files after raw loaded. The trigger
     counts them (it counted raw's own labels only, so it never fired), each day once, only
     days after the training window."""
-    from mlops_assets import handoffs
-    from mlops_assets.defs.ingest.assets import build_raw_asset
-    from mlops_assets.defs.labels.assets import build_labels_asset
-    from mlops_assets.defs.training.sensors import build_retrain_sensor, new_labelled_rows
-    from mlops_assets.resources import DuckDBWarehouse
+    from mlops_assets.chain import handoffs
+    from mlops_assets.chain.raw import build_raw_asset
+    from mlops_assets.chain.labels import build_labels_asset
+    from mlops_assets.chain.retrain import build_retrain_sensor, new_labelled_rows
+    from mlops_assets.chain.resources import DuckDBWarehouse
 
     instance = dg.DagsterInstance.get()
     resources = {"warehouse": DuckDBWarehouse(database=str(data_dir / "w.duckdb"))}
@@ -87,8 +87,8 @@ def test_new_data_trigger_counts_labels_from_label_files(churn, data_dir):
 def test_raw_load_older_than_the_label_count_still_reads_its_own_labels(churn, data_dir):
     """A raw materialization recorded before raw wrote labelled_rows_per_day counts its own
     labelled rows (as before); a labels materialization without the figure is a loud error."""
-    from mlops_assets import handoffs
-    from mlops_assets.defs.training.sensors import new_labelled_rows
+    from mlops_assets.chain import handoffs
+    from mlops_assets.chain.retrain import new_labelled_rows
 
     instance = dg.DagsterInstance.get()
     instance.report_runless_asset_event(dg.AssetMaterialization(
@@ -153,7 +153,7 @@ def test_without_a_dbt_model_training_takes_labels_from_label_files(churn, data_
 
 
 def test_without_a_dbt_model_the_training_set_depends_on_the_labels(churn, data_dir):
-    from mlops_assets.defs.training.assets import build_training_set
+    from mlops_assets.chain.training import build_training_set
 
     deps = {k.to_user_string() for k in build_training_set(_no_dbt_use_case(churn)).dependency_keys}
     assert "tiny/labels" in deps

@@ -193,10 +193,10 @@ def test_too_few_labelled_rows_fail_clearly(churn, con):
 def test_raw_and_labels_assets_say_the_label_coverage_as_numbers(churn, data_dir):
     import dagster as dg
 
-    from mlops_assets import handoffs
-    from mlops_assets.defs.ingest.assets import build_raw_asset
-    from mlops_assets.defs.labels.assets import build_labels_asset
-    from mlops_assets.resources import DuckDBWarehouse
+    from mlops_assets.chain import handoffs
+    from mlops_assets.chain.raw import build_raw_asset
+    from mlops_assets.chain.labels import build_labels_asset
+    from mlops_assets.chain.resources import DuckDBWarehouse
 
     _rows(churn, ["C1,2026-01-01 10:00:00,1", "C2,2026-01-01 11:00:00,", "C3,2026-01-01 12:00:00,",
                   "C4,2026-01-01 13:00:00,"])

@@ -18,10 +18,10 @@ def churn(data_dir):
 
 
 def test_labels_loaded_in_the_same_run_as_their_rows_all_have_rows(churn, data_dir):
-    from mlops_assets import handoffs
-    from mlops_assets.defs.ingest.assets import build_raw_asset
-    from mlops_assets.defs.labels.assets import build_labels_asset
-    from mlops_assets.resources import DuckDBWarehouse
+    from mlops_assets.chain import handoffs
+    from mlops_assets.chain.raw import build_raw_asset
+    from mlops_assets.chain.labels import build_labels_asset
+    from mlops_assets.chain.resources import DuckDBWarehouse
 
     # Rows of two days without their target, and the labels of both (as the demo writes them).
     write_days(churn.landing.path(), day_range(D1, 2), SimulationConfig(rows_per_day=40),

@@ -8,7 +8,8 @@ import dagster as dg
 import duckdb
 import pytest
 
-from mlops_assets import handoffs, settings
+from mlops_assets import settings
+from mlops_assets.chain import handoffs
 from mlops_assets.ingest import labels
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days, write_due_labels
 from mlops_assets.use_cases.config import get_use_case
@@ -36,7 +37,7 @@ def _age(paths, seconds=120):
 
 def test_unlabelled_days_are_scored_and_late_labels_update_them(data_dir, dbt_manifest, monkeypatch):
     from mlops_assets.definitions import build_defs
-    from mlops_assets.defs.labels.assets import labels_key
+    from mlops_assets.chain.labels import labels_key
     from mlops_assets.orchestrate import run_pipeline
     from mlops_assets_tests.run_requests import execute_request
 

@@ -77,7 +77,7 @@ def test_a_landed_day_is_one_run_of_its_chain_as_far_as_its_inputs_exist(churn, 
 
 
 def test_chain_without_dbt_models_loads_raw_alone(churn):
-    from mlops_assets.defs.ingest.sensors import chain_for_day
+    from mlops_assets.chain.landing_sensor import chain_for_day
 
     # a dbt use case whose models are not known to the sensor must not skip its features
     assert chain_for_day(churn, [], champion=True, training_set=True, labelled=True) == K("raw")

@@ -143,8 +143,8 @@ def test_file_changing_while_it_is_indexed_is_named_and_not_loaded(churn, con, m
 
 # 7. A loaded file rewritten unreadable
 def test_rewritten_unreadable_file_keeps_its_last_good_rows(churn, con, data_dir):
-    from mlops_assets.defs.ingest.assets import build_raw_asset
-    from mlops_assets.resources import DuckDBWarehouse
+    from mlops_assets.chain.raw import build_raw_asset
+    from mlops_assets.chain.resources import DuckDBWarehouse
 
     folder = churn.landing.path()
     (path,) = write_days(folder, [D1], SimulationConfig(rows_per_day=40))
@@ -178,8 +178,8 @@ def test_rewritten_unreadable_file_keeps_its_last_good_rows(churn, con, data_dir
 
 # 8. Rows outside the window
 def test_rows_outside_the_partitions_are_counted_per_file(churn, con, data_dir):
-    from mlops_assets.defs.ingest.assets import build_raw_asset
-    from mlops_assets.resources import DuckDBWarehouse
+    from mlops_assets.chain.raw import build_raw_asset
+    from mlops_assets.chain.resources import DuckDBWarehouse
 
     folder = churn.landing.path()
     write_days(folder, [D1], SimulationConfig(rows_per_day=20))
@@ -272,7 +272,7 @@ def test_sensor_tick_names_refused_links_left_out_files_and_rows_outside(churn, 
     """Items 2, 8, 21 on the sensor path: the tick says what it did not request, and why."""
     import time
 
-    from mlops_assets.defs.ingest.sensors import build_landing_sensor
+    from mlops_assets.chain.landing_sensor import build_landing_sensor
 
     folder = churn.landing.path()
     paths = write_days(folder, [D1], SimulationConfig(rows_per_day=20))

@@ -8,7 +8,7 @@ from mlops_assets import settings
 
 
 def test_a_job_creates_mlflow_runs_only_for_steps_that_log(data_dir):
-    from mlops_assets.resources import MlflowResource
+    from mlops_assets.chain.resources import MlflowResource
 
     @dg.asset
     def looks_up(mlflow: MlflowResource) -> None:

@@ -4,7 +4,7 @@ result type, and the evaluation's tables carry a schema."""
 import dagster as dg
 import pytest
 
-from mlops_assets import handoffs
+from mlops_assets.chain import handoffs
 from mlops_assets.evaluation import gates, report
 from mlops_assets.governance import rules
 
@@ -55,7 +55,7 @@ def test_the_six_gates_live_in_one_module():
 
 
 def test_the_evaluation_checks_are_the_gates(data_dir):
-    from mlops_assets.defs.evaluation.assets import build_model_evaluation
+    from mlops_assets.chain.evaluation import build_model_evaluation
     from mlops_assets.use_cases.config import load_use_cases
 
     (uc,) = [u for u in load_use_cases() if u.name == "churn"]
@@ -67,7 +67,7 @@ def test_the_evaluation_checks_are_the_gates(data_dir):
 
 
 def test_code_version_follows_the_settings_it_uses(data_dir):
-    from mlops_assets.defs.evaluation.assets import build_model_evaluation
+    from mlops_assets.chain.evaluation import build_model_evaluation
     from mlops_assets.use_cases.config import load_use_cases
 
     (uc,) = [u for u in load_use_cases() if u.name == "churn"]

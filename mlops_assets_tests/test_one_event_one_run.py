@@ -10,8 +10,8 @@ import warnings
 import dagster as dg
 import pytest
 
-from mlops_assets.defs.ingest.sensors import chain_for_day, day_is_open, judged, run_groups
-from mlops_assets.partitions import contiguous_ranges, day_results
+from mlops_assets.chain.landing_sensor import chain_for_day, day_is_open, judged, run_groups
+from mlops_assets.chain.partitions import contiguous_ranges, day_results
 from mlops_assets.simulate.churn import day_range
 from mlops_assets.use_cases.config import load_use_cases
 
@@ -141,7 +141,7 @@ def test_days_are_days_in_the_use_cases_zone(churn, tmp_path):
     assert file_days(con, path, "event_ts", "Europe/Berlin") == {dt.date(2026, 3, 1): 2, dt.date(2026, 3, 2): 1}
     assert file_days(con, path, "event_ts", "UTC") == {dt.date(2026, 3, 1): 3}
     berlin = churn.model_copy(update={"timezone": "Europe/Berlin"})
-    from mlops_assets.partitions import daily_partitions
+    from mlops_assets.chain.partitions import daily_partitions
 
     assert daily_partitions(berlin).timezone == "Europe/Berlin"
     # an open day ends at local midnight

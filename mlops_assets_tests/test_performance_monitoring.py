@@ -10,7 +10,8 @@ import dagster as dg
 import duckdb
 import pytest
 
-from mlops_assets import handoffs, settings
+from mlops_assets import settings
+from mlops_assets.chain import handoffs
 from mlops_assets.alerts import sink
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
 from mlops_assets_tests.webhook_receiver import Receiver, read_alerts
@@ -47,7 +48,7 @@ def _check(instance, day):
 
 def _tick(defs, instance, name, cursor):
     """One tick of a sensor of the code location, as the daemon would run it."""
-    from mlops_assets.defs.alerts.sensors import ALERT_RESOURCE
+    from mlops_assets.chain.alerts import ALERT_RESOURCE
 
     context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
                                       resources={ALERT_RESOURCE: defs.resources[ALERT_RESOURCE]})
@@ -86,9 +87,9 @@ def test_performance_reports_concept_drift_and_the_retrain_trigger(data_dir, dbt
     import mlflow
 
     from mlops_assets.definitions import build_defs
-    from mlops_assets.defs.alerts.sensors import CHECK_SENSOR, RUN_FAILURE_SENSOR
-    from mlops_assets.defs.monitoring.performance import label_key
-    from mlops_assets.defs.training.sensors import build_retrain_sensor, retrain_state
+    from mlops_assets.chain.alerts import CHECK_SENSOR, RUN_FAILURE_SENSOR
+    from mlops_assets.chain.performance import label_key
+    from mlops_assets.chain.retrain import build_retrain_sensor, retrain_state
     from mlops_assets.orchestrate import execute, run_pipeline
     from mlops_assets.training.triggers import decide
     from mlops_assets.use_cases.config import RetrainConfig, load_use_cases

@@ -228,10 +228,11 @@ def test_the_training_set_of_a_drift_retrain_covers_the_drifted_days(data_dir):
     import duckdb
 
     from churn_features import feature_frame, write_features
-    from mlops_assets import handoffs, settings
-    from mlops_assets.defs.training.assets import build_training_set
-    from mlops_assets.resources import DuckDBWarehouse
-    from mlops_assets.training.history import TRIGGER_TAG
+    from mlops_assets import settings
+    from mlops_assets.chain import handoffs
+    from mlops_assets.chain.training import build_training_set
+    from mlops_assets.chain.resources import DuckDBWarehouse
+    from mlops_assets.chain.history import TRIGGER_TAG
 
     (uc,) = [u for u in load_use_cases() if u.name == "churn"]
     days = [dt.date(2026, 1, 1) + dt.timedelta(days=i) for i in range(14)]

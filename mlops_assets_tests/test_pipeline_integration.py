@@ -7,7 +7,8 @@ import dagster as dg
 import duckdb
 import pytest
 
-from mlops_assets import handoffs, settings
+from mlops_assets import settings
+from mlops_assets.chain import handoffs
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
 
 pytestmark = pytest.mark.integration

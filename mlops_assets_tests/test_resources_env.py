@@ -58,7 +58,7 @@ def test_the_ui_sees_variable_names_not_values(data_dir, dbt_manifest, monkeypat
         assert isinstance(value, ResourceConfigEnvVarSnap) and value.name == var, (resource, field, value)
     assert SECRET not in serialize_value(snap)
     # In a run the variables resolve (test_one_mlflow_resource_... runs one); logs mask them.
-    from mlops_assets.resources import MlflowResource
+    from mlops_assets.chain.resources import MlflowResource
 
     assert SECRET not in MlflowResource.from_settings().display_uri()
 
@@ -78,7 +78,7 @@ def test_one_mlflow_resource_tracks_and_registers_in_a_real_store(data_dir):
     parent run for the Dagster run) and registers through its client; the links
     point at the configured UI; the runs are closed when the step ends."""
     from mlops_assets.governance import registry
-    from mlops_assets.resources import MlflowResource
+    from mlops_assets.chain.resources import MlflowResource
 
     @dg.asset
     def tracked(context: dg.AssetExecutionContext, mlflow: MlflowResource) -> dg.MaterializeResult:
@@ -121,7 +121,7 @@ def test_one_mlflow_resource_tracks_and_registers_in_a_real_store(data_dir):
 
 
 def test_start_run_outside_a_run_step_is_refused(data_dir):
-    from mlops_assets.resources import MlflowResource
+    from mlops_assets.chain.resources import MlflowResource
 
     with pytest.raises(RuntimeError, match="needs a Dagster run step"):
         with MlflowResource.from_settings().start_run("x"):

@@ -65,7 +65,8 @@ def test_scaffolded_use_case_runs_end_to_end(data_dir, tmp_path, monkeypatch, db
     import duckdb
     import mlflow
 
-    from mlops_assets import handoffs, settings
+    from mlops_assets import settings
+    from mlops_assets.chain import handoffs
 
     days = 12
     n_rows = _write_batches(data_dir / "landing" / "tumours", days)

@@ -47,7 +47,7 @@ def test_landing_rows_get_exactly_the_features_dbt_builds(uc, landing, tmp_path)
     import pandas as pd
 
     from mlops_assets import settings
-    from mlops_assets.resources import dbt_executable
+    from mlops_assets.chain.resources import dbt_executable
 
     rows = landing_rows(uc, 40)
     db = tmp_path / "wh.duckdb"

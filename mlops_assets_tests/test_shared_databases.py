@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from mlops_assets.shared_databases import ensure_databases
+from mlops_assets.warehouse.shared import ensure_databases
 
 
 @pytest.mark.integration

@@ -100,7 +100,7 @@ def test_shared_without_a_usable_server_url_says_what_is_expected(clean_env):
 # --- dagster.yaml ------------------------------------------------------------------------------
 
 def test_shared_dagster_yaml_stores_the_instance_in_postgres_without_a_password(clean_env, tmp_path):
-    from mlops_assets.concurrency import instance_concurrency_yaml
+    from mlops_assets.instance.concurrency import instance_concurrency_yaml
 
     _shared(clean_env, f"postgresql://team:{SECRET}@db.example:5432")
     text = settings.dagster_yaml()
@@ -190,7 +190,7 @@ def test_prepare_creates_the_missing_databases_once(clean_env, tmp_path, postgre
         manifest = (tmp_path / "target" / "manifest.json").read_text()
         assert '"adapter_type": "postgres"' in manifest  # parsed for the shared profile's target
 
-        from mlops_assets.shared_databases import ensure_databases
+        from mlops_assets.warehouse.shared import ensure_databases
 
         assert ensure_databases(settings.shared_database_urls(), log=lambda m: None) == []  # all there
     finally:
@@ -220,7 +220,7 @@ def test_mlflow_tracks_and_registers_in_postgres_through_the_resource(clean_env,
     model loads back by version outside the run."""
     import numpy as np
 
-    from mlops_assets.resources import MlflowResource
+    from mlops_assets.chain.resources import MlflowResource
     from mlops_assets_tests.pg_server import drop_database, fresh_database
 
     db = fresh_database(postgres_url, "mlflow")
@@ -289,7 +289,7 @@ def test_with_password_keeps_a_servers_own_password():
 def test_mlflow_on_a_missing_postgres_database_says_to_run_prepare(postgres_url):
     import logging
 
-    from mlops_assets.resources import MlflowResource
+    from mlops_assets.chain.resources import MlflowResource
 
     url, password = with_password(postgres_url)
     resource = MlflowResource(tracking_uri=f"{url}/no_such_db", artifact_root="file:///tmp/unused", experiment_name="x")

@@ -2,7 +2,7 @@
 import duckdb
 import pytest
 
-from mlops_assets.sql import ident, is_plain, literal, qualified
+from mlops_assets.warehouse.sql import ident, is_plain, literal, qualified
 
 
 def test_hostile_column_name_is_a_name_not_sql(tmp_path):

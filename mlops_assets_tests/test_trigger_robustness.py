@@ -9,7 +9,7 @@ import threading
 import dagster as dg
 import pytest
 
-from mlops_assets import handoffs
+from mlops_assets.chain import handoffs
 from mlops_assets.use_cases.config import RetrainConfig, load_use_cases
 
 DRIFT_KEY = dg.AssetKey(["churn", "drift_report"])
@@ -50,7 +50,7 @@ def _mat_id(instance, day):
 
 
 def _tick(uc, instance):
-    from mlops_assets.defs.training.sensors import build_retrain_sensor
+    from mlops_assets.chain.retrain import build_retrain_sensor
 
     return build_retrain_sensor(uc)(dg.build_sensor_context(instance=instance))
 
@@ -121,7 +121,7 @@ def test_a_planned_drift_check_uses_the_previous_days_verdict(churn, data_dir):
     before = _mat_id(instance, "2026-01-21")
     with _HeldRun(instance, partition_key="2026-01-21"):
         assert _mat_id(instance, "2026-01-21") > before
-        from mlops_assets.defs.training.sensors import latest_drift
+        from mlops_assets.chain.retrain import latest_drift
 
         state = latest_drift(instance, churn)
         assert (state.day, state.storage_id, state.flagged) == ("2026-01-21", before, False)
@@ -179,7 +179,7 @@ def test_a_performance_check_in_flight_does_not_crash_the_tick(churn, data_dir):
 
 
 def test_a_report_without_any_check_result_still_fails_loudly(churn, data_dir):
-    from mlops_assets.lineage import day_check_result
+    from mlops_assets.chain.lineage import day_check_result
 
     instance = dg.DagsterInstance.get()
     _training_set(instance)
@@ -193,7 +193,7 @@ def test_a_report_without_any_check_result_still_fails_loudly(churn, data_dir):
 def test_alert_sensor_reads_only_completed_evaluations(churn, data_dir, tmp_path, monkeypatch):
     """Planned evaluations are another event type: the alert sensor never sees them."""
     from mlops_assets.alerts.sink import AlertSink
-    from mlops_assets.defs.alerts.sensors import build_check_alert_sensor
+    from mlops_assets.chain.alerts import build_check_alert_sensor
 
     monkeypatch.setenv("MLOPS_ALERT_FILE", str(tmp_path / "alerts.jsonl"))
     instance = dg.DagsterInstance.get()
@@ -212,8 +212,8 @@ def test_alert_sensor_reads_only_completed_evaluations(churn, data_dir, tmp_path
 
 DEFS_MODULE = '''
 import dagster as dg
-from mlops_assets.components.chain import jobs_of
-from mlops_assets.defs.training.sensors import build_retrain_sensor, training_chain
+from mlops_assets.chain.build import jobs_of
+from mlops_assets.chain.retrain import build_retrain_sensor, training_chain
 from mlops_assets.use_cases.config import RetrainConfig, load_use_cases
 
 (churn,) = [u for u in load_use_cases() if u.name == "churn"]
@@ -277,10 +277,10 @@ def _stub(asset_key, partitions=None):
 
 
 def queue_defs() -> dg.Definitions:
-    """churn's daily and training jobs (components/chain.py) over stand-in assets."""
-    from mlops_assets.components.chain import jobs_of
-    from mlops_assets.defs.training.sensors import training_chain
-    from mlops_assets.lineage import RAW, SUMMARY, key
+    """churn's daily and training jobs (chain/build.py) over stand-in assets."""
+    from mlops_assets.chain.build import jobs_of
+    from mlops_assets.chain.retrain import training_chain
+    from mlops_assets.chain.lineage import RAW, SUMMARY, key
 
     (churn,) = [u for u in load_use_cases() if u.name == "churn"]
     stubs = [_stub(k) for k in (*training_chain(churn), key(churn, SUMMARY))] + [_stub(key(churn, RAW), PARTITIONS)]
@@ -297,7 +297,7 @@ def test_a_retrain_waiting_behind_ten_daily_runs_starts_next(churn, data_dir, tm
     # The queue daemon's iteration has no public API; it is used here only.
     from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
 
-    from mlops_assets.defs.training.sensors import _request
+    from mlops_assets.chain.retrain import _request
     from mlops_assets.training.triggers import Decision
 
     defs = queue_defs()

@@ -221,7 +221,7 @@ def test_code_location_loads_from_the_defs_folder_without_deprecation_warnings(d
 
 
 def test_a_dbt_model_missing_from_the_manifest_is_named(dbt_manifest):
-    from mlops_assets.components.chain import dbt_assets_of
+    from mlops_assets.chain.build import dbt_assets_of
 
     (uc,) = [u for u in load_use_cases() if u.name == "churn"]
     assert len(dbt_assets_of(uc)) == 1
@@ -234,7 +234,7 @@ def test_a_dbt_model_missing_from_the_manifest_is_named(dbt_manifest):
 def test_an_invalid_defs_yaml_becomes_a_failing_asset_not_a_broken_location():
     """A defs.yaml whose values break a rule builds one failing asset that names the file and
     the field, so the other use cases of the location still load."""
-    from mlops_assets.components.chain import INVALID_GROUP
+    from mlops_assets.chain.build import INVALID_GROUP
 
     attrs = _attributes()
     attrs["thresholds"] = {**attrs.get("thresholds", {}), "min_roc_auc": 3}

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from mlops_assets.partitions import daily_partitions
+from mlops_assets.chain.partitions import daily_partitions
 from mlops_assets.use_cases.config import (
     UseCase,
     UseCaseError,

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from mlops_assets.ingest import labels, landing
-from mlops_assets.sql import qualified
+from mlops_assets.warehouse.sql import qualified
 from mlops_assets.use_cases.config import load_use_cases
 from mlops_assets.warehouse import portable
 from mlops_assets.warehouse.postgres_store import PostgresWarehouse, open_connection, to_pyformat
@@ -178,7 +178,7 @@ def test_concurrent_loads_of_different_days_both_succeed_on_postgres(churn, pg_d
 
 def test_the_profile_selects_the_warehouse(data_dir, monkeypatch):
     from mlops_assets import settings
-    from mlops_assets.resources import DuckDBWarehouse, shared_resources
+    from mlops_assets.chain.resources import DuckDBWarehouse, shared_resources
 
     monkeypatch.delenv(settings.PROFILE_ENV, raising=False)
     assert type(shared_resources()["warehouse"]) is DuckDBWarehouse

@@ -170,7 +170,7 @@ with warnings.catch_warnings():
             return to_use_case(self.fields(), source)
 
         def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
-            from mlops_assets.components.chain import build_use_case_defs, invalid_use_case_defs
+            from mlops_assets.chain.build import build_use_case_defs, invalid_use_case_defs
             from mlops_assets.use_cases.config import InvalidUseCase, UseCaseError
 
             source = str(context.path / "defs.yaml")

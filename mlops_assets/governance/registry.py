@@ -92,7 +92,7 @@ def client():
     code outside a Dagster run step. Assets take the `mlflow` resource instead (its settings
     come from dg.EnvVar and it also cleans up orphaned runs); this remains for callers that
     have not moved yet."""
-    from mlops_assets.resources import MlflowResource
+    from mlops_assets.chain.resources import MlflowResource
 
     return MlflowResource.from_settings().client()
 

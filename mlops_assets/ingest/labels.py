@@ -30,7 +30,7 @@ import duckdb
 
 from mlops_assets.ingest import landing
 from mlops_assets.ingest.landing import LandingFileError
-from mlops_assets.sql import ident, qualified
+from mlops_assets.warehouse.sql import ident, qualified
 from mlops_assets.use_cases.config import UseCase
 from mlops_assets.warehouse import portable
 
@@ -362,7 +362,7 @@ def coverage_metadata(coverage_per_day: dict[str, float], rows_per_day: dict[str
     days; for a range, labelled rows / rows over all its days) and the per-day figures."""
     import dagster as dg
 
-    from mlops_assets import handoffs
+    from mlops_assets.chain import handoffs
 
     rows = sum(rows_per_day.get(d, 0) for d in coverage_per_day)
     labelled = sum(c * rows_per_day.get(d, 0) for d, c in coverage_per_day.items())

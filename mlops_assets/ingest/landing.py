@@ -27,7 +27,7 @@ from pathlib import Path
 
 import duckdb
 
-from mlops_assets.sql import ident, is_plain, literal, qualified
+from mlops_assets.warehouse.sql import ident, is_plain, literal, qualified
 from mlops_assets.use_cases.config import UseCase
 from mlops_assets.warehouse import is_postgres, portable
 

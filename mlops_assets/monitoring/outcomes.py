@@ -9,7 +9,7 @@ import pandas as pd
 
 from mlops_assets.monitoring.performance import SCORE, VERSION
 from mlops_assets.serving.predictions import predictions_table
-from mlops_assets.sql import ident, qualified
+from mlops_assets.warehouse.sql import ident, qualified
 from mlops_assets.use_cases.config import UseCase
 
 

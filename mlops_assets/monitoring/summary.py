@@ -10,7 +10,7 @@ import html
 import math
 from typing import Any
 
-from mlops_assets import handoffs as h
+from mlops_assets.chain import handoffs as h
 
 
 # (name, Dagster table type, description): the summary table's columns, in order.

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlops_assets.serving.validation import FeatureSpec, PayloadError, _json_type
-from mlops_assets.sql import ident
+from mlops_assets.warehouse.sql import ident
 
 # Columns the loader adds to every raw row (ingest/landing.py): filled in, never asked for.
 LOADER_COLUMNS = ("_loaded_at", "_source_file")
@@ -276,7 +276,7 @@ def compile_landing_spec(uc, features: FeatureSpec, log=None) -> LandingSpec | N
     if not model:
         return None
     from mlops_assets import settings
-    from mlops_assets.resources import dbt_executable
+    from mlops_assets.chain.resources import dbt_executable
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mlops-serve-dbt-") as tmp:

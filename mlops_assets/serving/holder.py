@@ -81,7 +81,7 @@ class ChampionHolder:
     def _mlflow(self):
         """The project's one way to MLflow (resources.MlflowResource), on this server's store."""
         from mlops_assets import settings
-        from mlops_assets.resources import MlflowResource
+        from mlops_assets.chain.resources import MlflowResource
 
         return MlflowResource(tracking_uri=self.tracking_uri, artifact_root=settings.mlflow_artifact_root(),
                               experiment_name=settings.mlflow_experiment(), ui_url=settings.mlflow_ui_url())

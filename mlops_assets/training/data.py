@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from mlops_assets.sql import ident, qualified
+from mlops_assets.warehouse.sql import ident, qualified
 from mlops_assets.use_cases.config import UseCase
 
 SPLIT_COLUMN = "_split"

@@ -19,7 +19,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mlops_assets import settings
-from mlops_assets.sql import is_plain
+from mlops_assets.warehouse.sql import is_plain
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ Preprocessing = Literal["auto", "native", "one_hot", "ordinal"]  # mlops_assets/
 
 def _plain(value: str) -> str:
     # Column and model names reach SQL, dbt and MLflow; only plain names are portable and
-    # readable in error messages (quoting through mlops_assets.sql stays the second guard).
+    # readable in error messages (quoting through mlops_assets.warehouse.sql stays the second guard).
     if not is_plain(value):
         raise ValueError(f"{value!r} is not a plain identifier (letters, digits and '_', not starting with a digit)")
     return value

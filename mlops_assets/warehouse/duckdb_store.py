@@ -14,7 +14,7 @@ from pydantic import Field
 class DuckDBWarehouse(DuckDBResource):
     """dagster-duckdb's DuckDBResource on the project's file, plus what a shared file needs.
     DuckDB lets one process write at a time (or several read), so connections are short-lived
-    and every opening first takes the warehouse lock (`mlops_assets.warehouse_lock`): shared for
+    and every opening first takes the warehouse lock (`mlops_assets.warehouse.lock`): shared for
     readers, exclusive for writers, waiting up to `lock_timeout_s` and logging for whom it waits.
     Sessions run in UTC. `get_connection()` (DuckDBResource's API) is `connect()` for writing;
     a subprocess that writes (dbt) runs inside `write_lock()`."""
@@ -28,7 +28,7 @@ class DuckDBWarehouse(DuckDBResource):
     def write_lock(self, holder: str | None = None):
         """The exclusive warehouse lock, for work outside `connect()` that writes the file (a
         whole `dbt build`). Context manager; re-entrant within a process."""
-        from mlops_assets.warehouse_lock import warehouse_lock
+        from mlops_assets.warehouse.lock import warehouse_lock
 
         return warehouse_lock(self.database, exclusive=True, timeout_s=self.lock_timeout_s, holder=holder,
                               log=dg.get_dagster_logger().info)
@@ -44,7 +44,7 @@ class DuckDBWarehouse(DuckDBResource):
         import duckdb
 
         from mlops_assets.ingest.landing import in_utc
-        from mlops_assets.warehouse_lock import warehouse_lock
+        from mlops_assets.warehouse.lock import warehouse_lock
 
         Path(self.database).parent.mkdir(parents=True, exist_ok=True)
         if read_only and not Path(self.database).exists():

@@ -12,7 +12,7 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from mlops_assets.sql import ident, qualified
+from mlops_assets.warehouse.sql import ident, qualified
 from mlops_assets.warehouse import is_postgres
 
 COPY_BATCH_ROWS = 200_000

@@ -53,9 +53,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from mlops_assets import settings
     from mlops_assets.cli import prepare
-    from mlops_assets.components.chain import dbt_assets_of
-    from mlops_assets.defs.ingest.assets import build_raw_asset
-    from mlops_assets.resources import shared_resources
+    from mlops_assets.chain.build import dbt_assets_of
+    from mlops_assets.chain.raw import build_raw_asset
+    from mlops_assets.chain.resources import shared_resources
     from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
     from mlops_assets.use_cases.config import load_use_cases
 
@@ -108,8 +108,8 @@ def cli_comparison(last: dt.date, repeat: int, data: Path) -> None:
     import subprocess
 
     from mlops_assets import settings
-    from mlops_assets.defs.features.assets import dbt_window_env, keep_parse_state
-    from mlops_assets.resources import dbt_executable
+    from mlops_assets.chain.features import dbt_window_env, keep_parse_state
+    from mlops_assets.chain.resources import dbt_executable
 
     project = settings.DBT_PROJECT_DIR
     seed = project / "target" / "partial_parse.msgpack"

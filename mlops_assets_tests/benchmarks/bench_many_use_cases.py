@@ -110,11 +110,10 @@ LOAD_CHILD = """
 import importlib, json, time
 t0 = time.perf_counter()
 import dagster as dg
-for m in ("settings", "resources", "components.chain", "components.use_case", "defs.alerts.sensors",
-          "defs.ingest.assets", "defs.ingest.sensors", "defs.labels.assets", "defs.labels.sensors",
-          "defs.features.assets", "defs.training.assets", "defs.training.sensors", "defs.evaluation.assets",
-          "defs.governance.assets", "defs.scoring.assets", "defs.monitoring.assets",
-          "defs.monitoring.performance", "defs.monitoring.summary"):
+for m in ("settings", "chain.resources", "chain.build", "components.use_case", "chain.alerts",
+          "chain.raw", "chain.landing_sensor", "chain.labels", "chain.label_sensor",
+          "chain.features", "chain.training", "chain.retrain", "chain.evaluation",
+          "chain.governance", "chain.scoring", "chain.drift", "chain.performance", "chain.summary"):
     importlib.import_module("mlops_assets." + m)
 t1 = time.perf_counter()
 import mlops_assets.definitions as location  # builds `defs` at import, as Dagster loads it

@@ -68,7 +68,7 @@ class Relation(str):
     """A quoted `schema.table` as `source()` returns it; `load_relation` looks it up."""
 
     def __new__(cls, schema: str, table: str):
-        from mlops_assets.sql import qualified
+        from mlops_assets.warehouse.sql import qualified
 
         rel = super().__new__(cls, qualified(f"{schema}.{table}"))
         rel.schema, rel.identifier = schema, table
@@ -84,7 +84,7 @@ def render_dbt_sql(text: str, min_date: str, max_date: str, relations: dict[str,
     an error, so a model that starts using a new macro breaks this baseline loudly."""
     import jinja2
 
-    from mlops_assets.sql import literal
+    from mlops_assets.warehouse.sql import literal
 
     def ref(name: str) -> str:
         if name not in relations:
@@ -131,7 +131,7 @@ def data_test_queries(uc, relations: dict[str, str], min_date: str, max_date: st
     Tests look at the window only, as the project's `+where: __day_window__` does."""
     import yaml
 
-    from mlops_assets.sql import ident, literal
+    from mlops_assets.warehouse.sql import ident, literal
 
     window = f"event_date >= cast({literal(min_date)} as date) and event_date < cast({literal(max_date)} as date)"
     queries = []
@@ -219,7 +219,7 @@ def run(landing: Path, work: Path, use_case: str = "churn", pipeline: str = "pla
     steps = Steps()
     import duckdb
 
-    from mlops_assets.sql import ident, literal, qualified
+    from mlops_assets.warehouse.sql import ident, literal, qualified
     from mlops_assets.use_cases.config import load_use_cases
 
     ucs = {u.name: u for u in load_use_cases(strict=True)}

@@ -1,0 +1,195 @@
+"""model_evaluation: the candidate and the current champion scored on the same, most recent
+holdout, next to a trivial baseline; blocking gates as asset checks (minimum quality, lift over
+the baseline, no regression against the champion overall and per slice, serving budget)."""
+
+import dagster as dg
+
+from mlops_assets.chain import metadata as asset_metadata
+from mlops_assets.chain import handoffs
+from mlops_assets.chain.automation import after_upstream
+from mlops_assets.chain.training import code_version
+from mlops_assets.evaluation import gates
+from mlops_assets.chain.lineage import CANDIDATE, EVALUATION, TRAINING_SET, key, latest_metadata
+from mlops_assets.chain.resources import DuckDBWarehouse, MlflowResource
+from mlops_assets.training import data
+from mlops_assets.use_cases.config import UseCase
+
+EVALUATION_SOURCES = ("evaluation/gates.py", "evaluation/metrics.py", "evaluation/report.py",
+                      "chain/evaluation.py")
+LATENCY_REPEATS = 7
+
+
+def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
+    asset_key = key(uc, EVALUATION)
+    t = uc.thresholds
+
+    @dg.asset(
+        key=asset_key,
+        deps=[key(uc, CANDIDATE), key(uc, TRAINING_SET)],
+        group_name=uc.name,
+        kinds={"mlflow", "scikitlearn"},
+        owners=asset_metadata.OWNERS,
+        tags=asset_metadata.tags("evaluation", uc.name),
+        code_version=code_version(uc, EVALUATION_SOURCES, uc.thresholds, uc.slice_columns),
+        automation_condition=after_upstream(),
+        check_specs=[dg.AssetCheckSpec(name, asset=asset_key, blocking=True,
+                                       description=gates.GATE_DESCRIPTIONS[name]) for name in gates.ALL_GATES],
+        description=f"Candidate vs the `champion` of {uc.registered_model_name} on the same holdout: ROC AUC, F1, "
+                    "log loss, Brier, calibration error, per slice too, plus a prior-only baseline, batch latency "
+                    "and model size. Logged as MLflow metrics and JSON artifacts on the candidate's run.",
+    )
+    def model_evaluation(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, mlflow: MlflowResource):
+        from sklearn.dummy import DummyClassifier
+
+        from mlops_assets.evaluation import report as rep
+        from mlops_assets.evaluation.report import evaluation_report, slice_metrics
+        from mlops_assets.governance import registry
+
+        candidate = handoffs.read_candidate(latest_metadata(context, key(uc, CANDIDATE)),
+                                            key(uc, CANDIDATE).to_user_string())
+        candidate_version = candidate.version
+        with warehouse.connect(read_only=True) as con:
+            train = data.read_split(con, uc, "train")
+            holdout = data.read_split(con, uc, "holdout")
+        model = mlflow.load_model(uc.registered_model_name, candidate_version)
+        X, y = holdout[uc.features.all], holdout[uc.target_column].astype(int).to_numpy()
+        prob = model.predict_proba(X)[:, 1]
+        baseline = DummyClassifier(strategy="prior").fit(train[uc.features.all], train[uc.target_column].astype(int))
+        report = evaluation_report(y, prob, baseline.predict_proba(X)[:, 1],
+                                   {c: holdout[c].to_numpy() for c in uc.slice_columns})
+        report["candidate"] = {"model_uri": candidate.model_uri, "mlflow_run_id": candidate.run_id,
+                               "version": candidate_version}
+
+        # The champion is scored on exactly the same rows. A champion that cannot be loaded or
+        # scored fails the comparison gates (with the error) rather than waving the candidate through.
+        client = mlflow.client()
+        registry_uri = mlflow.display_uri()
+        champion_version = registry.champion_version(client, uc.registered_model_name)
+        champion_metrics = champion_slices = champion_error = None
+        recent: dict[str, dict] = {}
+        if champion_version is None:
+            # Said loudly: an empty registry is also what a lost or mis-pointed MLflow store looks like.
+            comparison = f"first model: no champion in registry {registry_uri}"
+            context.log.warning(f"{comparison} for {uc.registered_model_name}: candidate v{candidate_version} is "
+                                "judged on absolute quality alone. If a champion existed, check MLFLOW_TRACKING_URI.")
+        else:
+            comparison = f"vs champion v{champion_version} in registry {registry_uri}"
+            try:
+                champ = mlflow.load_model(uc.registered_model_name, champion_version)
+                champ_prob = champ.predict_proba(X)[:, 1]
+                champion_metrics = evaluation_report(y, champ_prob, baseline.predict_proba(X)[:, 1], {})["model"]
+                champion_slices = {c: slice_metrics(y, champ_prob, holdout[c].to_numpy(), t.min_slice_rows)
+                                   for c in uc.slice_columns}
+                # The last few champions on the same rows too: bounds the slide across promotions.
+                for version in registry.recent_champions(client, uc.registered_model_name, gates.RECENT_CHAMPIONS):
+                    if version in (champion_version, candidate_version):
+                        continue
+                    past = mlflow.load_model(uc.registered_model_name, version)
+                    recent[version] = evaluation_report(y, past.predict_proba(X)[:, 1],
+                                                        baseline.predict_proba(X)[:, 1], {})["model"]
+            except Exception as exc:  # noqa: BLE001 - reported through the gates, see above
+                champion_error = (f"champion v{champion_version} or a recent champion could not be scored on the "
+                                  f"holdout: {exc!r}")
+                context.log.error(champion_error)
+        candidate_slices = {c: slice_metrics(y, prob, holdout[c].to_numpy(), t.min_slice_rows) for c in uc.slice_columns}
+        metric_rows = gates.compare_metrics(report["model"], champion_metrics)
+        slice_rows = gates.compare_slices(candidate_slices, champion_slices, t.min_slice_rows)
+
+        latency_ms, latency_rows = _batch_latency_ms(model, X, t.latency_batch_rows)
+        size_mb = registry.model_size_mb(candidate.model_uri)
+
+        m = report["model"]
+        results = [gates.minimum_quality(m, t), gates.beats_baseline(m, report["baseline"], t)]
+        if champion_error:
+            results += [gates.GateResult(gates.NO_REGRESSION, False, champion_error),
+                        gates.GateResult(gates.NO_SLICE_REGRESSION, False, champion_error)]
+        else:
+            results += [gates.no_regression(m, champion_metrics, champion_version, t, recent),
+                        gates.no_slice_regression(slice_rows, champion_version is not None, t)]
+        results += [gates.latency_within_budget(latency_ms, latency_rows, t), gates.size_within_budget(size_mb, t)]
+        verdicts = {g.name: {"passed": g.passed, "description": g.description} for g in results}
+
+        run_id = candidate.run_id
+        for name, value in m.items():
+            client.log_metric(run_id, f"holdout_{name}", value)
+        for name, value in report["baseline"].items():
+            client.log_metric(run_id, f"baseline_{name}", value)
+        client.log_metric(run_id, "batch_latency_ms", latency_ms)
+        client.log_metric(run_id, "model_size_mb", size_mb)
+        client.log_dict(run_id, report, "evaluation/report.json")
+        client.log_dict(run_id, {"candidate_version": candidate_version, "champion_version": champion_version,
+                                 "champion_error": champion_error, "comparison": comparison,
+                                 "recent_champions": recent, "metrics": metric_rows, "slices": slice_rows,
+                                 "gates": verdicts}, "evaluation/champion_challenger.json")
+        from mlops_assets import settings
+        from mlops_assets.evaluation.plot_artifacts import log_evaluation_plots
+
+        plots = log_evaluation_plots(client, run_id, uc.registered_model_name, candidate_version, model, X, y, prob,
+                                     baseline.predict_proba(X)[:, 1],
+                                     settings.reports_dir() / uc.name / "evaluation" / f"v{candidate_version}",
+                                     mlflow.ui_url)
+
+        context.log.info(f"candidate v{candidate_version}: holdout ROC AUC {m['roc_auc']:.4f} "
+                         f"(champion {_fmt(champion_metrics, 'roc_auc')}, baseline {report['baseline']['roc_auc']:.4f}); "
+                         f"gates failed: {[g.name for g in results if not g.passed] or 'none'}")
+        exp = candidate.experiment_id
+        evaluation = handoffs.Evaluation(candidate_version, champion_version, comparison, m["roc_auc"], m["log_loss"])
+        yield dg.MaterializeResult(
+            metadata={
+                **{f"holdout_{k}": round(v, 5) for k, v in m.items()},
+                **{f"baseline_{k}": round(v, 5) for k, v in report["baseline"].items()},
+                # candidate_version, champion_version, comparison: read by the promotion step.
+                **handoffs.evaluation_metadata(evaluation),
+                "roc_auc_lift": round(report["lift"]["roc_auc"], 5),
+                "recent_champions_compared": dg.MetadataValue.json(
+                    {v: {k: round(recent[v][k], 5) for k in ("roc_auc", "log_loss")} for v in recent}),
+                "vs_champion": rep.metadata_table(rep.METRICS_VS_CHAMPION_COLUMNS, metric_rows),
+                "slices_vs_champion": rep.metadata_table(rep.SLICES_VS_CHAMPION_COLUMNS, slice_rows),
+                "metrics_per_slice": rep.metadata_table(rep.SLICE_METRICS_COLUMNS, [
+                    {"column": c, **r} for c, rows in candidate_slices.items() for r in rows]),
+                "calibration": rep.metadata_table(rep.CALIBRATION_COLUMNS, report["calibration"]),
+                "gates": rep.metadata_table(rep.GATES_COLUMNS, [
+                    {"gate": g.name, "passed": g.passed, "description": g.description} for g in results]),
+                "gate_verdicts": dg.MetadataValue.json(verdicts),
+                "batch_latency_ms": round(latency_ms, 2),
+                "model_size_mb": round(size_mb, 3),
+                handoffs.CANDIDATE_RUN_ID: run_id,
+                handoffs.CANDIDATE_MODEL_URI: candidate.model_uri,
+                "mlflow_run_url": dg.MetadataValue.url(mlflow.run_url(exp, run_id)),
+                "mlflow_model_version_url": dg.MetadataValue.url(
+                    mlflow.model_version_url(uc.registered_model_name, candidate_version)),
+                "report_artifact_url": dg.MetadataValue.url(mlflow.artifact_url(exp, run_id, "evaluation/report.json")),
+                "comparison_artifact_url": dg.MetadataValue.url(
+                    mlflow.artifact_url(exp, run_id, "evaluation/champion_challenger.json")),
+                **plots,  # ROC, PR, calibration, confusion matrix, feature importance (PNG in MLflow)
+            },
+            check_results=[
+                dg.AssetCheckResult(check_name=g.name, passed=bool(g.passed), description=g.description,
+                                    metadata={k: float(v) for k, v in g.metadata.items()})
+                for g in results
+            ],
+        )
+
+    return model_evaluation
+
+
+def _batch_latency_ms(model, X, rows: int) -> tuple[float, int]:
+    """Best wall time of predict_proba on ``rows`` holdout rows (resampled when the holdout is
+    smaller) over a few calls after a warm-up. The best, not the median: other processes on the
+    machine only ever add time, and the gate is about the model's own cost."""
+    import time
+
+    import numpy as np
+
+    batch = X.sample(rows, replace=len(X) < rows, random_state=0)
+    model.predict_proba(batch)
+    timings = []
+    for _ in range(LATENCY_REPEATS):
+        started = time.perf_counter()
+        model.predict_proba(batch)
+        timings.append((time.perf_counter() - started) * 1000)
+    return float(np.min(timings)), rows
+
+
+def _fmt(metrics: dict | None, name: str) -> str:
+    return "none" if metrics is None else f"{metrics[name]:.4f}"

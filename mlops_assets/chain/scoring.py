@@ -1,0 +1,139 @@
+"""batch_predictions: each day's feature rows scored by the current champion, into DuckDB."""
+
+import dagster as dg
+
+from mlops_assets.chain import metadata as asset_metadata
+from mlops_assets.chain import handoffs
+from mlops_assets.chain.automation import per_day
+from mlops_assets.instance.concurrency import WAREHOUSE_POOL
+from mlops_assets.chain.lineage import BATCH_PREDICTIONS, CHAMPION, features_key, key
+from mlops_assets.chain.partitions import daily_partitions, local_window
+from mlops_assets.chain.resources import DuckDBWarehouse, MlflowResource
+from mlops_assets.warehouse.sql import ident, qualified
+from mlops_assets.use_cases.config import UseCase
+
+
+PIN_TAG = "mlops/model_version"
+ALLOW_UNPROMOTED_TAG = "mlops/allow_unpromoted"
+
+
+class ScoringConfig(dg.Config):
+    model_version: str | None = None
+    """Score with this registered version instead of the champion, e.g. to re-score old days
+    with a fixed model. The run tag mlops/model_version does the same (UI backfills take tags).
+    Only versions that were champion once are accepted, unless allow_unpromoted is set."""
+    allow_unpromoted: bool = False
+    """Accept a pinned version that never passed the promotion gates (the run tag
+    mlops/allow_unpromoted=true does the same). Recorded on the materialization and logged."""
+
+
+def pinned_version(context: dg.AssetExecutionContext, config: ScoringConfig, client, model_name: str) -> tuple[str | None, bool]:
+    """The pinned version (None: score with the champion) and whether an unpromoted version was
+    allowed. Raises dg.Failure naming the version and the reason when it is refused."""
+    from mlops_assets.governance import registry, rules
+
+    pinned = config.model_version or context.run.tags.get(PIN_TAG)
+    if not pinned:
+        return None, False
+    pinned = str(pinned).strip()
+    tag = context.run.tags.get(ALLOW_UNPROMOTED_TAG, "").strip().lower()
+    if tag not in ("", "true", "false"):
+        raise dg.Failure(f"run tag {ALLOW_UNPROMOTED_TAG}={tag!r}: expected true or false")
+    allow = config.allow_unpromoted or tag == "true"
+    tags = registry.version_tags(client, model_name, pinned)
+    refusal = rules.pinned_version_refusal(model_name, pinned, tags)
+    if refusal and (not allow or tags is None):  # no override makes a missing version exist
+        raise dg.Failure(f"refusing to score with the pinned version {pinned}: {refusal}")
+    if refusal:
+        context.log.warning(f"scoring with {model_name} v{pinned} although it was never champion "
+                            f"(allow_unpromoted is set on this run): {refusal.split(':')[0]}")
+    else:
+        context.log.info(f"scoring with the pinned version {pinned} of {model_name} (champion once)")
+    return pinned, bool(refusal)
+
+
+def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=key(uc, BATCH_PREDICTIONS),
+        pool=WAREHOUSE_POOL,  # writes predictions.<use case> (mlops_assets/instance/concurrency.py)
+        deps=[features_key(uc), key(uc, CHAMPION)],
+        partitions_def=daily_partitions(uc),
+        # A backfill of many days is one run: one model load, one replace of the whole window.
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        group_name=uc.name,
+        kinds={"duckdb", "mlflow"},
+        owners=asset_metadata.OWNERS,
+        tags=asset_metadata.tags("scoring", uc.name),
+        code_version=asset_metadata.source_code_version("chain/scoring.py", "serving/predictions.py"),
+        # Each new day is scored once; a promotion does not re-score the history (backfill for
+        # that), nor do labels that arrive later and rebuild the day's features: what was served
+        # stays what is measured. A changed landing file's run re-scores its days itself.
+        automation_condition=per_day(ignore=dg.AssetSelection.assets(key(uc, CHAMPION)), first_time_only=True),
+        description=f"The day's rows of {uc.features_table} scored by the `champion` of "
+                    f"{uc.registered_model_name}, in predictions.{uc.name} ({uc.entity_column}, "
+                    f"{uc.timestamp_column}, score, model_version, scored_at). Re-materializing a day replaces its "
+                    f"scores; what was served (scored before the row's label arrived) is kept in served.{uc.name}, "
+                    "which the performance report measures.",
+    )
+    def batch_predictions(context: dg.AssetExecutionContext, config: ScoringConfig,
+                          warehouse: DuckDBWarehouse, mlflow: MlflowResource) -> dg.MaterializeResult:
+        import pandas as pd
+
+        from mlops_assets.governance import registry
+        from mlops_assets.serving.predictions import predictions_table, replace_window, rescored_rows
+
+        start, end = local_window(context)
+        client = mlflow.client()
+        pinned, unpromoted = pinned_version(context, config, client, uc.registered_model_name)
+        version = pinned or registry.champion_version(client, uc.registered_model_name)
+        if version is None:
+            raise dg.Failure(f"{uc.registered_model_name} has no champion yet: materialize "
+                             f"{key(uc, CHAMPION).to_user_string()} first")
+        # Load by version, not by alias, so the version recorded is the one that scored.
+        model = mlflow.load_model(uc.registered_model_name, version)
+
+        cols = ", ".join(ident(c) for c in [uc.entity_column, uc.timestamp_column, *uc.features.all])
+        ts = ident(uc.timestamp_column)
+        # Filtering on the timestamp works whether or not the features asset is partitioned.
+        with warehouse.connect(read_only=True) as con:
+            rows = con.execute(f"SELECT {cols} FROM {qualified(uc.features_table)} WHERE {ts} >= ? AND {ts} < ? "
+                               f"ORDER BY {ts}", [start, end]).df()
+        scores = model.predict_proba(rows[uc.features.all])[:, 1] if len(rows) else []
+        # When the model scored (UTC): a prediction counts as served when made before its label
+        # arrived (serving/predictions.py), so this is taken here, not when the rows are written.
+        scored_at = pd.Timestamp.now(tz="UTC").tz_localize(None)
+        frame = pd.DataFrame({
+            uc.entity_column: rows[uc.entity_column],
+            uc.timestamp_column: pd.to_datetime(rows[uc.timestamp_column]),
+            "score": pd.Series(scores, dtype="float64", index=rows.index),
+            "model_version": str(version),
+            "scored_at": pd.Series(scored_at, index=rows.index, dtype="datetime64[ns]"),
+        })
+        if rows.empty:
+            context.log.warning(f"no rows in {uc.features_table} in [{start}, {end}): no predictions for that window")
+        with warehouse.connect() as con:
+            replaced = replace_window(con, uc, frame, start, end)
+            rescored = rescored_rows(con, uc, start, end)
+            schema = asset_metadata.duckdb_column_schema(con, predictions_table(uc))
+        context.log.info(f"[{start:%Y-%m-%d}, {end:%Y-%m-%d}): scored {len(frame)} rows with {uc.registered_model_name} "
+                         f"v{version} (replaced {replaced})")
+        if rescored:
+            context.log.info(f"{rescored} of these rows were scored after their labels arrived: re-scores, their "
+                             "served predictions kept for performance monitoring")
+        return dg.MaterializeResult(metadata={
+            handoffs.ROW_COUNT: len(frame),
+            "rows_replaced": replaced,
+            # rows whose label had arrived before this scoring: not served, kept apart (served.<use case>)
+            "rescored_rows": rescored,
+            handoffs.SCORED_MODEL_VERSION: str(version),  # read by the drift report of the same day
+            "pinned_version": bool(pinned),
+            # True only when a version that never passed the gates scored (an explicit override).
+            "unpromoted_version_allowed": unpromoted,
+            "mean_score": round(float(frame["score"].mean()), 5) if len(frame) else 0.0,
+            "table": predictions_table(uc),
+            "dagster/table_name": predictions_table(uc),
+            "dagster/column_schema": schema,
+            "mlflow_model_version_url": dg.MetadataValue.url(mlflow.model_version_url(uc.registered_model_name, version)),
+        })
+
+    return batch_predictions

@@ -1,0 +1,88 @@
+"""monitoring_summary: one row per day of a use case, what a person scans first."""
+import dagster as dg
+
+from mlops_assets import settings
+from mlops_assets.chain import metadata as asset_metadata
+from mlops_assets.chain.lineage import BATCH_PREDICTIONS, DRIFT, PERFORMANCE, SUMMARY, key
+from mlops_assets.chain.resources import DuckDBWarehouse
+from mlops_assets.warehouse.sql import ident, qualified
+from mlops_assets.use_cases.config import UseCase
+
+
+def summary_path(uc: UseCase):
+    return settings.reports_dir() / uc.name / "monitoring_summary.html"
+
+
+def latest_per_day(instance: dg.DagsterInstance, asset_key: dg.AssetKey, batch: int = 100) -> dict[str, dict]:
+    """{day: plain metadata values of that day's latest materialization}."""
+    days = sorted(instance.get_materialized_partitions(asset_key))
+    out: dict[str, dict] = {}
+    for start in range(0, len(days), batch):
+        records_filter = dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=days[start:start + batch])
+        cursor = None
+        while True:
+            page = instance.fetch_materializations(records_filter, limit=500, cursor=cursor)
+            for rec in page.records:  # newest first: the first record of a day is its latest
+                if rec.partition_key not in out:
+                    out[rec.partition_key] = {k: getattr(v, "value", v)
+                                              for k, v in rec.asset_materialization.metadata.items()}
+            if not page.has_more:
+                break
+            cursor = page.cursor
+    return out
+
+
+def scored_rows_per_day(warehouse: DuckDBWarehouse, uc: UseCase) -> dict[str, int]:
+    """{day: rows in the predictions table}, counted in the warehouse."""
+    from mlops_assets.monitoring.outcomes import table_exists
+    from mlops_assets.serving.predictions import predictions_table
+
+    table = predictions_table(uc)
+    ts = ident(uc.timestamp_column)
+    with warehouse.connect(read_only=True) as con:
+        if not table_exists(con, table):
+            return {}
+        rows = con.execute(f"SELECT CAST({ts} AS DATE), count(*) FROM {qualified(table)} GROUP BY 1").fetchall()
+    return {str(day): int(n) for day, n in rows}
+
+
+def build_monitoring_summary(uc: UseCase) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=key(uc, SUMMARY),
+        deps=[key(uc, BATCH_PREDICTIONS), key(uc, DRIFT), key(uc, PERFORMANCE)],
+        group_name=uc.name,
+        kinds={"html"},
+        owners=asset_metadata.OWNERS,
+        tags=asset_metadata.tags("monitoring", uc.name),
+        # Refreshed whenever a day's predictions, drift or performance report changes.
+        automation_condition=(dg.AutomationCondition.any_deps_updated().since_last_handled()
+                              & ~dg.AutomationCondition.any_deps_in_progress()
+                              & ~dg.AutomationCondition.in_progress()).with_label("after any monitored day"),
+        description=f"One row per day of {uc.name}: rows, label coverage, model version, drift share, prediction "
+                    f"drift, ROC AUC when known and the checks' outcomes; plots over the days in "
+                    f"{summary_path(uc)}.",
+    )
+    def monitoring_summary(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+        from mlops_assets.monitoring.drift import _write_atomically
+        from mlops_assets.monitoring.summary import COLUMNS, overview_html, summary_rows, table_records
+
+        instance = context.instance
+        rows = summary_rows(latest_per_day(instance, key(uc, BATCH_PREDICTIONS)),
+                            latest_per_day(instance, key(uc, DRIFT)),
+                            latest_per_day(instance, key(uc, PERFORMANCE)),
+                            scored_rows=scored_rows_per_day(warehouse, uc))
+        page = summary_path(uc)
+        _write_atomically(page, overview_html(uc.name, rows, drift_threshold=uc.thresholds.drift_share,
+                                              min_coverage=uc.monitoring.min_label_coverage))
+        schema = dg.TableSchema(columns=[dg.TableColumn(n, t, description=d) for n, t, d in COLUMNS])
+        failing = [r["day"] for r in rows if "FAIL" in (r["drift_check"], r["performance_check"])]
+        context.log.info(f"{uc.name}: {len(rows)} day(s); days with a failed check: {failing or 'none'}")
+        return dg.MaterializeResult(metadata={
+            "days": dg.MetadataValue.table(records=[dg.TableRecord(r) for r in table_records(rows)], schema=schema),
+            "overview": dg.MetadataValue.path(str(page)),
+            "dagster/row_count": len(rows),
+            "days_with_failed_checks": dg.MetadataValue.json(failing),
+            "latest_day": rows[0]["day"] if rows else "none",
+        })
+
+    return monitoring_summary
