@@ -2,9 +2,9 @@
 set). An alert names the use case, the asset and check, the day partition, the run and a link
 to the run in the Dagster UI.
 
-The file is written first, so an unreachable webhook loses nothing; the webhook is retried a
-bounded number of times with exponential backoff, then the failure is logged and returned,
-never raised: alerting must not block or fail the pipeline it reports on.
+The file is written first, so an unreachable webhook loses nothing; the webhook is retried
+(tenacity) a bounded number of times with exponential backoff, then the failure is logged and
+returned, never raised: alerting must not block or fail the pipeline it reports on.
 """
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import dagster as dg
+import tenacity
 from pydantic import Field
 
 from mlops_assets import settings
@@ -49,7 +51,7 @@ class Alert:
     job: str | None = None
     severity: str = "ERROR"
     details: Mapping[str, Any] = field(default_factory=dict)
-    time_utc: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    time_utc: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
 
     def text(self) -> str:
         """One readable paragraph for chat: what failed, where, and the link."""
@@ -126,33 +128,45 @@ class Delivery:
     error: str | None = None
 
 
+class _NotDelivered(Exception):
+    """One webhook attempt that did not get a 2xx; the message says why."""
+
+
+def _post_once(url: str, body: bytes, timeout_s: float) -> None:
+    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            if 200 <= response.status < 300:
+                return
+            error = f"HTTP {response.status}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:  # refused, timeout, HTTP 4xx/5xx, bad URL
+        error = f"{type(exc).__name__}: {exc}"
+    raise _NotDelivered(error)
+
+
 def post_webhook(url: str, payload: Mapping[str, Any], retries: int, backoff_s: float, timeout_s: float,
                  log: Callable[[str], None], sleep: Callable[[float], None] = time.sleep) -> Delivery:
     """POST JSON to a Slack-compatible webhook: ``retries`` attempts in all, waiting backoff_s,
     2*backoff_s, ... between them. Any 2xx is delivered; the last error is logged and returned."""
+    attempts, host = max(1, retries), _host_of(url)
     body = json.dumps(payload).encode()
-    error = None
-    for attempt in range(1, max(1, retries) + 1):
-        request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=timeout_s) as response:
-                if 200 <= response.status < 300:
-                    return Delivery(True, attempt)
-                error = f"HTTP {response.status}"
-        except (urllib.error.URLError, OSError, ValueError) as exc:  # refused, timeout, HTTP 4xx/5xx, bad URL
-            error = f"{type(exc).__name__}: {exc}"
-        log(f"alert webhook {_host_of(url)}: attempt {attempt}/{retries} failed ({error})")
-        if attempt < retries:
-            sleep(backoff_s * 2 ** (attempt - 1))
-    log(f"alert webhook {_host_of(url)} unreachable after {retries} attempts; "
-        "the alert is in the alert file only")
-    return Delivery(False, max(1, retries), error)
+
+    def log_failure(state: tenacity.RetryCallState) -> None:
+        log(f"alert webhook {host}: attempt {state.attempt_number}/{attempts} failed ({state.outcome.exception()})")
+
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(attempts), wait=tenacity.wait_exponential(multiplier=backoff_s, min=0),
+        retry=tenacity.retry_if_exception_type(_NotDelivered), after=log_failure, sleep=sleep, reraise=True)
+    try:
+        retrying(_post_once, url, body, timeout_s)
+    except _NotDelivered as exc:
+        log(f"alert webhook {host} unreachable after {attempts} attempts; the alert is in the alert file only")
+        return Delivery(False, attempts, str(exc))
+    return Delivery(True, retrying.statistics["attempt_number"])
 
 
 def _host_of(url: str) -> str:
     """scheme://host:port only: a Slack webhook's secret is its path."""
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"
 
