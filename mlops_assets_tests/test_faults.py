@@ -59,6 +59,29 @@ def test_warehouse_lock_waits_for_another_process_and_names_it(tmp_path):
             pass
 
 
+def test_a_process_outside_the_warehouse_lock_is_named_not_waited_for(tmp_path):
+    """The warehouse lock is the one wait; a process that opens the file without it (a duckdb
+    shell) makes connect() fail at once, naming the file, the lock and DuckDB's own message."""
+    import duckdb
+
+    from mlops_assets.chain.resources import DuckDBWarehouse
+
+    db = tmp_path / "w.duckdb"
+    code = f"import duckdb, time; c = duckdb.connect({str(db)!r}); print('held', flush=True); time.sleep(30)"
+    shell = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert shell.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        with pytest.raises(duckdb.IOException, match=r"w\.duckdb is open in a process that does not take the "
+                                                      r"warehouse lock .*w\.duckdb\.lock"):
+            with DuckDBWarehouse(database=str(db), lock_timeout_s=60).connect():
+                pass
+        assert time.monotonic() - started < 10
+    finally:
+        shell.kill()
+        shell.wait()
+
+
 @pytest.mark.integration
 def test_dbt_build_waits_for_a_concurrent_writer_instead_of_failing(data_dir, dbt_manifest):
     """Issue 7 #9: another process writing the warehouse made the dbt step fail with

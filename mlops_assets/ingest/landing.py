@@ -88,13 +88,6 @@ def fingerprint(f: LandingFile) -> str:
     return f"{f.path}@{f.size}:{f.mtime_ns}"
 
 
-def in_utc(con):
-    """A warehouse session in UTC, whatever the machine's zone (DuckDB uses the session time
-    zone when it casts). A PostgreSQL session is opened in UTC already
-    (warehouse/postgres_store.open_connection)."""
-    return in_zone(con, "UTC")
-
-
 def in_zone(con, tz: str):
     """Files are read in the use case's zone: casting an offset-bearing timestamp to a plain one
     gives wall-clock time in that zone, and a plain one is taken as it is, so each row lands on

@@ -1,14 +1,22 @@
 """The warehouse in a DuckDB file (the embedded profile)."""
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
+
+from mlops_assets.warehouse.lock import lock_path, warehouse_lock
+
+
+def in_utc(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A session in UTC, whatever the machine's zone: DuckDB casts with the session's zone."""
+    con.execute("SET TimeZone = 'UTC'")
+    return con
 
 
 class DuckDBWarehouse(DuckDBResource):
@@ -28,8 +36,6 @@ class DuckDBWarehouse(DuckDBResource):
     def write_lock(self, holder: str | None = None):
         """The exclusive warehouse lock, for work outside `connect()` that writes the file (a
         whole `dbt build`). Context manager; re-entrant within a process."""
-        from mlops_assets.warehouse.lock import warehouse_lock
-
         return warehouse_lock(self.database, exclusive=True, timeout_s=self.lock_timeout_s, holder=holder,
                               log=dg.get_dagster_logger().info)
 
@@ -39,30 +45,24 @@ class DuckDBWarehouse(DuckDBResource):
             yield con
 
     @contextmanager
-    def connect(self, read_only: bool = False, holder: str | None = None
-                ) -> Iterator["duckdb.DuckDBPyConnection"]:  # noqa: F821
-        import duckdb
-
-        from mlops_assets.ingest.landing import in_utc
-        from mlops_assets.warehouse.lock import warehouse_lock
-
+    def connect(self, read_only: bool = False, holder: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
         Path(self.database).parent.mkdir(parents=True, exist_ok=True)
         if read_only and not Path(self.database).exists():
             raise FileNotFoundError(f"warehouse {self.database} does not exist yet: materialize the raw assets first")
         with warehouse_lock(self.database, exclusive=not read_only, timeout_s=self.lock_timeout_s, holder=holder,
                             log=dg.get_dagster_logger().info):
-            # Processes that skip the lock (a user's duckdb shell) may still hold the file: retry.
-            deadline = time.monotonic() + self.lock_timeout_s
-            delay = 0.1
-            while True:
-                try:
-                    con = duckdb.connect(self.database, read_only=read_only, config=dict(self.connection_config))
-                    break
-                except duckdb.IOException as exc:
-                    if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                        raise
-                    time.sleep(delay)
-                    delay = min(delay * 2, 2.0)
+            # The warehouse lock is the one wait: every process of the project opens the file
+            # under it (dbt inside write_lock), and DuckDB releases its own file lock on close,
+            # before ours. So DuckDB refusing the file means a process outside the project holds
+            # it (a duckdb shell); it is named at once instead of being waited for.
+            try:
+                con = duckdb.connect(self.database, read_only=read_only, config=dict(self.connection_config))
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise
+                raise duckdb.IOException(
+                    f"warehouse {self.database} is open in a process that does not take the warehouse lock "
+                    f"{lock_path(self.database)} (DuckDB: {exc}); close it and retry") from exc
             try:
                 yield in_utc(con)
             finally:

@@ -1,13 +1,18 @@
-"""An inter-process lock beside the DuckDB file, so that writers queue instead of failing.
+"""The warehouse lock: the one thing that keeps DuckDB writers apart, across processes.
 
-DuckDB lets one process open the file for writing, or several for reading. Our own connections
-retry while the file is locked, but dbt (a subprocess) does not: it fails at once with "Could not
-set lock on file". So every process that opens the warehouse first takes this lock (shared for
-readers, exclusive for writers and for a whole `dbt build`), waiting with a bound and saying for
-whom it waits. The lock file records its last holder for that message.
+DuckDB lets one process open the file for writing, or several for reading, and refuses the rest
+at once ("Could not set lock on file"); it never waits. So every process that opens the
+warehouse first takes this lock beside the file (shared for readers, exclusive for writers and
+for a whole `dbt build`, whose subprocess opens the file itself), waiting with a bound and saying
+for whom it waits. Nothing else waits for the file: connecting under this lock finds DuckDB's own
+lock free (duckdb_store.py). The Dagster pool `mlops_warehouse` (instance/concurrency.py) is
+not a second lock: it decides which runs' writing steps are started, so that they queue in
+Dagster instead of each holding a run worker blocked here; writers outside Dagster (the CLI,
+a dbt run by hand) are kept apart by this lock alone.
 
 Locks are `flock`s, released by the kernel when the holder dies, so a crashed run leaves nothing
-to clean up. Re-entrant within a process (a step that holds it may open the warehouse again).
+to clean up. The lock file records its last holder for the timeout message. Re-entrant within a
+process (a step that holds it may open the warehouse again).
 """
 from __future__ import annotations
 
