@@ -10,7 +10,6 @@ import datetime as _dt
 import json as _json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,8 @@ import urllib.request
 from dataclasses import dataclass as _dataclass
 from dataclasses import field as _field
 from pathlib import Path
+
+from mlops_assets_tests.ports import free_port
 
 
 def stop_group(proc: subprocess.Popen, grace_s: float = 30.0) -> None:
@@ -43,12 +44,6 @@ def stop_group(proc: subprocess.Popen, grace_s: float = 30.0) -> None:
         except ProcessLookupError:
             pass
     proc.wait(timeout=10)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager

@@ -18,9 +18,8 @@ CHECK = dg.AssetCheckSpec(handoffs.DRIFT_CHECK, asset=DRIFT_KEY, blocking=False,
 
 
 @pytest.fixture
-def churn(data_dir):
-    (uc,) = [u for u in load_use_cases() if u.name == "churn"]
-    return uc.model_copy(update={"retrain": RetrainConfig(cooldown_minutes=0)})
+def churn(churn):
+    return churn.model_copy(update={"retrain": RetrainConfig(cooldown_minutes=0)})
 
 
 def _report(instance, *key, partition=None, metadata=None):

@@ -31,7 +31,6 @@ import os
 import platform
 import shlex
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,10 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from mlops_assets_tests.ports import free_port  # noqa: E402
 BIN = Path(sys.executable).parent
 FIRST_DAY = dt.date(2026, 1, 1)
 NUMERIC = ["tenure_months", "monthly_charges", "num_support_calls", "satisfaction_score"]
@@ -257,12 +260,6 @@ STATUS_QUERY = """
 { workspaceOrError { __typename ... on Workspace { locationEntries { name loadStatus
   locationOrLoadError { __typename ... on PythonError { message } } } } } }
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def post(url: str, query: str, timeout: float = 120) -> dict:
