@@ -1,7 +1,7 @@
 # The code location image. Dagster's Helm chart runs it as
 #   dagster api grpc -h 0.0.0.0 -p 3030 -m mlops_assets.definitions
 # (deploy/helm/values.yaml); the K8sRunLauncher, k8s_job_executor and Celery workers run the same
-# image. The install lines are the README's ("Install for CI and images"), checked by
+# image. The install lines are those of docs/operations.md ("Install for CI and images"), checked by
 # mlops_assets_tests/test_deploy_templates.py.
 FROM python:3.11-slim
 

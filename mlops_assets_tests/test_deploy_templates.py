@@ -1,6 +1,8 @@
-"""The deployment templates call the README's commands: the CI workflows (GitHub Actions, Azure
-Pipelines), the Dockerfile and the Helm values. The commands are read from README.md's code
-blocks, never copied here, so a README change that the templates do not follow fails."""
+"""The deployment templates call the documented commands: the CI workflows (GitHub Actions, Azure
+Pipelines), the Dockerfile and the Helm values. The commands are read from the bash code blocks of
+README.md and docs/*.md, never copied here, so a docs change that the templates do not follow
+fails. A block is found by the marker comment right before it (`<!-- commands:NAME -->`), never
+by a heading, so headings can be reworded and blocks moved between pages."""
 from __future__ import annotations
 
 import re
@@ -16,12 +18,15 @@ from mlops_assets.instance import concurrency
 from mlops_assets.instance import executors
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 CI_FILES = {"github": ROOT / ".github" / "workflows" / "ci.yml", "azure": ROOT / "azure-pipelines.yml"}
 
-INSTALL_SECTION = "Install for CI and images"
-CI_SECTION = "Run assets from the command line, as CI does"
-CI_TEMPLATES_SECTION = "CI templates"
+# The markers of the documented command blocks (docs/testing.md lists them).
+QUICKSTART = "quickstart"
+INSTALL = "install"
+CI = "ci"
+CI_TEMPLATES = "ci-templates"
+MARKER = re.compile(r"<!--\s*commands:([\w-]+)\s*-->")
 
 
 # ---- reading commands ------------------------------------------------------------------------
@@ -55,40 +60,49 @@ def shell_commands(script: str) -> list[str]:
     return commands
 
 
-def readme_sections() -> dict[str, list[str]]:
-    """README.md's headings -> the commands of the bash code blocks under each."""
-    sections: dict[str, list[str]] = {}
-    heading, block, fence = "", [], None  # fence: the open code block's language, "" for none
-    for line in README.read_text(encoding="utf-8").splitlines():
-        if line.startswith("```"):
+def bash_blocks(text: str) -> list[tuple[str | None, list[str]]]:
+    """(marker, commands) of each bash code block of a Markdown text; the marker is the NAME of a
+    `<!-- commands:NAME -->` line right before the block (blank lines between allowed), else None."""
+    blocks: list[tuple[str | None, list[str]]] = []
+    marker, block, fence = None, [], None  # fence: the open code block's language, "" for none
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("```"):
             if fence is None:
-                fence, block = line[3:].strip(), []
+                fence, block = stripped[3:].strip(), []
             else:
                 if fence == "bash":
-                    sections.setdefault(heading, []).extend(shell_commands("\n".join(block)))
-                fence = None
+                    blocks.append((marker, shell_commands("\n".join(block))))
+                fence, marker = None, None
             continue
         if fence is not None:
             block.append(line)
-        elif line.startswith("#"):  # a heading; a `#` line inside any code block is not one
-            heading = line.lstrip("#").strip()
-    return sections
+        elif found := MARKER.fullmatch(stripped):
+            marker = found.group(1)
+        elif stripped:
+            marker = None  # a marker names only the block right after it
+    return blocks
 
 
-def section(name: str) -> list[str]:
-    commands = readme_sections().get(name)
-    assert commands, f"README.md: no bash commands under the heading {name!r}"
+def documented_blocks() -> list[tuple[str | None, list[str]]]:
+    return [b for path in DOCS for b in bash_blocks(path.read_text(encoding="utf-8"))]
+
+
+def marked(name: str) -> list[str]:
+    """The commands of every block marked `<!-- commands:NAME -->`, in page order (README first)."""
+    commands = [c for marker, block in documented_blocks() if marker == name for c in block]
+    assert commands, f"no bash block after <!-- commands:{name} --> in README.md or docs/*.md"
     return commands
 
 
-def readme_commands() -> set[str]:
-    return {c for commands in readme_sections().values() for c in commands}
+def documented_commands() -> set[str]:
+    return {c for _, block in documented_blocks() for c in block}
 
 
 def install_commands() -> tuple[list[str], list[str]]:
-    """(CI install, image install) from the README: `pip install uv` then the uv sync line
+    """(CI install, image install) from the docs: `pip install uv` then the uv sync line
     with the dev tools (CI) or with --no-dev (the image)."""
-    commands = section(INSTALL_SECTION)
+    commands = marked(INSTALL)
     pip = [c for c in commands if c.startswith("pip install")]
     syncs = [c for c in commands if c.startswith("uv sync")]
     ci = [c for c in syncs if "--no-dev" not in c]
@@ -104,12 +118,18 @@ def test_command_extraction_joins_continuations_and_drops_comments():
                                       "echo 'x # not a comment'"]
 
 
-def test_readme_names_the_commands_the_templates_use():
+def test_marker_names_only_the_block_right_after_it():
+    text = ("<!-- commands:a -->\n\n```bash\nuv sync\n```\n<!-- commands:b -->\nprose\n"
+            "```bash\necho x\n```\n  ```bash\n  pip install uv\n  ```\n")
+    assert bash_blocks(text) == [("a", ["uv sync"]), (None, ["echo x"]), (None, ["pip install uv"])]
+
+
+def test_docs_name_the_commands_the_templates_use():
     ci_install, image_install = install_commands()
     assert ci_install == ["pip install uv", "uv sync --frozen"]
     assert image_install[1].startswith("uv sync --frozen --no-dev") and "--extra kubernetes" in image_install[1]
-    assert "uv run --frozen pytest" in section("Quickstart")
-    materialize = [c for c in section(CI_SECTION) if c.startswith("uv run --frozen dagster asset materialize")]
+    assert "uv run --frozen pytest" in marked(QUICKSTART)
+    materialize = [c for c in marked(CI) if c.startswith("uv run --frozen dagster asset materialize")]
     assert len(materialize) == 3, materialize
 
 
@@ -134,17 +154,17 @@ def ci_commands(kind: str) -> list[str]:
 
 
 @pytest.mark.parametrize("kind", sorted(CI_FILES))
-def test_ci_templates_run_the_readme_commands(kind):
+def test_ci_templates_run_the_documented_commands(kind):
     commands = ci_commands(kind)
     ci_install, _ = install_commands()
-    required = ci_install + ["uv run --frozen pytest"] + section(CI_SECTION)[:4] + [
-        c for c in section(CI_SECTION) if "dagster asset materialize" in c] + section(CI_TEMPLATES_SECTION)
+    required = ci_install + ["uv run --frozen pytest"] + marked(CI)[:4] + [
+        c for c in marked(CI) if "dagster asset materialize" in c] + marked(CI_TEMPLATES)
     missing = [c for c in required if c not in commands]
-    assert not missing, f"{CI_FILES[kind]} does not run these README commands: {missing}"
-    # Nothing that installs or runs the project is made up: each such line is the README's.
-    known = readme_commands()
+    assert not missing, f"{CI_FILES[kind]} does not run these documented commands: {missing}"
+    # Nothing that installs or runs the project is made up: each such line is in the docs.
+    known = documented_commands()
     invented = [c for c in commands if c.split()[0] in ("uv", "pip") and c not in known]
-    assert not invented, f"{CI_FILES[kind]} runs commands the README does not show: {invented}"
+    assert not invented, f"{CI_FILES[kind]} runs commands the docs do not show: {invented}"
 
 
 @pytest.mark.parametrize("kind", sorted(CI_FILES))
@@ -181,13 +201,13 @@ def dockerfile() -> list[tuple[str, str]]:
     return out
 
 
-def test_dockerfile_installs_with_the_readme_commands():
+def test_dockerfile_installs_with_the_documented_commands():
     _, image_install = install_commands()
     runs = [args for instruction, args in dockerfile() if instruction == "RUN"]
     installs = [r for r in runs if r.split()[0] in ("pip", "uv")]
-    assert installs == image_install, f"Dockerfile install lines {installs} != README's {image_install}"
-    # The dbt manifest is built in the image (README: outside dg and dagster dev nothing builds it).
-    assert "uv run --frozen mlops-assets prepare" in readme_commands()
+    assert installs == image_install, f"Dockerfile install lines {installs} != the docs' {image_install}"
+    # The dbt manifest is built in the image (outside dg and dagster dev nothing builds it).
+    assert "uv run --frozen mlops-assets prepare" in marked(CI)
     assert "mlops-assets prepare" in runs
 
 
@@ -280,7 +300,7 @@ def test_celery_worker_config_is_valid_for_dagster_celery(monkeypatch):
     assert config["broker"] == "pyamqp://guest@rabbitmq:5672//"
 
 
-def test_readme_celery_worker_command_uses_the_shipped_config():
-    worker = [c for c in readme_commands() if "dagster-celery worker start" in c]
+def test_documented_celery_worker_command_uses_the_shipped_config():
+    worker = [c for c in documented_commands() if "dagster-celery worker start" in c]
     assert worker and all("-y deploy/celery/worker.yaml" in c for c in worker)
     assert all(shlex.split(c)[:4] == ["uv", "run", "--frozen", "--extra"] for c in worker)

@@ -8,9 +8,15 @@ import dagster as dg
 import duckdb
 import pytest
 
-from mlops_assets.use_cases.config import FeaturesConfig, LabelsConfig, LandingConfig, RetrainConfig
+from mlops_assets.use_cases.config import FeaturesConfig, LabelsConfig, LandingConfig, RetrainConfig, load_use_cases
 
 HEADER = "customer_id,event_ts,churned"
+
+
+@pytest.fixture
+def churn(data_dir):
+    (uc,) = [u for u in load_use_cases() if u.name == "churn"]
+    return uc
 
 
 def _write(path, text, age_s=120):

@@ -6,9 +6,10 @@ the plots are inline SVG, so the page needs no JavaScript and no network.
 """
 from __future__ import annotations
 
-import html
 import math
 from typing import Any
+
+import jinja2
 
 from mlops_assets.chain import handoffs as h
 
@@ -80,51 +81,47 @@ def table_records(rows: list[dict]) -> list[dict]:
     return [{n: r.get(n) for n in NAMES} for r in rows]
 
 
-def _svg(title: str, points: list[tuple[str, float | None]], *, lo: float | None = None, hi: float | None = None,
-         line: float | None = None, width: int = 640, height: int = 180) -> str:
-    """A line plot of one figure over the days (oldest left); gaps where the figure is unknown;
-    `line` draws a dashed reference (a threshold)."""
+# The page's template (templates/overview.html.j2) is package data; autoescape on, since the
+# use case's name and the days come from users' files.
+_PAGES = jinja2.Environment(loader=jinja2.PackageLoader("mlops_assets.monitoring"), autoescape=True,
+                            undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+
+def _plot(title: str, points: list[tuple[str, float | None]], *, lo: float | None = None, hi: float | None = None,
+          line: float | None = None, width: int = 640, height: int = 180) -> dict:
+    """What the page's plot macro draws for one figure over the days (oldest left), in pixels:
+    gaps where the figure is unknown; `line` a dashed reference (a threshold)."""
     known = [v for _, v in points if v is not None]
     pad_l, pad_r, pad_t, pad_b = 48, 12, 24, 28
-    head = f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" aria-label="{html.escape(title)}">'
-    parts = [head, f'<text x="{pad_l}" y="16" font-size="13" font-family="sans-serif">{html.escape(title)}</text>']
+    plot: dict[str, Any] = {"title": title, "width": width, "height": height, "left": pad_l,
+                            "right": width - pad_r, "base": height - pad_b, "empty": not known}
     if not known:
-        parts.append(f'<text x="{pad_l}" y="{height / 2}" font-size="12" fill="#888" font-family="sans-serif">no data yet</text></svg>')
-        return "".join(parts)
+        return plot
     lo = min(known + ([line] if line is not None else [])) if lo is None else lo
     hi = max(known + ([line] if line is not None else [])) if hi is None else hi
     if hi - lo < 1e-9:
         lo, hi = lo - 0.5, hi + 0.5
     n = len(points)
-    def x(i: int) -> float:
-        return pad_l + (width - pad_l - pad_r) * (i / (n - 1) if n > 1 else 0.5)
-    def y(v: float) -> float:
-        return pad_t + (height - pad_t - pad_b) * (1 - (v - lo) / (hi - lo))
-    parts.append(f'<line x1="{pad_l}" y1="{height - pad_b}" x2="{width - pad_r}" y2="{height - pad_b}" stroke="#999"/>')
-    for v in (lo, hi):
-        parts.append(f'<text x="4" y="{y(v) + 4:.1f}" font-size="10" font-family="sans-serif">{v:.3g}</text>')
-    if line is not None:
-        parts.append(f'<line x1="{pad_l}" y1="{y(line):.1f}" x2="{width - pad_r}" y2="{y(line):.1f}" '
-                     'stroke="#d33" stroke-dasharray="4 3"/>')
+    def x(i: int) -> str:
+        return f"{pad_l + (width - pad_l - pad_r) * (i / (n - 1) if n > 1 else 0.5):.1f}"
+    def y(v: float) -> str:
+        return f"{pad_t + (height - pad_t - pad_b) * (1 - (v - lo) / (hi - lo)):.1f}"
+    lines: list[str] = []
     segment: list[str] = []
-    segments = []
-    for i, (_, v) in enumerate(points):
+    dots = []
+    for i, (day, v) in enumerate(points):
         if v is None:
             if segment:
-                segments.append(segment)
+                lines.append(" ".join(segment))
             segment = []
             continue
-        segment.append(f"{x(i):.1f},{y(v):.1f}")
-        parts.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="2.5" fill="#1f77b4"><title>{html.escape(points[i][0])}: {v:.4g}</title></circle>')
+        segment.append(f"{x(i)},{y(v)}")
+        dots.append({"x": x(i), "y": y(v), "tip": f"{day}: {v:.4g}"})
     if segment:
-        segments.append(segment)
-    for seg in segments:
-        parts.append(f'<polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points="{" ".join(seg)}"/>')
-    first, last = points[0][0], points[-1][0]
-    parts.append(f'<text x="{pad_l}" y="{height - 8}" font-size="10" font-family="sans-serif">{html.escape(first)}</text>')
-    parts.append(f'<text x="{width - pad_r}" y="{height - 8}" font-size="10" text-anchor="end" '
-                 f'font-family="sans-serif">{html.escape(last)}</text></svg>')
-    return "".join(parts)
+        lines.append(" ".join(segment))
+    plot.update(ticks=[(f"{float(y(v)) + 4:.1f}", f"{v:.3g}") for v in (lo, hi)], dots=dots, lines=lines,
+                reference=None if line is None else y(line), first=points[0][0], last=points[-1][0])
+    return plot
 
 
 def overview_html(use_case: str, rows: list[dict], *, drift_threshold: float, min_coverage: float) -> str:
@@ -134,17 +131,10 @@ def overview_html(use_case: str, rows: list[dict], *, drift_threshold: float, mi
     def series(name: str) -> list[tuple[str, float | None]]:
         return [(r["day"], r[name]) for r in chronological]
     plots = [
-        _svg("rows scored per day", series("rows"), lo=0),
-        _svg(f"label coverage (threshold {min_coverage:.0%})", series("label_coverage"), lo=0, hi=1, line=min_coverage),
-        _svg(f"drift share (threshold {drift_threshold})", series("drift_share"), lo=0, hi=1, line=drift_threshold),
-        _svg("prediction drift score", series("prediction_drift"), lo=0),
-        _svg("ROC AUC of served predictions", series("roc_auc")),
+        _plot("rows scored per day", series("rows"), lo=0),
+        _plot(f"label coverage (threshold {min_coverage:.0%})", series("label_coverage"), lo=0, hi=1, line=min_coverage),
+        _plot(f"drift share (threshold {drift_threshold})", series("drift_share"), lo=0, hi=1, line=drift_threshold),
+        _plot("prediction drift score", series("prediction_drift"), lo=0),
+        _plot("ROC AUC of served predictions", series("roc_auc")),
     ]
-    head = "".join(f"<th>{html.escape(n)}</th>" for n in NAMES)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape('-' if r[n] is None else str(r[n]))}</td>" for n in NAMES)
-                   + "</tr>" for r in rows)
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(use_case)} monitoring</title>"
-            "<style>body{font-family:sans-serif;margin:20px}td,th{padding:2px 8px;border-bottom:1px solid #ddd}"
-            "td{text-align:right}.plots svg{display:block;margin:8px 0}</style></head><body>"
-            f"<h1>{html.escape(use_case)}: monitoring over {len(rows)} day(s)</h1><div class='plots'>{''.join(plots)}</div>"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></body></html>")
+    return _PAGES.get_template("overview.html.j2").render(use_case=use_case, rows=rows, names=NAMES, plots=plots)
