@@ -4,6 +4,9 @@ import os
 
 import pytest
 
+# MLOPS_STRICT_SKIPS=1 (CI): a skip whose reason is not allowed there fails.
+from mlops_assets_tests.strict_skips import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401
+
 ENV_KEYS = ("MLOPS_DATA_DIR", "MLOPS_DUCKDB_PATH", "MLFLOW_TRACKING_URI", "DAGSTER_HOME", "MLOPS_USE_CASE_DIRS",
             "MLOPS_MLFLOW_ARTIFACT_ROOT")
 
@@ -20,6 +23,15 @@ def data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster_home"))
     (root / "dagster_home").mkdir(parents=True)
     return root
+
+
+@pytest.fixture
+def churn(data_dir):
+    """The demo use case as the loader reads it, its folders inside this test's data folder."""
+    from mlops_assets.use_cases.loader import load_use_cases
+
+    (uc,) = [u for u in load_use_cases() if u.name == "churn"]
+    return uc
 
 
 @pytest.fixture(scope="session")

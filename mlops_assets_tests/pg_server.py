@@ -15,7 +15,6 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+try:
+    from mlops_assets_tests.ports import free_port
+except ModuleNotFoundError:  # run as a script by .ci/postgres.sh: this folder is on sys.path then
+    from ports import free_port
 
 SERVER_USER = "postgres"
 
@@ -53,12 +57,6 @@ def bin_dir_or_skip() -> Path:
             pytest.fail(reason)
         pytest.skip(reason)
     return found
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -14,7 +14,6 @@ import pytest
 
 from mlops_assets.ingest import labels, landing
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_due_labels
-from mlops_assets.use_cases.config import load_use_cases
 from mlops_assets_tests.test_bad_landing_files import (HOSTILE, Case, dangling_link, parquet_beside, symlink_out,
                                                        write_text)
 
@@ -81,12 +80,6 @@ CASES = {
     "timestamps before first_day": (Case("early.csv", "outside", rows=1),
                                     write_text(f"{HEADER}\nC1,2020-01-03 10:00:00,1\n")),
 }
-
-
-@pytest.fixture
-def churn(data_dir):
-    (uc,) = [u for u in load_use_cases() if u.name == "churn"]
-    return uc
 
 
 @pytest.mark.parametrize("kind", list(CASES))

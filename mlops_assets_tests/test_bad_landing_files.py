@@ -25,7 +25,6 @@ import pytest
 
 from mlops_assets.ingest import landing
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
-from mlops_assets.use_cases.config import load_use_cases
 
 D1 = dt.date(2026, 1, 1)
 LAST = dt.date(2026, 1, 31)  # the last partition, for the rows-outside count
@@ -172,12 +171,6 @@ CASES = {
     "parquet under a *.csv pattern": (Case("churn_2026-01-03.parquet", "accepted",
                                            r"not matched by the landing pattern '\*\.csv'", rows=0), parquet_beside),
 }
-
-
-@pytest.fixture
-def churn(data_dir):
-    (uc,) = [u for u in load_use_cases() if u.name == "churn"]
-    return uc
 
 
 @pytest.mark.parametrize("kind", list(CASES))

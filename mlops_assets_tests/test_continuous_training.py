@@ -10,15 +10,9 @@ import pytest
 from mlops_assets.chain import handoffs
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
 from mlops_assets.training.triggers import DriftState, RetrainState, decide
-from mlops_assets.use_cases.config import RetrainConfig, load_use_cases
+from mlops_assets.use_cases.config import RetrainConfig
 
 D0 = dt.date(2026, 1, 1)
-
-
-@pytest.fixture
-def churn(data_dir):
-    (uc,) = [u for u in load_use_cases() if u.name == "churn"]
-    return uc
 
 
 def _age(paths, seconds=120):

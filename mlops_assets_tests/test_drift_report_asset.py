@@ -11,7 +11,6 @@ from churn_features import feature_frame, write_features
 from mlops_assets import settings
 from mlops_assets.chain import handoffs
 from mlops_assets.training import data
-from mlops_assets.use_cases.config import load_use_cases
 
 TRAIN_DAYS = [dt.date(2026, 1, 1) + dt.timedelta(days=i) for i in range(12)]
 CALM, DRIFTED = dt.date(2026, 1, 13), dt.date(2026, 1, 14)
@@ -26,10 +25,9 @@ def html_dataset_verdict(path) -> tuple[float, bool]:
 
 
 @pytest.fixture
-def churn(data_dir):
-    (uc,) = [u for u in load_use_cases() if u.name == "churn"]
-    assert uc.thresholds.drift_share == 0.3
-    return uc
+def churn(churn):
+    assert churn.thresholds.drift_share == 0.3
+    return churn
 
 
 def test_drift_check_per_day_agrees_with_the_html(churn):

@@ -14,7 +14,6 @@ from mlops_assets import settings
 from mlops_assets.chain import handoffs
 from mlops_assets.chain.lineage import key
 from mlops_assets.training import data
-from mlops_assets.use_cases.config import load_use_cases
 
 TRAIN_DAYS = [dt.date(2026, 1, 1) + dt.timedelta(days=i) for i in range(12)]
 REPORT_DAYS = [dt.date(2026, 1, 13) + dt.timedelta(days=i) for i in range(3)]
@@ -24,12 +23,6 @@ VERDICT = r'"title": "Share of Drifted Columns: Less ([0-9.]+)", "description": 
 
 def _tree_bytes(folder) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
-
-
-@pytest.fixture
-def churn(data_dir):
-    (uc,) = [u for u in load_use_cases() if u.name == "churn"]
-    return uc
 
 
 def test_drift_reports_are_compact_render_on_demand_and_are_pruned(churn, monkeypatch):

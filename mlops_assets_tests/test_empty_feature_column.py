@@ -8,15 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_assets.use_cases.config import load_use_cases
 
 D1 = dt.date(2026, 1, 1)
-
-
-@pytest.fixture
-def churn(data_dir):
-    (uc,) = [u for u in load_use_cases() if u.name == "churn"]
-    return uc
 
 
 def _features(uc, days=20, rows=20, empty=(), empty_in_holdout_only=()):

@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ import httpx
 import pytest
 
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
+from mlops_assets_tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 D0 = dt.date(2026, 1, 1)
@@ -293,15 +293,9 @@ def test_a_pinned_version_that_was_never_champion_is_refused_unless_allowed(plat
 
 # ---------------------------------------------------------------- serving
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(platform):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "mlops_assets.cli", "serve", "churn", "--port", str(port),
                              "--poll-seconds", "0.5"], env={**os.environ}, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -329,7 +323,7 @@ def server(platform):
 
 
 def _feature_rows(platform, n):
-    from mlops_assets.use_cases.config import load_use_cases
+    from mlops_assets.use_cases.loader import load_use_cases
 
     (uc,) = [u for u in load_use_cases() if u.name == "churn"]
     with duckdb.connect(str(platform.root / "warehouse.duckdb"), read_only=True) as con:

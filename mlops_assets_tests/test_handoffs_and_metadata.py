@@ -13,15 +13,8 @@ from mlops_assets import settings
 from mlops_assets.chain import handoffs
 from mlops_assets.chain.lineage import BATCH_PREDICTIONS, RAW, key
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
-from mlops_assets.use_cases.config import load_use_cases
 
 D0 = dt.date(2026, 1, 1)
-
-
-@pytest.fixture
-def churn(data_dir):
-    (uc,) = [u for u in load_use_cases() if u.name == "churn"]
-    return uc
 
 
 def _warehouse():

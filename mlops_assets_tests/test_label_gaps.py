@@ -8,15 +8,9 @@ import dagster as dg
 import duckdb
 import pytest
 
-from mlops_assets.use_cases.config import FeaturesConfig, LabelsConfig, LandingConfig, RetrainConfig, load_use_cases
+from mlops_assets.use_cases.config import FeaturesConfig, LabelsConfig, LandingConfig, RetrainConfig
 
 HEADER = "customer_id,event_ts,churned"
-
-
-@pytest.fixture
-def churn(data_dir):
-    (uc,) = [u for u in load_use_cases() if u.name == "churn"]
-    return uc
 
 
 def _write(path, text, age_s=120):

@@ -7,17 +7,15 @@ import duckdb
 import pytest
 
 from mlops_assets.ingest import labels, landing
-from mlops_assets.use_cases.config import load_use_cases
 
 D1 = dt.date(2026, 1, 1)
 HEADER = "customer_id,event_ts,churned"
 
 
 @pytest.fixture
-def churn(data_dir):
-    (uc,) = [u for u in load_use_cases() if u.name == "churn"]
-    assert uc.labels is not None, "the demo use case declares a label folder"
-    return uc
+def churn(churn):
+    assert churn.labels is not None, "the demo use case declares a label folder"
+    return churn
 
 
 @pytest.fixture

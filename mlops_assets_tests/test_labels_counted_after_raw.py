@@ -3,18 +3,10 @@
 import datetime as dt
 
 import dagster as dg
-import pytest
 
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
-from mlops_assets.use_cases.config import load_use_cases
 
 D1 = dt.date(2026, 1, 1)
-
-
-@pytest.fixture
-def churn(data_dir):
-    (uc,) = [u for u in load_use_cases() if u.name == "churn"]
-    return uc
 
 
 def test_labels_loaded_in_the_same_run_as_their_rows_all_have_rows(churn, data_dir):

@@ -9,16 +9,9 @@ import dagster as dg
 import pytest
 
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
-from mlops_assets.use_cases.config import load_use_cases
 
 D0 = dt.date(2026, 1, 1)
 K = lambda *names: [dg.AssetKey(["churn", n]) for n in names]  # noqa: E731
-
-
-@pytest.fixture
-def churn(data_dir):
-    (uc,) = [u for u in load_use_cases() if u.name == "churn"]
-    return uc
 
 
 @pytest.fixture

@@ -11,18 +11,11 @@ import pytest
 
 from mlops_assets.ingest import landing
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
-from mlops_assets.use_cases.config import load_use_cases
 from mlops_assets_tests.test_bad_landing_files import HEADER, line  # rows with every raw feature column
 
 D1 = dt.date(2026, 1, 1)
 HOSTILE = ("x\" AS VARCHAR)) FROM (SELECT 1 AS x); COPY (SELECT 'owned' AS v) TO '/tmp/owned.csv'; "
            "SELECT 0, 'a', --")
-
-
-@pytest.fixture
-def churn(data_dir):
-    (uc,) = [u for u in load_use_cases() if u.name == "churn"]
-    return uc
 
 
 @pytest.fixture

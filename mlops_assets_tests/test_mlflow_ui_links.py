@@ -5,7 +5,6 @@ preview's images are PNGs it serves."""
 import os
 import re
 import signal
-import socket
 
 import httpx
 import numpy as np
@@ -13,12 +12,7 @@ import pandas as pd
 import pytest
 
 from mlops_assets import settings
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from mlops_assets_tests.ports import free_port
 
 
 @pytest.mark.integration
@@ -29,7 +23,7 @@ def test_the_mlflow_ui_serves_every_plot_the_metadata_links(data_dir, monkeypatc
     from mlops_assets.evaluation import plot_artifacts, plots
     from mlops_assets.mlflow_ui import mlflow_ui_command, start_mlflow_ui
 
-    ui_url = f"http://127.0.0.1:{_free_port()}"
+    ui_url = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv(settings.MLFLOW_UI_URL_ENV, ui_url + "/")
     cmd = mlflow_ui_command()
     assert cmd[cmd.index("--backend-store-uri") + 1] == settings.mlflow_tracking_uri()

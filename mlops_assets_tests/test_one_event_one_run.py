@@ -13,16 +13,9 @@ import pytest
 from mlops_assets.chain.landing_sensor import chain_for_day, day_is_open, judged, run_groups
 from mlops_assets.chain.partitions import contiguous_ranges, day_results
 from mlops_assets.simulate.churn import day_range
-from mlops_assets.use_cases.config import load_use_cases
 
 D0 = dt.date(2026, 1, 1)
 K = lambda *names: [dg.AssetKey(["churn", n]) for n in names]  # noqa: E731
-
-
-@pytest.fixture
-def churn(data_dir):
-    (uc,) = [u for u in load_use_cases() if u.name == "churn"]
-    return uc
 
 
 def _settled(paths):

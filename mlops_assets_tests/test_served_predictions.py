@@ -13,7 +13,6 @@ from mlops_assets.ingest import labels, landing
 from mlops_assets.monitoring import outcomes as oc
 from mlops_assets.monitoring import performance as perf
 from mlops_assets.serving import predictions as pr
-from mlops_assets.use_cases.config import load_use_cases
 from mlops_assets_tests.test_labels import _labels, _rows
 
 D1 = dt.date(2026, 1, 1)
@@ -22,12 +21,6 @@ ROWS = ["C1,2026-01-01 10:00:00,", "C2,2026-01-01 11:00:00,", "C3,2026-01-01 12:
         "C4,2026-01-01 13:00:00,"]
 LABELS = ["C1,2026-01-01 10:00:00,1", "C2,2026-01-01 11:00:00,0", "C3,2026-01-01 12:00:00,1",
           "C4,2026-01-01 13:00:00,0"]
-
-
-@pytest.fixture
-def churn(data_dir):
-    (uc,) = [u for u in load_use_cases() if u.name == "churn"]
-    return uc
 
 
 @pytest.fixture

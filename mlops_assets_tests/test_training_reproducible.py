@@ -7,14 +7,13 @@ import pytest
 
 from churn_features import feature_frame, write_features
 from mlops_assets.training import data
-from mlops_assets.use_cases.config import load_use_cases
 
 DAYS = [dt.date(2026, 1, 1) + dt.timedelta(days=i) for i in range(10)]
 
 
 @pytest.fixture
-def churn(data_dir):
-    (uc,) = [u for u in load_use_cases() if u.name == "churn"]
+def churn(churn):
+    uc = churn
     # random_forest without a seed in the use case: the pipeline's default seed must make it repeatable
     return uc.model_copy(update={
         "model": uc.model.model_copy(update={"family": "random_forest", "params": {"n_estimators": 20}}),

@@ -10,7 +10,6 @@ import pytest
 
 from mlops_assets.ingest import labels, landing
 from mlops_assets.warehouse.sql import qualified
-from mlops_assets.use_cases.config import load_use_cases
 from mlops_assets.warehouse import portable
 from mlops_assets.warehouse.postgres_store import PostgresWarehouse, open_connection, to_pyformat
 from mlops_assets_tests.test_labels import _write
@@ -97,12 +96,6 @@ def test_df_has_duckdbs_dtypes(pg):
 
 
 # --- landing and label files: the same results on both warehouses ---------------------------------
-
-
-@pytest.fixture
-def churn(data_dir):
-    (uc,) = [u for u in load_use_cases() if u.name == "churn"]
-    return uc
 
 
 @pytest.fixture
