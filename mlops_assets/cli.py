@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from mlops_assets import settings
+from mlops_assets.instance import home as instance_home
 
 
 def _log(msg: str) -> None:
@@ -31,7 +32,7 @@ def _log(msg: str) -> None:
 def prepare() -> Path:
     """On the shared profile create its databases when missing; run `dbt parse` so the
     manifest matches the SQL on disk."""
-    from mlops_assets.chain.resources import dbt_executable
+    from mlops_assets.settings import dbt_executable
 
     if settings.is_shared():
         from mlops_assets.warehouse.shared import DatabaseSetupError, ensure_databases
@@ -106,9 +107,9 @@ def simulate(days: int, rows_per_day: int, start: dt.date | None, seed: int,
     target empty and each day's labels land in the label folder once the day is that many days
     old, as of the newest day written. Returns the batch files."""
     from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
-    from mlops_assets.use_cases.config import load_use_cases
+    from mlops_assets.use_cases.loader import load_use_cases
 
-    settings.ensure_local_env()
+    instance_home.ensure_local_env()
     uc = next(uc for uc in load_use_cases() if uc.name == "churn")
     if folder is None:
         folder = uc.landing.path()
@@ -342,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        applied = settings.ensure_local_env()
+        applied = instance_home.ensure_local_env()
     except settings.SettingsError as exc:  # a bad MLOPS_PROFILE / URL: the message names the variable
         raise SystemExit(f"mlops-assets: {exc}") from None
     for k, v in applied.items():

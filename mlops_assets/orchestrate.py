@@ -276,7 +276,7 @@ def _run_in_process(job_def, **kwargs):
 
 def execute(defs, instance, job: str, selection=None, log=print, **kwargs) -> StepOutcome:
     """One Dagster run, in this process; logs its outcome, failed steps and failed checks."""
-    from mlops_assets.instance.recovery import PID_TAG
+    from mlops_assets.instance.workers import PID_TAG
 
     started = time.perf_counter()
     tags = {**(kwargs.pop("tags", None) or {}), PID_TAG: str(os.getpid())}  # lets a crash be detected

@@ -187,14 +187,15 @@ def prepare_soak_history(data: Path, plan: SoakPlan, log=print) -> float:
     were scored when they landed. Returns its seconds."""
     import time as _time
 
-    from mlops_assets import cli, settings
+    from mlops_assets import cli
+    from mlops_assets.instance import home as instance_home
     from mlops_assets.orchestrate import run_pipeline
     from mlops_assets.simulate.churn import write_days
 
     started = _time.monotonic()
     folder, labels = soak_folders(data, plan)
     write_days(folder, plan.history, plan.sim_config(), label_folder=labels, label_delay_days=plan.label_delay_days)
-    settings.write_dagster_yaml(Path(os.environ["DAGSTER_HOME"]), "embedded")
+    instance_home.write_dagster_yaml(Path(os.environ["DAGSTER_HOME"]), "embedded")
     cli.prepare_instance()
     lines: list[str] = []
     scored = min(plan.label_delay_days + 1, plan.history_days)

@@ -20,6 +20,7 @@ import dagster as dg
 import pytest
 
 from mlops_assets import settings
+from mlops_assets.instance import home as instance_home
 from mlops_assets.chain import handoffs
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
 from mlops_assets_tests.dev_server import free_port, stop_group, wait_for, webserver_up
@@ -80,7 +81,7 @@ def test_asset_graph_summary_and_performance_report_in_chromium(data_dir, dbt_ma
     from mlops_assets.orchestrate import run_pipeline
 
     write_days(data_dir / "landing" / "churn", day_range(D0, DAYS), SimulationConfig(rows_per_day=200))
-    (data_dir / "dagster_home" / "dagster.yaml").write_text(settings.DAGSTER_YAML)
+    (data_dir / "dagster_home" / "dagster.yaml").write_text(instance_home.DAGSTER_YAML)
     assert run_pipeline(only=["churn"])  # history, a champion, the latest day's reports and the summary
     instance = dg.DagsterInstance.get()
     report_md = _latest(instance, "performance_report", LAST_DAY)

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from mlops_assets import settings
+from mlops_assets.instance import home as instance_home
 from mlops_assets.instance import concurrency
 from mlops_assets.instance.concurrency import WAREHOUSE_POOL
 
@@ -36,7 +37,7 @@ def test_the_concurrency_block_is_what_dagster_reads(profile, tmp_path):
     assert config.pool_config.pool_granularity.value == "op"
     assert config.run_queue_config.op_concurrency_slot_buffer == config.pool_config.op_granularity_run_buffer == 1
     # settings.py writes this block verbatim into the profile's dagster.yaml.
-    assert text in settings.dagster_yaml(profile)
+    assert text in instance_home.dagster_yaml(profile)
 
 
 def test_one_duckdb_writer_and_wider_pools_on_postgres():
@@ -50,7 +51,7 @@ def test_an_unknown_profile_is_named():
 
 
 def test_apply_pool_limits_sets_the_pool_and_keeps_a_users_own_limit(tmp_path):
-    with _instance_with(tmp_path, settings.dagster_yaml("embedded")) as instance:
+    with _instance_with(tmp_path, instance_home.dagster_yaml("embedded")) as instance:
         assert concurrency.apply_pool_limits(instance, "embedded") == 1
         assert instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).slot_count == 1
         # A limit set in the UI or with `dagster instance concurrency set` is the user's choice.
@@ -111,7 +112,7 @@ def test_a_writer_killed_mid_step_gives_its_pool_slot_back(tmp_path, monkeypatch
     home = tmp_path / "home"
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("MLOPS_DATA_DIR", str(tmp_path / "data"))
-    settings.ensure_local_env()
+    instance_home.ensure_local_env()
     code = textwrap.dedent(f"""
         import time
         import dagster as dg

@@ -15,7 +15,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from mlops_assets import settings
+from mlops_assets.instance import home as instance_home
 from mlops_assets.instance.concurrency import WAREHOUSE_POOL
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
 from mlops_assets_tests.dev_server import free_port, start_dagster_dev, stop_group, wait_for, webserver_up
@@ -105,7 +105,7 @@ def test_a_backfill_and_a_sensor_run_write_the_warehouse_at_once(data_dir, dbt_m
     folder = data_dir / "landing" / "churn"
     write_days(folder, day_range(D0, len(BACKFILL_DAYS)), SimulationConfig(rows_per_day=15_000))
     home = data_dir / "dagster_home"
-    assert settings.write_dagster_yaml(home, "embedded")
+    assert instance_home.write_dagster_yaml(home, "embedded")
     cli.prepare_instance()  # what `mlops-assets ui` does before starting dagster dev
     _preload_raw(BACKFILL_DAYS)
     pool_of_step = {a.op.name: a.op.pools for a in build_defs().assets if isinstance(a, dg.AssetsDefinition)}

@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from mlops_assets import settings
+from mlops_assets.instance import home as instance_home
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
 from mlops_assets_tests.dev_server import free_port, start_dagster_dev, stop_group, wait_for, webserver_up
 
@@ -73,7 +73,7 @@ def test_a_landed_day_flows_to_its_drift_report(data_dir, dbt_manifest, tmp_path
 
     folder = data_dir / "landing" / "churn"
     write_days(folder, day_range(D0, 12), SimulationConfig(rows_per_day=200))
-    (data_dir / "dagster_home" / "dagster.yaml").write_text(settings.DAGSTER_YAML)
+    (data_dir / "dagster_home" / "dagster.yaml").write_text(instance_home.DAGSTER_YAML)
     assert run_pipeline(only=["churn"])  # history and a champion, as after the Quickstart
 
     port, log = free_port(), tmp_path / "dagster_dev.log"

@@ -15,15 +15,13 @@ PREPARE = """
 import sys
 from dagster_dbt import DbtProject
 from mlops_assets import settings
-from mlops_assets.chain.dbt import with_dbt_executable
-from mlops_assets.chain.resources import dbt_executable, dbt_project, shared_resources
+from mlops_assets.chain.dbt import prepare_if_dev
+from mlops_assets.chain.resources import dbt_executable, shared_resources
 
-project = dbt_project()  # what the code location builds
-assert project.preparer.__class__.__name__ == "ThisEnvironmentPreparer", project.preparer
-# the same preparation, into a folder of the test's own (the project's target/ is shared)
+# the code location's preparation, into a folder of the test's own (the project's target/ is shared)
 mine = DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR,
                   target=settings.dbt_target(), target_path=sys.argv[1])
-with_dbt_executable(mine, dbt_executable()).prepare_if_dev()
+prepare_if_dev(mine, dbt_executable())
 print("manifest", mine.manifest_path.exists())
 print("resource", shared_resources()["dbt"].dbt_executable)
 """

@@ -15,9 +15,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from mlops_assets import settings
+from mlops_assets.instance import home as instance_home
 from mlops_assets.instance.concurrency import WAREHOUSE_POOL
-from mlops_assets.instance.recovery import pid_alive
+from mlops_assets.instance.workers import pid_alive
 
 BIN = Path(sys.executable).parent
 
@@ -41,7 +41,7 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("MLOPS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("MLOPS_EXECUTOR", raising=False)
-    settings.ensure_local_env()  # dagster.yaml: the warehouse pool has one slot
+    instance_home.ensure_local_env()  # dagster.yaml: the warehouse pool has one slot
     (tmp_path / "writer_defs.py").write_text(WRITER)
     return home
 
@@ -133,7 +133,7 @@ def test_a_run_of_another_host_is_not_judged_here(home):
     """A pid names a process of its own machine only: a run tagged with another host keeps its
     slot (its own daemon or `mlops-assets prepare` there frees it)."""
     from mlops_assets.instance.concurrency import free_slots_of_dead_runs
-    from mlops_assets.instance.recovery import HOST_TAG, PID_TAG
+    from mlops_assets.instance.workers import HOST_TAG, PID_TAG
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
         gone = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -220,7 +220,7 @@ def test_a_materialize_killed_in_its_dbt_step_takes_dbt_along_and_frees_its_slot
 
     from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
 
-    settings.ensure_local_env()  # the project's dagster.yaml: one warehouse slot
+    instance_home.ensure_local_env()  # the project's dagster.yaml: one warehouse slot
     write_days(data_dir / "landing" / "churn", day_range(dt.date(2026, 1, 1), 1), SimulationConfig(rows_per_day=50))
     repo = Path(__file__).resolve().parent.parent
     command = [str(BIN / "dagster"), "asset", "materialize", "-m", "mlops_assets.definitions",

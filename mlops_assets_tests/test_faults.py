@@ -13,6 +13,7 @@ import dagster as dg
 import pytest
 
 from mlops_assets import settings
+from mlops_assets.instance import home as instance_home
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
 
 D0 = dt.date(2026, 1, 1)
@@ -126,12 +127,12 @@ def test_dbt_build_waits_for_a_concurrent_writer_instead_of_failing(data_dir, db
 
 
 def test_written_dagster_yaml_turns_run_monitoring_on(tmp_path, monkeypatch):
-    from mlops_assets.instance.recovery import LocalRunLauncher
+    from mlops_assets.instance.launcher import LocalRunLauncher
 
     home = tmp_path / "home"
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("MLOPS_DATA_DIR", str(tmp_path / "data"))
-    settings.ensure_local_env()
+    instance_home.ensure_local_env()
     instance = dg.DagsterInstance.from_config(str(home))
     assert instance.run_monitoring_enabled
     assert instance.run_monitoring_max_resume_run_attempts == 0
@@ -147,9 +148,9 @@ def test_written_dagster_yaml_turns_run_monitoring_on(tmp_path, monkeypatch):
     old = "# Written by mlops-assets for the embedded default (DuckDB: one writing process at a time).\n" \
           "concurrency:\n  runs:\n    max_concurrent_runs: 1\n"
     (home / "dagster.yaml").write_text(old)
-    assert settings.write_dagster_yaml(home) and "run_monitoring" in (home / "dagster.yaml").read_text()
+    assert instance_home.write_dagster_yaml(home) and "run_monitoring" in (home / "dagster.yaml").read_text()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    assert not settings.write_dagster_yaml(home)
+    assert not instance_home.write_dagster_yaml(home)
     assert (home / "dagster.yaml").read_text() == "telemetry:\n  enabled: false\n"
 
 
@@ -161,7 +162,7 @@ def _dead_pid() -> int:
 
 def _started_run(instance, pid_tag: int | None = None, pid_event: int | None = None) -> dg.DagsterRun:
     from dagster._core.events import EngineEventData
-    from mlops_assets.instance.recovery import PID_TAG
+    from mlops_assets.instance.workers import PID_TAG
 
     run = instance.add_run(dg.DagsterRun(job_name="churn_daily", run_id=str(uuid.uuid4()),
                                          status=dg.DagsterRunStatus.STARTED,
@@ -182,7 +183,7 @@ def test_run_monitoring_fails_a_killed_run_and_keeps_a_live_one(tmp_path, monkey
     home = tmp_path / "home"
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("MLOPS_DATA_DIR", str(tmp_path / "data"))
-    settings.ensure_local_env()
+    instance_home.ensure_local_env()
     instance = dg.DagsterInstance.from_config(str(home))
     killed = _started_run(instance, pid_event=_dead_pid())  # launched run: pid from Dagster's engine event
     alive = _started_run(instance, pid_event=os.getpid())
@@ -203,7 +204,7 @@ def test_run_monitoring_fails_a_killed_run_and_keeps_a_live_one(tmp_path, monkey
 
 @pytest.fixture
 def mlflow_instance(data_dir):
-    settings.ensure_local_env()
+    instance_home.ensure_local_env()
     return dg.DagsterInstance.get()
 
 
@@ -288,7 +289,7 @@ def test_a_run_killed_mid_step_is_failed_and_no_longer_blocks(tmp_path, monkeypa
     home = tmp_path / "home"
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("MLOPS_DATA_DIR", str(tmp_path / "data"))
-    settings.ensure_local_env()
+    instance_home.ensure_local_env()
     code = textwrap.dedent("""
         import time
         import dagster as dg

@@ -26,7 +26,8 @@ import dagster as dg
 import pytest
 
 from mlops_assets import settings
-from mlops_assets.instance.recovery import pid_alive, worker_pid
+from mlops_assets.instance import home as instance_home
+from mlops_assets.instance.workers import pid_alive, worker_pid
 from mlops_assets.simulate.churn import SimulationConfig, write_days
 from mlops_assets_tests.dev_server import free_port, start_dagster_dev, stop_group, wait_for, webserver_up
 
@@ -168,7 +169,7 @@ def test_a_killed_landing_run_is_retried_once(data_dir, dbt_manifest, tmp_path):
     started = time.monotonic()
     folder = data_dir / "landing" / "churn"
     home = data_dir / "dagster_home"
-    assert settings.write_dagster_yaml(home, "embedded")
+    assert instance_home.write_dagster_yaml(home, "embedded")
     cli.prepare_instance()  # what `mlops-assets ui` does before starting dagster dev
     instance = dg.DagsterInstance.get()
 

@@ -177,7 +177,8 @@ def test_drift_per_column_stattest_and_exclusions():
 
 
 def test_summary_rows_and_overview_page():
-    from mlops_assets.monitoring.summary import NAMES, overview_html, summary_rows, table_records
+    from mlops_assets.chain.summary import summary_rows
+    from mlops_assets.monitoring.summary import NAMES, overview_html, table_records
 
     preds = {"2026-01-02": {"dagster/row_count": 300, "model_version": "3"},
              "2026-01-03": {"dagster/row_count": 310, "model_version": "4"}}

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from mlops_assets import settings
+from mlops_assets.instance import home as instance_home
 
 SECRET = "pa55-s3cret"
 SHARED_VARS = (settings.PROFILE_ENV, settings.POSTGRES_URL_ENV, settings.DAGSTER_PG_URL_ENV,
@@ -103,21 +104,21 @@ def test_shared_dagster_yaml_stores_the_instance_in_postgres_without_a_password(
     from mlops_assets.instance.concurrency import instance_concurrency_yaml
 
     _shared(clean_env, f"postgresql://team:{SECRET}@db.example:5432")
-    text = settings.dagster_yaml()
+    text = instance_home.dagster_yaml()
     assert SECRET not in text
     config = yaml.safe_load(text)
     assert config["storage"] == {"postgres": {"postgres_url": {"env": settings.DAGSTER_PG_URL_ENV}}}
     assert config["concurrency"] == yaml.safe_load(instance_concurrency_yaml("shared"))["concurrency"]
-    embedded = yaml.safe_load(settings.dagster_yaml("embedded"))
+    embedded = yaml.safe_load(instance_home.dagster_yaml("embedded"))
     assert "storage" not in embedded
     assert {k: v for k, v in config.items() if k not in ("storage", "concurrency")} == \
         {k: v for k, v in embedded.items() if k != "concurrency"}
     # Switching profiles rewrites our file (both headers are ours), a user's file stays.
     home = tmp_path / "home"
     home.mkdir()
-    assert settings.write_dagster_yaml(home, "embedded")
-    assert settings.write_dagster_yaml(home, "shared") and "postgres" in (home / "dagster.yaml").read_text()
-    assert not settings.write_dagster_yaml(home, "shared")
+    assert instance_home.write_dagster_yaml(home, "embedded")
+    assert instance_home.write_dagster_yaml(home, "shared") and "postgres" in (home / "dagster.yaml").read_text()
+    assert not instance_home.write_dagster_yaml(home, "shared")
 
 
 @pytest.mark.integration
@@ -129,7 +130,7 @@ def test_a_dagster_instance_runs_on_postgres_from_the_written_yaml(clean_env, tm
         _shared(clean_env, postgres_url)
         clean_env.setenv(settings.DAGSTER_PG_URL_ENV, db)  # a bare postgresql:// as a user writes it
         clean_env.setenv("DAGSTER_HOME", str(tmp_path / "home"))
-        settings.ensure_local_env()
+        instance_home.ensure_local_env()
         assert os.environ[settings.DAGSTER_PG_URL_ENV].startswith("postgresql+psycopg2://")
         instance = dg.DagsterInstance.from_config(str(tmp_path / "home"))
         try:

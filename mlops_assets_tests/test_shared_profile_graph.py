@@ -9,6 +9,7 @@ import dagster as dg
 import pytest
 
 from mlops_assets import settings
+from mlops_assets.instance import home as instance_home
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
 
 pytestmark = pytest.mark.integration
@@ -32,7 +33,7 @@ def shared_profile(data_dir, postgres_url, monkeypatch, tmp_path):
     monkeypatch.setenv(settings.ARTIFACT_ROOT_ENV, (tmp_path / "artifacts").as_uri())
     # dbt's own files of this test (it parses the project for the postgres target)
     monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "dbt_logs"))
-    settings.ensure_local_env()  # dagster.yaml on PostgreSQL in this DAGSTER_HOME
+    instance_home.ensure_local_env()  # dagster.yaml on PostgreSQL in this DAGSTER_HOME
     yield dbs
     for url in dbs.values():
         drop_database(url)

@@ -11,9 +11,9 @@ import os
 
 import dagster as dg
 
-from mlops_assets.chain import handoffs
 from mlops_assets.alerts.dedup import to_announce
 from mlops_assets.alerts.sink import AlertSink, alert_sink_from_env, check_alert, run_failure_alert
+from mlops_assets.chain import handoffs
 
 ALERT_RESOURCE = "alerts"
 CHECK_SENSOR, RUN_FAILURE_SENSOR = "alert_on_failed_checks", "alert_on_run_failure"
@@ -37,8 +37,6 @@ def build_check_alert_sensor() -> dg.SensorDefinition:
                            "performance, promotion gates, dbt tests. A day's check is alerted once, and again only "
                            "after its outcome changed. Starts from the events after its first tick.")
     def alert_on_failed_checks(context: dg.SensorEvaluationContext, alerts: AlertSink):
-        from dagster._core.events import DagsterEventType  # no public name for the event type filter
-
         storage = context.instance.event_log_storage
         if context.cursor is None:
             # The first tick marks where alerting starts: history before it is not re-announced.
@@ -48,7 +46,7 @@ def build_check_alert_sensor() -> dg.SensorDefinition:
         state = _read_cursor(context.cursor)
         after, last = state["after"], state["last"]
         events = storage.get_logs_for_all_runs_by_log_id(
-            after_cursor=after, dagster_event_type=DagsterEventType.ASSET_CHECK_EVALUATION, limit=EVENTS_PER_TICK)
+            after_cursor=after, dagster_event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, limit=EVENTS_PER_TICK)
         completed = []
         for storage_id, entry in sorted(events.items()):
             after = max(after, storage_id)
@@ -83,13 +81,11 @@ def build_run_failure_alert_sensor() -> dg.SensorDefinition:
                            description="Sends an alert (alert file, webhook if set) for every failed run, one per "
                                        "use case whose assets it was materializing.")
     def alert_on_run_failure(context: dg.RunFailureSensorContext, alerts: AlertSink):
-        from dagster._core.events import DagsterEventType
-
         run = context.dagster_run
         steps = [e.step_key for e in context.get_step_failure_events() if e.step_key]
         # The assets the run set out to materialize (a run of a whole job has no asset selection).
         planned = context.instance.event_log_storage.get_records_for_run(
-            run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION_PLANNED, limit=10_000).records
+            run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, limit=10_000).records
         keys = {r.event_log_entry.dagster_event.asset_key for r in planned if r.event_log_entry.dagster_event}
         message = context.failure_event.message or "run failed"
         sent = run_failure_alert(run, message, alerts.dagster_ui_url(), steps, asset_keys=keys)

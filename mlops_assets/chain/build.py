@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from mlops_assets import settings
 from mlops_assets.use_cases.config import InvalidUseCase, UseCase
 
 INVALID_GROUP = "invalid_use_cases"
@@ -46,10 +47,12 @@ def prepare_if_dev(project) -> None:
     """Under `dagster dev` and the `dg` CLI (both set DAGSTER_IS_DEV_CLI) dagster-dbt runs `dbt
     parse`, so a fresh clone, or an edited model, needs no separate prepare step. Once per
     process (every use case shares the project); deployments keep the manifest built at build time."""
+    from mlops_assets.chain import dbt  # dagster_dbt: only for use cases with a dbt model
+
     key = str(project.project_dir)
     if key in _PREPARED:
         return
-    project.prepare_if_dev()
+    dbt.prepare_if_dev(project, settings.dbt_executable())
     _PREPARED.add(key)
 
 

@@ -20,7 +20,7 @@ from packaging import version
 
 
 def same_environment_dbt(executable: str) -> bool:
-    """True when `executable` is the dbt installed beside this Python (resources.dbt_executable)."""
+    """True when `executable` is the dbt installed beside this Python (settings.dbt_executable)."""
     return os.path.abspath(os.path.dirname(executable)) == os.path.abspath(os.path.dirname(sys.executable))
 
 
@@ -43,7 +43,7 @@ class DbtCli(DbtCliResource):
 
 class ThisEnvironmentPreparer(DagsterDbtProjectPreparer):
     """dagster-dbt's preparer (`dbt deps` and `dbt parse` under `dagster dev` and `dg`) with the
-    dbt executable of this project (resources.dbt_executable: the dbt beside this Python) instead
+    dbt executable of this project (settings.dbt_executable: the dbt beside this Python) instead
     of the bare name `dbt` dagster-dbt looks up on PATH, so `.venv/bin/dagster dev` and
     `.venv/bin/dg check defs` work without an activated environment."""
 
@@ -61,11 +61,10 @@ class ThisEnvironmentPreparer(DagsterDbtProjectPreparer):
         self._dbt(project).cli(self._prepare_project_cli_args, target_path=project.target_path).wait()
 
 
-def with_dbt_executable(project, dbt_executable: str):
-    """``project`` (a DbtProject) whose preparation runs ``dbt_executable``."""
-    from dagster._record import replace
-
-    return replace(project, preparer=ThisEnvironmentPreparer(dbt_executable))
+def prepare_if_dev(project, dbt_executable: str) -> None:
+    """What ``project.prepare_if_dev()`` does (`dbt deps` and `dbt parse` under `dagster dev`
+    and `dg`), run by ``dbt_executable``: a DbtProject has no public way to take a preparer."""
+    ThisEnvironmentPreparer(dbt_executable).prepare_if_dev(project)
 
 
 # Runs beside a dbt process: when the process that started dbt is gone (its parent pid changes:

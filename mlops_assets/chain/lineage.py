@@ -10,6 +10,12 @@ from typing import Any
 
 import dagster as dg
 
+# The one reader of a partition's check history in Dagster 1.13 is the event log storage's
+# get_asset_check_execution_history, whose partition and status filters take these internal
+# names; no public API reads a day's check verdict. Kept to this module (see docs/architecture.md).
+from dagster._core.event_api import PartitionKeyFilter
+from dagster._core.storage.asset_check_execution_record import COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
+
 from mlops_assets.use_cases.config import UseCase
 
 RAW, TRAINING_SET, CANDIDATE, EVALUATION, DRIFT = "raw", "training_set", "candidate_model", "model_evaluation", "drift_report"
@@ -63,8 +69,6 @@ def day_check_result(instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, 
     Dagster records a planned evaluation when a run starts and completes it when the check
     runs, so the newest record of a day may be planned (a run or backfill in flight, a check
     that was skipped): only passed/failed records count."""
-    from dagster._core.event_api import PartitionKeyFilter  # the 1.13 filter of partitioned check history
-    from dagster._core.storage.asset_check_execution_record import COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
 
     storage, day_filter = instance.event_log_storage, PartitionKeyFilter(key=day)
     completed = storage.get_asset_check_execution_history(

@@ -66,7 +66,7 @@ def build_raw_asset(uc: UseCase) -> dg.AssetsDefinition:
             # Rows whose target is empty wait for a label file; the retrain sensor counts labelled rows.
             **handoffs.raw_metadata(loaded.rows_per_day, loaded.labelled_per_day, loaded.fingerprints),
             **({"dagster/column_schema": schema} if schema else {}),
-            **labels.coverage_metadata(coverage, loaded.rows_per_day),
+            **handoffs.coverage_metadata(coverage, loaded.rows_per_day),
             # The retrain sensor's "new data" count (a label file's label counting).
             **handoffs.labelled_rows_metadata({d: n for d, (n, _) in counts.items()}),
             # Rows the landing files hold that no partition takes (dated before first_day or after the

@@ -10,7 +10,6 @@ step, not when the code location loads.
 from __future__ import annotations
 
 import os
-import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,10 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from mlops_assets import settings
+from mlops_assets.settings import dbt_executable  # imported from here by the tests and the dbt step
+from mlops_assets.chain.lineage import CANDIDATE, CHAMPION
+from mlops_assets.governance import registry
+from mlops_assets.instance.recovery import end_orphaned_mlflow_runs
 from mlops_assets.warehouse.duckdb_store import DuckDBWarehouse  # noqa: F401  (tests build it by name)
 from mlops_assets.warehouse.postgres_store import PostgresWarehouse  # noqa: F401
 
@@ -78,22 +81,15 @@ class MlflowResource(dg.ConfigurableResource):
             self._opened.clear()
 
     def _point_mlflow(self) -> None:
-        import mlflow
-
-        # Both: the registry URI otherwise stays wherever an earlier run in this process left it.
-        mlflow.set_tracking_uri(self.store_uri)
-        mlflow.set_registry_uri(self.store_uri)
+        registry.point_mlflow(self.tracking_uri)
 
     @property
     def store_uri(self) -> str:
-        """The tracking URI as handed to MLflow: a PostgreSQL database with psycopg2 named as
-        its driver (SQLAlchemy would pick psycopg 3 for a bare postgresql://)."""
-        return settings.sqlalchemy_url(self.tracking_uri)
+        """The tracking URI as handed to MLflow (registry.store_uri)."""
+        return registry.store_uri(self.tracking_uri)
 
     def _prepare_store(self, log, instance: dg.DagsterInstance | None, dagster_run_id: str | None) -> str:
         import mlflow
-
-        from mlops_assets.instance.recovery import end_orphaned_mlflow_runs
 
         uri = self.tracking_uri
         store = sqlite_store_path(uri)
@@ -127,10 +123,7 @@ class MlflowResource(dg.ConfigurableResource):
     def client(self):
         """An MlflowClient on the store, tracking and registry. Also points mlflow's
         module-level functions (register_model, load_model) there."""
-        import mlflow
-
-        self._point_mlflow()
-        return mlflow.MlflowClient(tracking_uri=self.store_uri, registry_uri=self.store_uri)
+        return registry.mlflow_client(self.tracking_uri)
 
     @contextmanager
     def start_run(self, run_name: str, tags: dict[str, str] | None = None):
@@ -155,10 +148,7 @@ class MlflowResource(dg.ConfigurableResource):
     def load_model(self, name: str, version: str | int):
         """A registered version as the scikit-learn object it was logged as. By version, not by
         alias, so the version recorded is the one that was loaded."""
-        import mlflow
-
-        self._point_mlflow()
-        return mlflow.sklearn.load_model(f"models:/{name}/{version}")
+        return registry.load_model(self.tracking_uri, name, version)
 
     def display_uri(self) -> str:
         return settings.display_uri(self.tracking_uri)
@@ -166,9 +156,7 @@ class MlflowResource(dg.ConfigurableResource):
     # --- links ----------------------------------------------------------------------------
 
     def model_version_url(self, name: str, version: str | int) -> str:
-        from mlops_assets.governance.registry import model_version_url
-
-        return model_version_url(name, version, base=self.ui_url)
+        return registry.model_version_url(name, version, base=self.ui_url)
 
     def run_url(self, experiment_id: str, run_id: str) -> str:
         return f"{self.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
@@ -221,8 +209,6 @@ def check_store_writable(uri: str, store: Path) -> None:
 
 def registered_model_history(instance: dg.DagsterInstance | None) -> list[str]:
     """Candidate and champion assets this Dagster instance has materializations of."""
-    from mlops_assets.chain.lineage import CANDIDATE, CHAMPION
-
     if instance is None:
         return []
     return sorted(k.to_user_string() for k in instance.get_asset_keys()
@@ -240,22 +226,14 @@ def new_store_warning(uri: str, history: list[str]) -> str:
 
 
 def dbt_project():
-    """The dbt project, with the manifest expected under target/ (made by `mlops-assets prepare`)."""
+    """The dbt project, with the manifest expected under target/ (made by `mlops-assets prepare`).
+    Under `dagster dev` and `dg` it is prepared by chain.dbt.prepare_if_dev with this
+    environment's dbt (dagster-dbt's own preparer looks for `dbt` on PATH)."""
     from dagster_dbt import DbtProject
 
-    from mlops_assets.chain.dbt import with_dbt_executable
-
     # target: `dbt parse` under `dagster dev` names it as the dbt step does (same parse state).
-    # The parse runs this environment's dbt (dagster-dbt's own preparer looks for `dbt` on PATH).
-    return with_dbt_executable(DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR,
-                                          target=settings.dbt_target()), dbt_executable())
-
-
-def dbt_executable() -> str:
-    """The dbt installed beside this Python (so the venv need not be activated: `.venv/bin/dagster
-    dev` with a PATH that lacks .venv/bin), else whichever `dbt` PATH names."""
-    candidate = Path(sys.executable).parent / "dbt"
-    return str(candidate) if candidate.is_file() and os.access(candidate, os.X_OK) else "dbt"
+    return DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR,
+                      target=settings.dbt_target())
 
 
 def warehouse_resource():

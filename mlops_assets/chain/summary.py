@@ -2,10 +2,12 @@
 import dagster as dg
 
 from mlops_assets import settings
+from mlops_assets.chain import handoffs as h
 from mlops_assets.chain import metadata as asset_metadata
 from mlops_assets.chain.lineage import BATCH_PREDICTIONS, DRIFT, PERFORMANCE, SUMMARY, key
 from mlops_assets.chain.resources import DuckDBWarehouse
 from mlops_assets.warehouse.sql import ident, qualified
+from mlops_assets.monitoring.summary import COLUMNS, as_float, as_int, overview_html, table_records, verdict
 from mlops_assets.use_cases.config import UseCase
 
 
@@ -46,6 +48,33 @@ def scored_rows_per_day(warehouse: DuckDBWarehouse, uc: UseCase) -> dict[str, in
     return {str(day): int(n) for day, n in rows}
 
 
+def summary_rows(predictions: dict[str, dict], drift: dict[str, dict], performance: dict[str, dict],
+                 scored_rows: dict[str, int] | None = None) -> list[dict]:
+    """One row per day that has predictions, a drift report or a performance report, newest
+    first. Each argument maps a day to that day's latest materialization metadata (plain
+    values) of batch_predictions, drift_report and performance_report; unknown figures are None.
+    `scored_rows`: the rows each day has in the predictions table, counted there (a scoring run
+    over a range of days records the range's total, not the day's)."""
+    days = sorted(set(predictions) | set(drift) | set(performance), reverse=True)
+    counted = scored_rows or {}
+    rows = []
+    for day in days:
+        p, d, f = predictions.get(day, {}), drift.get(day, {}), performance.get(day, {})
+        evaluated = bool(f.get(h.PERF_EVALUATED, False))
+        rows.append({
+            "day": day,
+            "rows": counted.get(day, 0) if scored_rows is not None else as_int(p.get(h.ROW_COUNT, f.get("scored_rows"))),
+            "label_coverage": as_float(f.get(h.PERF_COVERAGE)),
+            "model_version": str(f.get(h.PERF_MODEL_VERSIONS) or p.get(h.SCORED_MODEL_VERSION) or "") or None,
+            "drift_share": as_float(d.get(h.DRIFT_SHARE)),
+            "prediction_drift": as_float(d.get(h.PREDICTION_DRIFT_SCORE)),
+            "roc_auc": as_float(f.get(h.PERF_ROC_AUC)) if evaluated else None,
+            "drift_check": verdict(None if h.DRIFT_FLAGGED not in d else not d[h.DRIFT_FLAGGED]),
+            "performance_check": verdict(f.get(h.PERF_PASSED) if f else None, evaluated),
+        })
+    return rows
+
+
 def build_monitoring_summary(uc: UseCase) -> dg.AssetsDefinition:
     @dg.asset(
         key=key(uc, SUMMARY),
@@ -64,7 +93,6 @@ def build_monitoring_summary(uc: UseCase) -> dg.AssetsDefinition:
     )
     def monitoring_summary(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
         from mlops_assets.monitoring.drift import _write_atomically
-        from mlops_assets.monitoring.summary import COLUMNS, overview_html, summary_rows, table_records
 
         instance = context.instance
         rows = summary_rows(latest_per_day(instance, key(uc, BATCH_PREDICTIONS)),

@@ -2,10 +2,11 @@
 version per candidate, the ``champion`` alias marking what serves users.
 
 Tags written on a version (names under ``mlops.``) carry its provenance and its promotion
-history, so a rollback needs nothing but the registry. Functions take the MlflowClient that
-resources.MlflowResource hands out (the one way the project reaches MLflow); module-level
-mlflow calls here (register_model, download_artifacts) use the store that resource points
-mlflow at. mlflow is imported inside functions.
+history, so a rollback needs nothing but the registry. The MLflow client is made here, on a
+store URI (`mlflow_client`); the assets reach it through chain.resources.MlflowResource, which
+points mlflow at its store the same way, and the model server and the CLI call it directly.
+Module-level mlflow calls here (register_model, download_artifacts) use the store last pointed
+at. mlflow is imported inside functions (heavy: the code location must load without it).
 """
 from __future__ import annotations
 
@@ -87,14 +88,38 @@ def dbt_manifest_hash(manifest_path: Path | None = None) -> str:
     return hashlib.sha256(payload).hexdigest()[:16]
 
 
-def client():
-    """A registry client from resources.MlflowResource built from the current settings, for
-    code outside a Dagster run step. Assets take the `mlflow` resource instead (its settings
-    come from dg.EnvVar and it also cleans up orphaned runs); this remains for callers that
-    have not moved yet."""
-    from mlops_assets.chain.resources import MlflowResource
+def store_uri(tracking_uri: str) -> str:
+    """A tracking URI as handed to MLflow: a PostgreSQL database with psycopg2 named as its
+    driver (SQLAlchemy would pick psycopg 3 for a bare postgresql://)."""
+    return settings.sqlalchemy_url(tracking_uri)
 
-    return MlflowResource.from_settings().client()
+
+def point_mlflow(tracking_uri: str) -> None:
+    """Point mlflow's module-level functions (register_model, load_model) at the store."""
+    import mlflow
+
+    # Both: the registry URI otherwise stays wherever an earlier call in this process left it.
+    mlflow.set_tracking_uri(store_uri(tracking_uri))
+    mlflow.set_registry_uri(store_uri(tracking_uri))
+
+
+def mlflow_client(tracking_uri: str | None = None):
+    """An MlflowClient on the store (tracking and registry; default: the settings' store), with
+    mlflow's module-level functions pointed there too."""
+    import mlflow
+
+    uri = store_uri(tracking_uri or settings.mlflow_tracking_uri())
+    point_mlflow(uri)
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def load_model(tracking_uri: str, name: str, version: str | int):
+    """A registered version as the scikit-learn object it was logged as. By version, not by
+    alias, so the version recorded is the one that was loaded."""
+    import mlflow
+
+    point_mlflow(tracking_uri)
+    return mlflow.sklearn.load_model(f"models:/{name}/{version}")
 
 
 def register_candidate(model_uri: str, name: str, tags: dict[str, str]):

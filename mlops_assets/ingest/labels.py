@@ -355,16 +355,3 @@ def _as_datetime(value: dt.datetime | dt.date) -> dt.datetime:
 def label_days(con: duckdb.DuckDBPyConnection, uc: UseCase, path: Path) -> dict[dt.date, int]:
     """Labels per event day of a label file (what the label sensor plans with)."""
     return landing.file_days(con, path, uc.timestamp_column, uc.timezone)
-
-
-def coverage_metadata(coverage_per_day: dict[str, float], rows_per_day: dict[str, int]) -> dict:
-    """Label coverage as asset metadata: one number for the partition (a float the UI plots over
-    days; for a range, labelled rows / rows over all its days) and the per-day figures."""
-    import dagster as dg
-
-    from mlops_assets.chain import handoffs
-
-    rows = sum(rows_per_day.get(d, 0) for d in coverage_per_day)
-    labelled = sum(c * rows_per_day.get(d, 0) for d, c in coverage_per_day.items())
-    return {handoffs.LABEL_COVERAGE: round(labelled / rows, 6) if rows else 0.0,
-            handoffs.LABEL_COVERAGE_PER_DAY: dg.MetadataValue.json(coverage_per_day)}

@@ -5,7 +5,7 @@ predictions) is in the concurrency pool `WAREHOUSE_POOL`; readers are in no pool
 out the pool's slots across all runs, so on the embedded profile (DuckDB: one writing process
 at a time) one writer runs while the others wait in the queue instead of on the file lock, and
 everything else (training, evaluation, drift reports, other use cases' readers) runs beside it.
-The file lock (warehouse_lock.py) stays: it also serializes writers outside Dagster (a CLI, a
+The file lock (warehouse/lock.py) stays: it also serializes writers outside Dagster (a CLI, a
 dbt run by hand). PostgreSQL takes concurrent writers, so the shared profile's pool is wider.
 
 The instance's dagster.yaml cannot name a pool (Dagster 1.13 has `concurrency: pools:
@@ -16,6 +16,11 @@ sets the named pool's own limit on the instance, as `dagster instance concurrenc
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from mlops_assets.instance.workers import dead_worker
+
+# dagster is imported by the functions that take an instance: the dagster.yaml writer
+# (instance/home.py) imports this module, and `mlops-assets` commands start without dagster.
 
 WAREHOUSE_POOL = "mlops_warehouse"
 BACKFILL_TAG = "dagster/backfill"  # Dagster puts it on every run a backfill launches
@@ -133,10 +138,8 @@ def free_slots_of_dead_runs(instance, current_run_id: str | None = None, log=Non
     is gone (those are marked failed first: they would otherwise stay STARTED). Called by every
     run when it starts and while one of its steps waits for a slot (recovery.py's executor),
     so a killed run's slot goes back to whatever comes next, with or without the daemon. Runs
-    of other machines are left to their own (recovery.dead_worker). Returns the run ids freed."""
+    of other machines are left to their own (workers.dead_worker). Returns the run ids freed."""
     import dagster as dg
-
-    from mlops_assets.instance.recovery import dead_worker
 
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits:

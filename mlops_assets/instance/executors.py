@@ -23,6 +23,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import dagster as dg
+
+from mlops_assets.instance.recovery import with_dead_run_recovery  # a killed run's pool slots go back
+
 EXECUTOR_ENV = "MLOPS_EXECUTOR"
 MAX_CONCURRENT_ENV = "MLOPS_MAX_CONCURRENT"
 CELERY_BROKER_ENV = "MLOPS_CELERY_BROKER_URL"
@@ -99,10 +103,6 @@ def _import_optional(choice: ExecutorChoice):
 
 def build_executor(env: Mapping[str, str] | None = None):
     """The dg.ExecutorDefinition the code location runs its jobs with."""
-    import dagster as dg
-
-    from mlops_assets.instance.recovery import with_dead_run_recovery  # a killed run's pool slots go back
-
     choice = executor_choice(os.environ if env is None else env)
     if choice.name == IN_PROCESS:
         return with_dead_run_recovery(dg.in_process_executor)

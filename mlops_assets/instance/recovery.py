@@ -1,11 +1,7 @@
 """Recovering from runs that died without saying so (SIGKILL, power loss, OOM killer).
 
-- Dagster's run monitoring fails runs whose worker is gone, but Dagster's default run launcher
-  cannot tell ("does not support check_run_worker_health"), so a killed run stayed STARTED for
-  ever and, with one run at a time, blocked every later run. `LocalRunLauncher` is the default
-  launcher plus that health check for this machine: the run worker's pid (Dagster records it
-  when the worker starts; runs started in process by `mlops-assets` carry it as a tag) is alive
-  or not. The `dagster.yaml` the CLI writes selects it and turns monitoring on.
+- Run monitoring (the daemon) fails runs whose worker is gone, through the health check of the
+  run launcher the project's dagster.yaml selects (launcher.LocalRunLauncher).
 - `fail_dead_runs` applies the same rule once, for commands that run without the daemon.
 - `end_orphaned_mlflow_runs` ends MLflow runs left RUNNING by a Dagster run that is over.
 - `with_dead_run_recovery` wraps the code location's executor: every run tags itself with its
@@ -16,90 +12,15 @@
 """
 from __future__ import annotations
 
-import os
-import socket
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import dagster as dg
-from dagster._core.executor.base import Executor
-from dagster._core.launcher import DefaultRunLauncher
-from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus
 
-PID_TAG = "mlops/pid"
-HOST_TAG = "mlops/host"  # the machine of PID_TAG: a pid is judged on its own machine only
+from mlops_assets.instance.concurrency import describe_wait, free_slots_of_dead_runs, free_slots_of_ended_runs
+from mlops_assets.instance.workers import worker_gone, worker_tags
+
 ENDED_TAG = "mlops.ended_because"
-
-
-def worker_pid(instance: dg.DagsterInstance, run: dg.DagsterRun) -> int | None:
-    """The pid of the process executing the run: the tag set by `mlops-assets`, or the
-    "Started process for run (pid: N)" engine event of a launched run."""
-    if PID_TAG in run.tags:
-        return int(run.tags[PID_TAG])
-    records = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)
-    for record in reversed(records):  # a resumed run has a newer worker
-        data = record.dagster_event.engine_event_data if record.dagster_event else None
-        if data is not None and "pid" in (data.metadata or {}):
-            return int(data.metadata["pid"].value)
-    return None
-
-
-def pid_alive(pid: int) -> bool:
-    """True while the process exists and is not a zombie (a killed child its parent has not
-    reaped yet still answers kill(pid, 0))."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    if stat.exists():
-        try:
-            return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-        except (OSError, IndexError):
-            return True
-    return True
-
-
-def worker_tags() -> dict[str, str]:
-    """Tags that let another process tell whether the run executing here died."""
-    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
-
-
-def dead_worker(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str | None:
-    """Why ``run``'s worker is known to be gone, or None when it is alive or cannot be judged
-    here. Judged: runs tagged with this machine's host (every run of the code location's
-    executor), and runs `mlops-assets` executed in its own process (PID_TAG alone; fail_dead_runs
-    judges those the same way). A run of another host or container, or one without a pid tag,
-    is left alone: its pid means nothing on this machine."""
-    host = run.tags.get(HOST_TAG)
-    if (host is None and PID_TAG not in run.tags) or (host is not None and host != socket.gethostname()):
-        return None
-    health = worker_health(instance, run)
-    return health.msg if health.status == WorkerStatus.FAILED else None
-
-
-def worker_health(instance: dg.DagsterInstance, run: dg.DagsterRun) -> CheckRunHealthResult:
-    pid = worker_pid(instance, run)
-    if pid is None:  # not started far enough to say; the start timeout covers that case
-        return CheckRunHealthResult(WorkerStatus.RUNNING, "no worker pid recorded yet")
-    if pid_alive(pid):
-        return CheckRunHealthResult(WorkerStatus.RUNNING, f"worker pid {pid} alive")
-    return CheckRunHealthResult(WorkerStatus.FAILED, f"run worker (pid {pid}) is gone: killed or crashed")
-
-
-class LocalRunLauncher(DefaultRunLauncher):
-    """The default run launcher, plus the run-worker health check that run monitoring needs.
-    Only valid when runs execute on this machine (the embedded default)."""
-
-    @property
-    def supports_check_run_worker_health(self) -> bool:
-        return True
-
-    def check_run_worker_health(self, run: dg.DagsterRun) -> CheckRunHealthResult:
-        return worker_health(self._instance, run)
 
 
 def fail_dead_runs(instance: dg.DagsterInstance, log: Callable[[str], None] = print) -> list[str]:
@@ -108,13 +29,11 @@ def fail_dead_runs(instance: dg.DagsterInstance, log: Callable[[str], None] = pr
     failed = []
     for record in instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
         run = record.dagster_run
-        health = worker_health(instance, run)
-        if health.status == WorkerStatus.FAILED:
-            instance.report_run_failed(run, f"Marked failed by mlops-assets: {health.msg}")
-            log(f"run {run.run_id} ({run.job_name}) was left STARTED but its {health.msg}; marked failed")
+        gone, why = worker_gone(instance, run)
+        if gone:
+            instance.report_run_failed(run, f"Marked failed by mlops-assets: {why}")
+            log(f"run {run.run_id} ({run.job_name}) was left STARTED but its {why}; marked failed")
             failed.append(run.run_id)
-    from mlops_assets.instance.concurrency import free_slots_of_ended_runs
-
     free_slots_of_ended_runs(instance, log)  # a killed writer would hold the warehouse pool for ever
     return failed
 
@@ -173,8 +92,6 @@ class _SlotWatch:
             self._thread.start()
 
     def _loop(self) -> None:
-        from mlops_assets.instance.concurrency import free_slots_of_dead_runs
-
         while not self._stop.wait(self._poll_s):
             if self.waiting:
                 try:
@@ -188,11 +105,11 @@ class _SlotWatch:
             self._thread.join(timeout=5)
 
 
-class DeadRunRecoveringExecutor(Executor):
+class DeadRunRecoveringExecutor(dg.Executor):
     """Runs the steps with ``inner`` and recovers pool slots from dead runs (see the module
     docstring). Built by with_dead_run_recovery."""
 
-    def __init__(self, inner: Executor, poll_s: float = 5.0):
+    def __init__(self, inner: dg.Executor, poll_s: float = 5.0):
         self._inner = inner
         self._poll_s = poll_s
 
@@ -205,8 +122,6 @@ class DeadRunRecoveringExecutor(Executor):
         return self._inner.step_dependency_config
 
     def execute(self, plan_context, execution_plan) -> Iterator:
-        from mlops_assets.instance.concurrency import describe_wait, free_slots_of_dead_runs
-
         instance, run_id, log = plan_context.instance, plan_context.run_id, plan_context.log
         try:
             instance.add_run_tags(run_id, worker_tags())

@@ -1,8 +1,8 @@
 """The monitoring summary: one row per day (rows, label coverage, model version, drift, ROC AUC,
 check outcomes) and an HTML overview page with a small plot per figure over the days.
 
-Pure module: the rows are merged from plain per-day dicts the asset reads from the event log;
-the plots are inline SVG, so the page needs no JavaScript and no network.
+Pure module: the rows (chain/summary.py merges them from each day's metadata) become a table
+and a page; the plots are inline SVG, so the page needs no JavaScript and no network.
 """
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ import math
 from typing import Any
 
 import jinja2
-
-from mlops_assets.chain import handoffs as h
 
 
 # (name, Dagster table type, description): the summary table's columns, in order.
@@ -29,7 +27,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
 NAMES = [c[0] for c in COLUMNS]
 
 
-def _verdict(passed: bool | None, evaluated: bool = True) -> str:
+def verdict(passed: bool | None, evaluated: bool = True) -> str:
     if passed is None:
         return "-"
     if not evaluated:
@@ -37,41 +35,14 @@ def _verdict(passed: bool | None, evaluated: bool = True) -> str:
     return "pass" if passed else "FAIL"
 
 
-def summary_rows(predictions: dict[str, dict], drift: dict[str, dict], performance: dict[str, dict],
-                 scored_rows: dict[str, int] | None = None) -> list[dict]:
-    """One row per day that has predictions, a drift report or a performance report, newest
-    first. Each argument maps a day to that day's latest materialization metadata (plain
-    values) of batch_predictions, drift_report and performance_report; unknown figures are None.
-    `scored_rows`: the rows each day has in the predictions table, counted there (a scoring run
-    over a range of days records the range's total, not the day's)."""
-    days = sorted(set(predictions) | set(drift) | set(performance), reverse=True)
-    counted = scored_rows or {}
-    rows = []
-    for day in days:
-        p, d, f = predictions.get(day, {}), drift.get(day, {}), performance.get(day, {})
-        evaluated = bool(f.get(h.PERF_EVALUATED, False))
-        rows.append({
-            "day": day,
-            "rows": counted.get(day, 0) if scored_rows is not None else _int(p.get(h.ROW_COUNT, f.get("scored_rows"))),
-            "label_coverage": _float(f.get(h.PERF_COVERAGE)),
-            "model_version": str(f.get(h.PERF_MODEL_VERSIONS) or p.get(h.SCORED_MODEL_VERSION) or "") or None,
-            "drift_share": _float(d.get(h.DRIFT_SHARE)),
-            "prediction_drift": _float(d.get(h.PREDICTION_DRIFT_SCORE)),
-            "roc_auc": _float(f.get(h.PERF_ROC_AUC)) if evaluated else None,
-            "drift_check": _verdict(None if h.DRIFT_FLAGGED not in d else not d[h.DRIFT_FLAGGED]),
-            "performance_check": _verdict(f.get(h.PERF_PASSED) if f else None, evaluated),
-        })
-    return rows
-
-
-def _float(v: Any) -> float | None:
+def as_float(v: Any) -> float | None:
     if v is None:
         return None
     x = float(v)
     return None if math.isnan(x) else round(x, 4)
 
 
-def _int(v: Any) -> int | None:
+def as_int(v: Any) -> int | None:
     return None if v is None else int(v)
 
 

@@ -276,7 +276,7 @@ def compile_landing_spec(uc, features: FeatureSpec, log=None) -> LandingSpec | N
     if not model:
         return None
     from mlops_assets import settings
-    from mlops_assets.chain.resources import dbt_executable
+    from mlops_assets.settings import dbt_executable
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mlops-serve-dbt-") as tmp:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlops_assets.governance import registry
 from mlops_assets.serving.validation import FeatureSpec
 
 log = logging.getLogger("mlops_assets.serving")
@@ -56,18 +57,15 @@ class ChampionHolder:
         """Load the champion if it differs from the one served. Returns True on a swap. Raises
         when the registry cannot be read or the new version cannot be loaded; the model being
         served is kept in that case."""
-        from mlops_assets.governance import registry
-
         with self._refresh_lock:
-            mlflow = self._mlflow()
-            version = registry.champion_version(mlflow.client(), self.model_name)
+            version = registry.champion_version(registry.mlflow_client(self.tracking_uri), self.model_name)
             self.last_checked = time.time()
             if version is None:
                 raise registry.RegistryError(f"{self.model_name} has no {registry.CHAMPION_ALIAS!r} alias")
             if self._current is not None and self._current.version == version:
                 return False
             started = time.perf_counter()
-            model = mlflow.load_model(self.model_name, version)
+            model = registry.load_model(self.tracking_uri, self.model_name, version)
             # Warm-up on a row of missing values (imputed like in training): a version that
             # cannot predict is never published.
             model.predict_proba(empty_row_frame(self.spec))
@@ -77,14 +75,6 @@ class ChampionHolder:
             log.warning("serving %s v%s (was %s), loaded in %.2fs", self.model_name, version,
                         f"v{previous.version}" if previous else "nothing", self._current.load_seconds)
             return True
-
-    def _mlflow(self):
-        """The project's one way to MLflow (resources.MlflowResource), on this server's store."""
-        from mlops_assets import settings
-        from mlops_assets.chain.resources import MlflowResource
-
-        return MlflowResource(tracking_uri=self.tracking_uri, artifact_root=settings.mlflow_artifact_root(),
-                              experiment_name=settings.mlflow_experiment(), ui_url=settings.mlflow_ui_url())
 
     def start_polling(self) -> None:
         if self._thread is not None:

@@ -72,13 +72,13 @@ def one_new_day(history_days: int, rows_per_day: int) -> dict[str, float]:
 def landing_latency(history_days: int, rows_per_day: int, bound_s: float) -> float:
     import dagster as dg
 
-    from mlops_assets import settings
+    from mlops_assets.instance import home as instance_home
     from mlops_assets.orchestrate import run_pipeline
     from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
 
     d0 = _history_start(history_days)
     data = _fresh_env("latency", d0)
-    (data / "dagster_home" / "dagster.yaml").write_text(settings.DAGSTER_YAML)
+    (data / "dagster_home" / "dagster.yaml").write_text(instance_home.DAGSTER_YAML)
     folder = data / "landing" / "churn"
     cfg = SimulationConfig(start_date=d0, rows_per_day=rows_per_day)
     write_days(folder, day_range(d0, history_days), cfg)

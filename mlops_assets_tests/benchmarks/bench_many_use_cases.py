@@ -475,8 +475,9 @@ def sensor_workers() -> int:
     import yaml
 
     from mlops_assets import settings
+    from mlops_assets.instance import home as instance_home
 
-    sensors = (yaml.safe_load(settings.dagster_yaml(settings.EMBEDDED)) or {}).get("sensors") or {}
+    sensors = (yaml.safe_load(instance_home.dagster_yaml(settings.EMBEDDED)) or {}).get("sensors") or {}
     return int(sensors.get("num_workers", 1)) if sensors.get("use_threads") else 1
 
 

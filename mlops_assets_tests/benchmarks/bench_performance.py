@@ -33,9 +33,9 @@ def _env(root: Path) -> None:
     os.environ["MLOPS_DATA_DIR"] = str(root)
     os.environ["DAGSTER_HOME"] = str(root / "dagster_home")
     (root / "dagster_home").mkdir(parents=True, exist_ok=True)
-    from mlops_assets import settings
+    from mlops_assets.instance import home as instance_home
 
-    settings.ensure_local_env()
+    instance_home.ensure_local_env()
 
 
 def _tables(uc, days: int, rows: int) -> None:
