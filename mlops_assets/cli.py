@@ -178,7 +178,7 @@ def demo(args) -> int:
     line per step and day."""
     from mlops_assets.orchestrate import dagster_logs_to, replay, run_pipeline
     from mlops_assets.simulate.churn import SimulationConfig
-    from mlops_assets.use_cases.config import load_use_cases
+    from mlops_assets.use_cases.loader import load_use_cases
 
     started = time.perf_counter()
     prepare()
@@ -269,7 +269,7 @@ def demo_summary(uc, report) -> None:
 
 
 def where_to_look() -> None:
-    from mlops_assets.use_cases.config import load_use_cases
+    from mlops_assets.use_cases.loader import load_use_cases
 
     _log("where to look next:")
     if settings.is_shared():
@@ -355,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         prepare()
         prepare_instance()
     elif args.command == "fields":
-        from mlops_assets.use_cases.config import fields_markdown
+        from mlops_assets.use_cases.fields import fields_markdown
 
         print(fields_markdown())
     elif args.command == "simulate":
@@ -530,7 +530,7 @@ def run_supervised(cmd: list[str], grace_s: float = STOP_GRACE_S) -> int:
 def rollback_champion(use_case: str, to_version: str | None) -> int:
     from mlops_assets.governance import registry
     from mlops_assets.chain.resources import MlflowResource
-    from mlops_assets.use_cases.config import UseCaseError, get_use_case
+    from mlops_assets.use_cases.loader import UseCaseError, get_use_case
 
     try:  # an unknown name is explained, including use-case files that failed to load
         name = get_use_case(use_case).registered_model_name

@@ -1,5 +1,6 @@
 """The code location: the components under defs/ (one UseCase per use case, see
-mlops_assets/components/), use cases from MLOPS_USE_CASE_DIRS, and the shared resources.
+mlops_assets/components/; a bad one is a failing asset), use cases from MLOPS_USE_CASE_DIRS,
+and the shared resources.
 
 Runs use the in-process executor unless MLOPS_EXECUTOR picks another (executors.py): the chain
 is mostly sequential, DuckDB admits one writer process at a time, and each extra step process
@@ -15,41 +16,22 @@ import dagster as dg
 
 from mlops_assets import settings
 from mlops_assets.chain.alerts import build_alert_defs
-from mlops_assets.instance.executors import build_executor
+from mlops_assets.chain.build import build_use_case_defs, invalid_use_case_defs
 from mlops_assets.chain.resources import shared_resources
+from mlops_assets.instance.executors import build_executor
+from mlops_assets.use_cases.loader import is_in_defs_folder, load_use_case_set
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # holds pyproject.toml ([tool.dg])
 log = logging.getLogger(__name__)
 
 
-def _defs_folder() -> dg.Definitions:
-    """The defs folder as Dagster loads it. A defs.yaml that Dagster itself refuses (an unknown
-    key, a wrong type) would take the whole location down; then each use case is built on its
-    own instead, and the bad file is shown as a failing asset."""
-    try:
-        return dg.load_from_defs_folder(path_within_project=PROJECT_ROOT)
-    except Exception as exc:  # noqa: BLE001 - reported as an asset and in the log, never hidden
-        from mlops_assets.chain.build import build_use_case_defs, invalid_use_case_defs
-        from mlops_assets.use_cases.config import load_use_case_set
-        from mlops_assets.use_cases.discovery import DEFS_DIR
-
-        log.error("the defs folder did not load as a whole (%s); loading each use case on its own", exc)
-        loaded = load_use_case_set()
-        mine = [uc for uc in loaded.use_cases if DEFS_DIR in Path(uc.source_file or "").parents]
-        return dg.Definitions.merge(*[build_use_case_defs(uc) for uc in mine], invalid_use_case_defs(
-            [bad for bad in loaded.invalid if DEFS_DIR in Path(bad.path).parents]))
-
-
 def _extra_use_cases() -> dg.Definitions:
-    """Use cases from MLOPS_USE_CASE_DIRS, built like the defs folder's (same builders), and
-    their bad files as failing assets. A name defined twice is refused."""
-    from mlops_assets.chain.build import build_use_case_defs, invalid_use_case_defs
-    from mlops_assets.use_cases.config import load_use_case_set
-    from mlops_assets.use_cases.discovery import DEFS_DIR
-
+    """Use cases from MLOPS_USE_CASE_DIRS, built like the defs folder's (same loader, same
+    builders), and their bad files as failing assets. The defs folder's files are read too, so
+    that a name defined in both is refused; the UseCase component builds those."""
     loaded = load_use_case_set()
-    extra = [uc for uc in loaded.use_cases if DEFS_DIR not in Path(uc.source_file or "").parents]
-    bad = [b for b in loaded.invalid if DEFS_DIR not in Path(b.path).parents]
+    extra = [uc for uc in loaded.use_cases if not is_in_defs_folder(uc.source_file)]
+    bad = [b for b in loaded.invalid if not is_in_defs_folder(b.path)]
     for b in bad:
         log.error("skipping use case file: %s", b.error)
     return dg.Definitions.merge(*[build_use_case_defs(uc) for uc in extra], invalid_use_case_defs(bad))
@@ -75,7 +57,7 @@ def build_defs() -> dg.Definitions:
     if filled:
         log.debug("embedded defaults for %s", ", ".join(filled))
     return dg.Definitions.merge(
-        _defs_folder(),
+        dg.load_from_defs_folder(path_within_project=PROJECT_ROOT),
         _extra_use_cases(),
         build_alert_defs(),
         dg.Definitions(resources=shared_resources(), sensors=[_automation_sensor()],

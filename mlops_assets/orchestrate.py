@@ -320,7 +320,7 @@ def run_pipeline(monitor_days: int = 1, only: list[str] | None = None, log=print
     from mlops_assets.chain.retrain import training_chain
     from mlops_assets.chain.lineage import BATCH_PREDICTIONS, DRIFT, LABELS, PERFORMANCE, SUMMARY, key
     from mlops_assets.instance.recovery import fail_dead_runs
-    from mlops_assets.use_cases.config import load_use_case_set
+    from mlops_assets.use_cases.loader import load_use_case_set
 
     defs, instance, ok = defs or build_defs(), dg.DagsterInstance.get(), True
     fail_dead_runs(instance, log)  # a killed earlier run must not hold the queue
@@ -597,7 +597,7 @@ def replay(days: list[dt.date], cfg, *, use_case: str = "churn", label_delay_day
     from mlops_assets.definitions import build_defs
     from mlops_assets.chain.lineage import PERFORMANCE, SUMMARY, key
     from mlops_assets.simulate.churn import day_file_name, write_days
-    from mlops_assets.use_cases.config import get_use_case
+    from mlops_assets.use_cases.loader import get_use_case
 
     defs = defs or build_defs()
     instance = instance or dg.DagsterInstance.get()

@@ -54,7 +54,7 @@ def test_load_relation_answered_from_the_warehouse():
 
 
 def test_models_ordered_by_their_refs():
-    from mlops_assets.use_cases.config import get_use_case
+    from mlops_assets.use_cases.loader import get_use_case
 
     assert [p.stem for p in plain.model_files(get_use_case("churn"))] == ["stg_churn", "features_churn"]
 

@@ -95,7 +95,7 @@ def _preload_raw(days: list[dt.date]) -> None:
 def test_a_backfill_and_a_sensor_run_write_the_warehouse_at_once(data_dir, dbt_manifest, tmp_path, monkeypatch):
     from mlops_assets import cli
     from mlops_assets.definitions import build_defs
-    from mlops_assets.use_cases.discovery import OVERRIDES_ENV
+    from mlops_assets.use_cases.loader import OVERRIDES_ENV
 
     # Big enough days that the backfill's run still writes when the sensor's run starts; the
     # new-rows retrain trigger is off, so the retrain sensor's first tick adds no run.

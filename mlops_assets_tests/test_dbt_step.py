@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
-from mlops_assets.use_cases.config import load_use_cases
+from mlops_assets.use_cases.loader import load_use_cases
 
 D0 = dt.date(2026, 1, 1)
 

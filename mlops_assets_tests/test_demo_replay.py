@@ -38,7 +38,7 @@ def _days_of(run) -> set[str]:
 
 def test_demo_replays_days_through_the_sensors(data_dir, dbt_manifest, capfd):
     from mlops_assets.chain.lineage import BATCH_PREDICTIONS, DRIFT, PERFORMANCE, SUMMARY, key
-    from mlops_assets.use_cases.config import get_use_case
+    from mlops_assets.use_cases.loader import get_use_case
 
     n = 4
     _, _, replayed = cli.demo_plan(dt.date(2026, 1, 1), cli.utc_today(), n, days=30)

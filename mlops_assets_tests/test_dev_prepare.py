@@ -34,7 +34,7 @@ def test_dg_list_defs_builds_the_missing_manifest(tmp_path, data_dir):
 
     # outside the dev CLIs nothing parses behind the user's back: the error names the fix
     plain = subprocess.run([sys.executable, "-c", "from mlops_assets.chain.build import dbt_assets_of; "
-                            "from mlops_assets.use_cases.config import load_use_cases; "
+                            "from mlops_assets.use_cases.loader import load_use_cases; "
                             "[dbt_assets_of(u) for u in load_use_cases()]"],
                            cwd=project, env=env, capture_output=True, text=True, timeout=300)
     assert plain.returncode != 0 and "dbt manifest not found" in plain.stderr, plain.stderr[-2000:]

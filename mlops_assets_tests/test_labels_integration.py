@@ -12,8 +12,8 @@ from mlops_assets import settings
 from mlops_assets.chain import handoffs
 from mlops_assets.ingest import labels
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days, write_due_labels
-from mlops_assets.use_cases.config import get_use_case
-from mlops_assets.use_cases.discovery import OVERRIDES_ENV
+from mlops_assets.use_cases.loader import get_use_case
+from mlops_assets.use_cases.loader import OVERRIDES_ENV
 
 pytestmark = pytest.mark.integration
 D0 = dt.date(2026, 1, 1)

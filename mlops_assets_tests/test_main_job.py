@@ -15,7 +15,7 @@ HEADER = "customer_id,event_ts,churned\n"
 
 
 def _churn():
-    from mlops_assets.use_cases.config import load_use_cases
+    from mlops_assets.use_cases.loader import load_use_cases
 
     return next(uc for uc in load_use_cases() if uc.name == "churn")
 

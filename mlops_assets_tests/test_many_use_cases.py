@@ -31,7 +31,7 @@ def many(data_dir, tmp_path, monkeypatch):
 
 
 def test_generated_use_cases_are_valid_and_distinct(many):
-    from mlops_assets.use_cases.discovery import load_all
+    from mlops_assets.use_cases.loader import load_all
 
     bench, names, _ = many
     loaded = {uc.name: uc for uc in load_all(defs_dir=None)}

@@ -56,7 +56,7 @@ def test_the_six_gates_live_in_one_module():
 
 def test_the_evaluation_checks_are_the_gates(data_dir):
     from mlops_assets.chain.evaluation import build_model_evaluation
-    from mlops_assets.use_cases.config import load_use_cases
+    from mlops_assets.use_cases.loader import load_use_cases
 
     (uc,) = [u for u in load_use_cases() if u.name == "churn"]
     asset = build_model_evaluation(uc)
@@ -68,7 +68,7 @@ def test_the_evaluation_checks_are_the_gates(data_dir):
 
 def test_code_version_follows_the_settings_it_uses(data_dir):
     from mlops_assets.chain.evaluation import build_model_evaluation
-    from mlops_assets.use_cases.config import load_use_cases
+    from mlops_assets.use_cases.loader import load_use_cases
 
     (uc,) = [u for u in load_use_cases() if u.name == "churn"]
     stricter = uc.model_copy(update={"thresholds": uc.thresholds.model_copy(update={"min_roc_auc": 0.99})})

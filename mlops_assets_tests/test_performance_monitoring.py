@@ -92,7 +92,8 @@ def test_performance_reports_concept_drift_and_the_retrain_trigger(data_dir, dbt
     from mlops_assets.chain.retrain import build_retrain_sensor, retrain_state
     from mlops_assets.orchestrate import execute, run_pipeline
     from mlops_assets.training.triggers import decide
-    from mlops_assets.use_cases.config import RetrainConfig, load_use_cases
+    from mlops_assets.use_cases.config import RetrainConfig
+    from mlops_assets.use_cases.loader import load_use_cases
 
     folder = data_dir / "landing" / "churn"
     write_days(folder, day_range(D0, 20), SimulationConfig(rows_per_day=300))

@@ -8,7 +8,8 @@ import pytest
 
 from mlops_assets.monitoring import performance as perf
 from mlops_assets.training.triggers import PerformanceDay, RetrainState, decide, failing_streak
-from mlops_assets.use_cases.config import RetrainConfig, StatTest, load_use_cases
+from mlops_assets.use_cases.config import RetrainConfig, StatTest
+from mlops_assets.use_cases.loader import load_use_cases
 
 
 def test_label_coverage_needs_both_share_and_rows():

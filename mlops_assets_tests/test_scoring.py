@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from mlops_assets.serving.predictions import predictions_table, replace_window
-from mlops_assets.use_cases.config import load_use_cases
+from mlops_assets.use_cases.loader import load_use_cases
 
 UC = next(uc for uc in load_use_cases() if uc.name == "churn")
 DAY1, DAY2 = dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 2)

@@ -20,7 +20,7 @@ from mlops_assets.serving.features import LandingSpec, compile_landing_spec
 from mlops_assets.serving.holder import ChampionHolder, LoadedModel, frame_from_columns
 from mlops_assets.serving.validation import PayloadError
 from mlops_assets.simulate.churn import SimulationConfig, simulate_day
-from mlops_assets.use_cases.config import get_use_case
+from mlops_assets.use_cases.loader import get_use_case
 from mlops_assets_tests.dev_server import serve_app
 
 

@@ -10,7 +10,8 @@ import dagster as dg
 import pytest
 
 from mlops_assets.chain import handoffs
-from mlops_assets.use_cases.config import RetrainConfig, load_use_cases
+from mlops_assets.use_cases.config import RetrainConfig
+from mlops_assets.use_cases.loader import load_use_cases
 
 DRIFT_KEY = dg.AssetKey(["churn", "drift_report"])
 PARTITIONS = dg.DailyPartitionsDefinition(start_date="2026-01-01")
@@ -213,7 +214,8 @@ DEFS_MODULE = '''
 import dagster as dg
 from mlops_assets.chain.build import jobs_of
 from mlops_assets.chain.retrain import build_retrain_sensor, training_chain
-from mlops_assets.use_cases.config import RetrainConfig, load_use_cases
+from mlops_assets.use_cases.config import RetrainConfig
+from mlops_assets.use_cases.loader import load_use_cases
 
 (churn,) = [u for u in load_use_cases() if u.name == "churn"]
 ucs = [churn.model_copy(update={"name": n, "retrain": RetrainConfig(min_new_rows=100, cooldown_minutes=0)})

@@ -15,9 +15,10 @@ from pydantic import BaseModel
 
 from mlops_assets.components import UseCase as UseCaseComponent
 from mlops_assets.components.scaffold import dbt_files, defs_yaml, scaffold_use_case
+from mlops_assets.components.use_case import InvalidUseCaseFile
 from mlops_assets.use_cases import config
-from mlops_assets.use_cases.config import UseCaseError, load_use_case, load_use_cases
-from mlops_assets.use_cases.discovery import DEFS_DIR, OVERRIDES_ENV
+from mlops_assets.use_cases.config import UseCaseError
+from mlops_assets.use_cases.loader import DEFS_DIR, OVERRIDES_ENV, load, load_use_cases
 
 REPO = Path(__file__).resolve().parent.parent
 CHURN_DEFS = DEFS_DIR / "churn" / "defs.yaml"
@@ -40,12 +41,23 @@ def _field_names(model: type[BaseModel]) -> dict:
     return out
 
 
-def test_component_attributes_mirror_the_use_case_fields():
-    component = _field_names(UseCaseComponent)
-    assert component == _field_names(config.UseCase)
-    # and the defaults too, section by section
-    assert UseCaseComponent.model_fields["thresholds"].default.model_dump() == config.Thresholds().model_dump()
-    assert UseCaseComponent.model_fields["retrain"].default.model_dump() == config.RetrainConfig().model_dump()
+def _component_file(folder: Path, attrs: dict) -> Path:
+    (folder / "churn").mkdir(parents=True, exist_ok=True)
+    path = folder / "churn" / "defs.yaml"
+    path.write_text(yaml.safe_dump({"type": "mlops_assets.components.UseCase", "attributes": attrs}))
+    return path
+
+
+def test_the_component_is_the_use_case_schema():
+    """One schema: the component class is the use-case class with Dagster's behaviour added."""
+    assert issubclass(UseCaseComponent, config.UseCase) and issubclass(UseCaseComponent, dg.Component)
+    assert _field_names(UseCaseComponent) == _field_names(config.UseCase)
+    same = {n: repr(f) for n, f in config.UseCase.model_fields.items()}
+    assert {n: repr(f) for n, f in UseCaseComponent.model_fields.items()} == same  # types, defaults, bounds
+    # the schema is Resolvable as it stands: Dagster derives its YAML model from the same fields
+    assert set(config.UseCase.model().model_fields) == set(config.UseCase.model_fields)
+    # what Dagster checks before the component's code runs is any mapping; the loader checks the rest
+    UseCaseComponent.get_model_cls().model_validate({"name": 3, "no_such_field": {}})
 
 
 def test_the_demo_is_one_defs_yaml_of_the_component():
@@ -53,22 +65,27 @@ def test_the_demo_is_one_defs_yaml_of_the_component():
     assert raw["type"] == "mlops_assets.components.UseCase"
     (uc,) = [u for u in load_use_cases() if u.name == "churn"]
     assert Path(uc.source_file) == CHURN_DEFS
-    from_component = UseCaseComponent.resolve_from_dict(raw["attributes"]).to_use_case(str(CHURN_DEFS))
-    assert from_component == uc == load_use_case(CHURN_DEFS)
+    component = UseCaseComponent.from_file(CHURN_DEFS)
+    assert isinstance(component, UseCaseComponent) and component.source_file == str(CHURN_DEFS)
+    resolved = UseCaseComponent.resolve_from_dict(raw["attributes"])  # Dagster's own resolution agrees
+    assert component.model_dump() == resolved.model_dump() == uc.model_dump() == load(CHURN_DEFS).model_dump()
     assert uc.thresholds.min_roc_auc == 0.70 and uc.first_day == dt.date(2026, 1, 1)
 
 
-def test_an_invalid_attribute_names_the_defs_yaml_and_the_field(monkeypatch):
+def test_an_invalid_attribute_names_the_defs_yaml_and_the_field(tmp_path, monkeypatch):
     monkeypatch.delenv(OVERRIDES_ENV, raising=False)
     attrs = _attributes()
     attrs["thresholds"]["min_roc_auc"] = 1.5
-    component = UseCaseComponent.resolve_from_dict(attrs)  # the shape is right; the bound is checked on build
-    with pytest.raises(UseCaseError, match=r"defs/churn/defs\.yaml: invalid use case: thresholds\.min_roc_auc"):
-        component.to_use_case(str(CHURN_DEFS))
+    path = _component_file(tmp_path, attrs)
+    with pytest.raises(UseCaseError, match=r"churn/defs\.yaml: invalid use case: thresholds\.min_roc_auc"):
+        load(path)
+    component = UseCaseComponent.from_file(path)
+    assert isinstance(component, InvalidUseCaseFile)
+    assert component.invalid.path == str(path) and "thresholds.min_roc_auc" in component.invalid.error
     attrs = _attributes()
     attrs["slice_columns"] = ["age"]
     with pytest.raises(UseCaseError, match=r"defs\.yaml.*slice_columns"):
-        UseCaseComponent.resolve_from_dict(attrs).to_use_case(str(CHURN_DEFS))
+        load(_component_file(tmp_path, attrs))
 
 
 def test_overrides_deep_merge_per_environment(tmp_path, monkeypatch):
@@ -79,9 +96,8 @@ def test_overrides_deep_merge_per_environment(tmp_path, monkeypatch):
     assert uc.thresholds.min_roc_auc == 0.8
     assert uc.thresholds.min_lift_over_baseline == 0.10  # the rest of the file's thresholds stay
     assert uc.retrain.on_drift is False and uc.retrain.min_new_rows == 5000
-    # the component applies the same overrides when it builds
-    component = UseCaseComponent.resolve_from_dict(_attributes())
-    assert component.to_use_case(str(CHURN_DEFS)).thresholds.min_roc_auc == 0.8
+    # the component loads through the same loader, overrides included
+    assert UseCaseComponent.from_file(CHURN_DEFS).thresholds.min_roc_auc == 0.8
 
     overrides.write_text("churn: {thresholds: {min_roc_auc: 2}}\n")
     with pytest.raises(UseCaseError, match=r"churn/defs\.yaml: invalid use case \(with overrides from .*ci\.yaml\)"):
@@ -119,7 +135,7 @@ def test_scaffolded_defs_yaml_has_every_field_with_its_default():
                 present(nested, values[name], f"{where}{name}.")
 
     present(_field_names(config.UseCase), attrs, "")
-    uc = UseCaseComponent.resolve_from_dict(attrs).to_use_case("fraud/defs.yaml")
+    uc = config.UseCase(**attrs)
     assert uc.thresholds == config.Thresholds() and uc.retrain == config.RetrainConfig()
     assert uc.features.dbt_model == "features_fraud"
     files = dbt_files("fraud")
@@ -231,15 +247,16 @@ def test_a_dbt_model_missing_from_the_manifest_is_named(dbt_manifest):
         dbt_assets_of(missing)
 
 
-def test_an_invalid_defs_yaml_becomes_a_failing_asset_not_a_broken_location():
+def test_an_invalid_defs_yaml_becomes_a_failing_asset_not_a_broken_location(tmp_path, monkeypatch):
     """A defs.yaml whose values break a rule builds one failing asset that names the file and
     the field, so the other use cases of the location still load."""
     from mlops_assets.chain.build import INVALID_GROUP
 
+    monkeypatch.delenv(OVERRIDES_ENV, raising=False)
     attrs = _attributes()
     attrs["thresholds"] = {**attrs.get("thresholds", {}), "min_roc_auc": 3}
     context = dg.ComponentTree.for_test().load_context
-    defs = UseCaseComponent.resolve_from_dict(attrs).build_defs(context)
+    defs = UseCaseComponent.from_file(_component_file(tmp_path, attrs)).build_defs(context)
     (asset,) = defs.assets
     assert asset.key.path[0] == "invalid_use_case" and asset.group_names_by_key[asset.key] == INVALID_GROUP
     description = asset.descriptions_by_key[asset.key]

@@ -11,16 +11,10 @@ import yaml
 from pydantic import BaseModel
 
 from mlops_assets.chain.partitions import daily_partitions
-from mlops_assets.use_cases.config import (
-    UseCase,
-    UseCaseError,
-    describe_fields,
-    fields_markdown,
-    get_use_case,
-    load_use_case,
-    load_use_case_set,
-    load_use_cases,
-)
+from mlops_assets.use_cases.config import UseCase, UseCaseError
+from mlops_assets.use_cases.fields import describe_fields, fields_markdown
+from mlops_assets.use_cases.loader import get_use_case, load_use_case_set, load_use_cases
+from mlops_assets.use_cases.loader import load as load_use_case
 
 CHURN_YAML = Path(__file__).resolve().parent.parent / "mlops_assets" / "defs" / "churn" / "defs.yaml"
 HOSTILE = 'x" AS VARCHAR)) FROM (SELECT 1); COPY (SELECT 1) TO \'/tmp/owned.csv\'; --'
@@ -145,6 +139,7 @@ def _schema_fields(model=UseCase, prefix=""):
             continue
         out.append(prefix + name)
         ann = field.annotation
+        ann = next((a for a in getattr(ann, "__args__", ()) if a is not type(None)), ann)  # an optional section
         if isinstance(ann, type) and issubclass(ann, BaseModel):  # a nested section
             out += _schema_fields(ann, prefix + name + ".")
     return out

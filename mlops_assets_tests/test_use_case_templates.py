@@ -11,7 +11,8 @@ import pytest
 import yaml
 from jinja2.nativetypes import NativeTemplate
 
-from mlops_assets.use_cases.config import UseCaseError, load_use_case_set
+from mlops_assets.use_cases.config import UseCaseError
+from mlops_assets.use_cases.loader import load_use_case_set
 from mlops_assets.use_cases.templates import render
 
 SECRET = "s3cret-token-value"
@@ -185,16 +186,39 @@ def test_dagster_loads_allowed_templates_of_the_defs_folder(env, project):
     assert sensor.minimum_interval_seconds == 17
 
 
+def _invalid_description(loaded: dg.Definitions, name: str) -> str:
+    (asset,) = [a for a in loaded.assets if a.key == dg.AssetKey(["invalid_use_case", name])]
+    return asset.descriptions_by_key[asset.key]
+
+
 @pytest.mark.parametrize("kind", sorted(PAYLOADS))
 def test_dagster_never_renders_a_payload_of_the_defs_folder(env, project, kind):
+    """The component reads its attributes through the loader, never through Dagster's renderer:
+    the file becomes a failing asset naming the field, and the other use case loads."""
     root, defs = project
     _write(defs, "good", _component(_fields("good")))
     evil = _write(defs, "evil", _component(_fields("evil", PAYLOADS[kind])))
-    with pytest.raises(Exception) as err:
-        dg.load_from_defs_folder(path_within_project=root)
-    message = _chain(err.value)
+    loaded = dg.load_from_defs_folder(path_within_project=root)
+    keys = {k.to_user_string() for a in loaded.assets for k in a.keys}
+    assert "good/raw" in keys and not any(k.startswith("evil/") for k in keys)
+    message = _invalid_description(loaded, "evil")
     assert f"{evil}: field attributes.description:" in message
     assert SECRET not in message and f"{HOSTNAME}-" not in message
+
+
+def test_a_defs_yaml_dagster_would_refuse_is_a_failing_asset(env, project):
+    """An unknown key, a wrong type or a broken rule: Dagster accepts the attributes as any
+    mapping, the loader refuses them, and the location loads with the file as a failing asset."""
+    root, defs = project
+    _write(defs, "good", _component(_fields("good")))
+    _write(defs, "unknown", _component({**_fields("unknown"), "no_such_field": 1}))
+    _write(defs, "wrong_type", _component({**_fields("wrong_type"), "landing": "not a mapping"}))
+    _write(defs, "no_attributes", yaml.safe_dump({"type": "mlops_assets.components.UseCase"}))
+    loaded = dg.load_from_defs_folder(path_within_project=root)
+    assert dg.AssetKey(["good", "raw"]) in {k for a in loaded.assets for k in a.keys}
+    assert "no_such_field" in _invalid_description(loaded, "unknown")
+    assert "landing" in _invalid_description(loaded, "wrong_type")
+    assert "attributes" in _invalid_description(loaded, "no_attributes")
 
 
 @pytest.mark.parametrize("where", ["post_processing", "template_vars_module"])
@@ -209,15 +233,15 @@ def test_dagster_never_renders_the_rest_of_a_use_case_file(env, project, where):
 
 
 def test_a_hostile_defs_folder_file_is_a_failing_asset_and_the_others_load(env, project, monkeypatch, data_dir):
-    """definitions.py loads the defs folder use case by use case when Dagster's load fails."""
+    """The code location as a whole: the defs folder's bad file is a failing asset there too."""
     import mlops_assets.definitions as definitions
-    from mlops_assets.use_cases import discovery
+    from mlops_assets.use_cases import loader
 
     root, defs = project
     _write(defs, "good", _component(_fields("good", "team {{ env.MLOPS_UC_TEAM }}")))
     _write(defs, "evil", _component(_fields("evil", MRO_WALK)))
     monkeypatch.setattr(definitions, "PROJECT_ROOT", root)
-    monkeypatch.setattr(discovery, "DEFS_DIR", defs)
+    monkeypatch.setattr(loader, "DEFS_DIR", defs)
     repo = definitions.build_defs().get_repository_def()
     keys = {k.to_user_string() for k in repo.assets_defs_by_key}
     assert "good/raw" in keys and "invalid_use_case/evil" in keys and not any(k.startswith("evil/") for k in keys)

@@ -9,7 +9,9 @@ import pytest
 
 from mlops_assets.ingest import landing
 from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
-from mlops_assets.use_cases.config import UseCaseError, load_use_case, load_use_cases
+from mlops_assets.use_cases.config import UseCaseError
+from mlops_assets.use_cases.loader import load as load_use_case
+from mlops_assets.use_cases.loader import load_use_cases
 from mlops_assets_tests.test_bad_landing_files import FEATURES, HEADER, header, line  # rows with every raw feature column
 
 CHURN_YAML = Path(__file__).resolve().parent.parent / "mlops_assets" / "defs" / "churn" / "defs.yaml"

@@ -17,8 +17,8 @@ import yaml
 from pydantic import BaseModel
 
 from mlops_assets.use_cases import config
+from mlops_assets.use_cases.loader import COMPONENT_TYPE
 
-COMPONENT_TYPE = "mlops_assets.components.UseCase"
 # Placeholders for the fields without a default; the dbt models below produce these columns.
 ENTITY, TIMESTAMP, TARGET = "entity_id", "event_ts", "label"
 NUMERIC, CATEGORICAL = ["feature_1", "feature_2"], ["segment"]

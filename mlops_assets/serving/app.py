@@ -149,7 +149,7 @@ def create_app(holder: ChampionHolder, max_rows: int = MAX_ROWS_DEFAULT, poll: b
 
 def _use_case(use_case: str | None):
     """The use case to serve: the one named, else the only one (or churn, the demo's)."""
-    from mlops_assets.use_cases.config import UseCaseError, get_use_case, load_use_cases
+    from mlops_assets.use_cases.loader import UseCaseError, get_use_case, load_use_cases
 
     if use_case is None:
         ucs = load_use_cases()

@@ -11,8 +11,8 @@ Dagster's `template_vars_module` are refused with an error naming the file and t
 
 This is a parser of that one form, not Jinja: Dagster renders `{{ }}` in a component's defs.yaml
 with an unsandboxed Jinja template and a scope holding every environment variable, so the
-UseCase component renders its file with this module first (mlops_assets/components/use_case.py)
-and Dagster only ever sees plain values.
+UseCase component reads its file through the loader (loader.py), which renders it with this
+module, and Dagster never renders a use case's attributes.
 """
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ import os
 import re
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from mlops_assets.use_cases.config import UseCaseError
 
@@ -129,16 +131,17 @@ def render(value: Any, source: str | Path, field: str = "") -> Any:
     return value
 
 
-def check_component_file(path: Path) -> None:
+def check_component_file(path: Path, *, except_attributes_of: str | None = None) -> None:
     """Refuse a component file (every YAML document in it) holding anything but allowed
-    templates, before Dagster renders it."""
-    import yaml
-
+    templates, before Dagster renders it. With ``except_attributes_of`` (a component type), the
+    `attributes` of that type's documents are left out: its loader renders them itself."""
     try:
         documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise UseCaseError(f"{path}: cannot be read as a YAML file: {exc}") from exc
     for doc in documents:
+        if except_attributes_of and isinstance(doc, dict) and doc.get("type") == except_attributes_of:
+            doc = {k: v for k, v in doc.items() if k != "attributes"}
         render(doc, path)
 
 

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     from mlops_assets.chain.raw import build_raw_asset
     from mlops_assets.chain.resources import shared_resources
     from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
-    from mlops_assets.use_cases.config import load_use_cases
+    from mlops_assets.use_cases.loader import load_use_cases
 
     settings.fill_env_defaults()
     prepare()

@@ -89,7 +89,7 @@ def one(days: int, rows: int) -> dict[str, float]:
     from mlops_assets.chain.performance import build_performance_report
     from mlops_assets.ingest import labels
     from mlops_assets.chain.resources import DuckDBWarehouse, MlflowResource
-    from mlops_assets.use_cases.config import load_use_cases
+    from mlops_assets.use_cases.loader import load_use_cases
 
     (uc,) = [u for u in load_use_cases() if u.name == "churn"]
     _tables(uc, days, rows)

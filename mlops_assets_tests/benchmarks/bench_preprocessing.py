@@ -116,7 +116,7 @@ def compare(family: str, params: dict[str, Any], preprocessing: str, frame: pd.D
 
 
 def main() -> None:
-    from mlops_assets.use_cases.config import get_use_case
+    from mlops_assets.use_cases.loader import get_use_case
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)

@@ -220,7 +220,7 @@ def run(landing: Path, work: Path, use_case: str = "churn", pipeline: str = "pla
     import duckdb
 
     from mlops_assets.warehouse.sql import ident, literal, qualified
-    from mlops_assets.use_cases.config import load_use_cases
+    from mlops_assets.use_cases.loader import load_use_cases
 
     ucs = {u.name: u for u in load_use_cases(strict=True)}
     if use_case not in ucs:
