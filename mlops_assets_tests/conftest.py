@@ -13,16 +13,27 @@ ENV_KEYS = ("MLOPS_DATA_DIR", "MLOPS_DUCKDB_PATH", "MLFLOW_TRACKING_URI", "DAGST
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
+def _point_env_at(root, mp):
+    for key in ENV_KEYS:
+        mp.delenv(key, raising=False)
+    mp.setenv("MLOPS_DATA_DIR", str(root))
+    mp.setenv("DAGSTER_HOME", str(root / "dagster_home"))
+    (root / "dagster_home").mkdir(parents=True)
+    return root
+
+
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch):
     """A fresh project data folder with the standard variables pointing into it."""
-    root = tmp_path / "data"
-    for key in ENV_KEYS:
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("MLOPS_DATA_DIR", str(root))
-    monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster_home"))
-    (root / "dagster_home").mkdir(parents=True)
-    return root
+    return _point_env_at(tmp_path / "data", monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def module_data_dir(tmp_path_factory):
+    """One data folder for all tests of a module (a scenario tested in stages, each stage a test
+    on the state the earlier ones left), the standard variables pointing into it meanwhile."""
+    with pytest.MonkeyPatch.context() as mp:
+        yield _point_env_at(tmp_path_factory.mktemp("module") / "data", mp)
 
 
 @pytest.fixture
