@@ -3,7 +3,9 @@
 Two profiles, selected by ``MLOPS_PROFILE``: ``embedded`` (default; DuckDB, SQLite and files in
 one data folder) and ``shared`` (the Dagster instance, MLflow and the warehouse in three
 databases of one PostgreSQL server, ``MLOPS_POSTGRES_URL``). Resolution order for each location:
-its own environment variable, then the profile's default. Nothing here imports heavy libraries.
+its own environment variable, then the profile's default. Paths and environment only: the
+Dagster instance's dagster.yaml is written by instance/home.py. Nothing here imports heavy
+libraries, nor any other module of the package.
 """
 from __future__ import annotations
 

@@ -14,6 +14,21 @@ import dagster as dg
 
 from mlops_assets import settings
 from mlops_assets.use_cases.config import InvalidUseCase, UseCase
+from mlops_assets.chain.drift import build_drift_report
+from mlops_assets.chain.evaluation import build_model_evaluation
+from mlops_assets.chain.governance import build_champion_model
+from mlops_assets.chain.history import TRAINING_RUN_TAGS
+from mlops_assets.chain.label_sensor import build_label_sensor
+from mlops_assets.chain.labels import build_labels_asset
+from mlops_assets.chain.landing_sensor import build_landing_sensor
+from mlops_assets.chain.lineage import SUMMARY, key
+from mlops_assets.chain.performance import build_performance_report
+from mlops_assets.chain.raw import build_raw_asset
+from mlops_assets.chain.resources import dbt_project
+from mlops_assets.chain.retrain import build_retrain_schedule, build_retrain_sensor, training_chain, training_job_name
+from mlops_assets.chain.scoring import build_batch_predictions
+from mlops_assets.chain.summary import build_monitoring_summary
+from mlops_assets.chain.training import build_candidate_model, build_training_set
 
 INVALID_GROUP = "invalid_use_cases"
 
@@ -22,8 +37,7 @@ def dbt_assets_of(uc: UseCase) -> list[dg.AssetsDefinition]:
     """The dbt models under dbt_project/models/<use case>/, when the features come from dbt."""
     if not uc.features.dbt_model:
         return []
-    from mlops_assets.chain.features import build_dbt_assets
-    from mlops_assets.chain.resources import dbt_project
+    from mlops_assets.chain.features import build_dbt_assets  # dagster_dbt: only with a dbt model
 
     project = dbt_project()
     prepare_if_dev(project)
@@ -70,11 +84,6 @@ def _manifest_models(path: str, mtime: float) -> frozenset[tuple[str, str]]:
 def jobs_of(uc: UseCase) -> list[dg.UnresolvedAssetJobDefinition]:
     """The daily chain (day partitions, inferred from the assets) and the training chain. A job
     holds one partitioning, so the two are separate; `mlops-assets demo` runs them in order."""
-    from mlops_assets.chain.retrain import training_chain, training_job_name
-    from mlops_assets.chain.history import TRAINING_RUN_TAGS
-
-    from mlops_assets.chain.lineage import SUMMARY, key
-
     training = dg.AssetSelection.assets(*training_chain(uc))
     summary = dg.AssetSelection.assets(key(uc, SUMMARY))  # unpartitioned: not in the daily job
     return [
@@ -94,26 +103,12 @@ def label_defs_of(uc: UseCase, dbt_keys=()) -> tuple[list[dg.AssetsDefinition], 
     """The labels asset and its sensor, when the use case declares a `labels:` section."""
     if uc.labels is None:
         return [], []
-    from mlops_assets.chain.labels import build_labels_asset
-    from mlops_assets.chain.label_sensor import build_label_sensor
-
     return [build_labels_asset(uc)], [build_label_sensor(uc, dbt_keys)]
 
 
 def build_use_case_defs(uc: UseCase) -> dg.Definitions:
     """Raw data and its landing sensor, dbt features, training, evaluation, promotion, batch
     scoring, drift monitoring, the retrain sensor and the use case's two jobs."""
-    from mlops_assets.chain.evaluation import build_model_evaluation
-    from mlops_assets.chain.governance import build_champion_model
-    from mlops_assets.chain.raw import build_raw_asset
-    from mlops_assets.chain.landing_sensor import build_landing_sensor
-    from mlops_assets.chain.drift import build_drift_report
-    from mlops_assets.chain.performance import build_performance_report
-    from mlops_assets.chain.summary import build_monitoring_summary
-    from mlops_assets.chain.scoring import build_batch_predictions
-    from mlops_assets.chain.training import build_candidate_model, build_training_set
-    from mlops_assets.chain.retrain import build_retrain_schedule, build_retrain_sensor
-
     dbt_models = dbt_assets_of(uc)
     # The landing and label sensors' runs carry the dbt models too (one run per event).
     dbt_keys = sorted((k for a in dbt_models for k in a.keys), key=lambda k: k.to_user_string())

@@ -1,5 +1,9 @@
 """drift_report: Evidently data drift between the training rows and one day of data, per day."""
 
+import os
+import shutil
+import tempfile
+
 import dagster as dg
 
 from mlops_assets import settings
@@ -12,6 +16,7 @@ from mlops_assets.chain.resources import DuckDBWarehouse, MlflowResource
 from mlops_assets.warehouse.sql import ident, qualified
 from mlops_assets.training import data
 from mlops_assets.use_cases.config import UseCase
+from mlops_assets.governance import registry
 
 # Evidently's statistical tests are already conclusive at this size; more rows only cost time.
 MAX_REFERENCE_ROWS = 50_000
@@ -99,7 +104,6 @@ def dated_report_path(uc: UseCase, day: str):
 def _drift_of_day(context, warehouse, mlflow, uc: UseCase, day: str, reference, current, numeric, categorical
                   ) -> tuple[dict, dg.AssetCheckResult]:
     """One day's Evidently report, logged to MLflow: the day's metadata and check result."""
-    import tempfile
     from pathlib import Path
 
     from mlops_assets.monitoring.drift import compute_drift, prune_dated_reports, sample_aware_stattests
@@ -217,8 +221,6 @@ def _prediction_drift(warehouse: DuckDBWarehouse, mlflow: MlflowResource, uc: Us
 def _model_version_of_day(context, mlflow: MlflowResource, uc: UseCase, day: str) -> tuple[str | None, str]:
     """The model version a day's report belongs to: the one that scored that day's batch
     predictions, else the current champion (the day is not scored yet), else none."""
-    from mlops_assets.governance import registry
-
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=key(uc, BATCH_PREDICTIONS), asset_partitions=[day]), limit=1).records
     if records:
@@ -247,9 +249,6 @@ def _log_report(mlflow: MlflowResource, uc: UseCase, day: str, snapshot, drift_s
 def _publish_latest(dated, stable, instance, asset_key, day: str) -> None:
     """Copy the report to the stable path when its day is the newest reported so far, so a
     backfill of old days does not replace the report of the latest one."""
-    import os
-    import shutil
-
     newest = max(instance.get_materialized_partitions(asset_key) | {day})
     if day >= newest:
         tmp = stable.with_name(f".{stable.name}.tmp")

@@ -2,6 +2,8 @@
 holdout, next to a trivial baseline; blocking gates as asset checks (minimum quality, lift over
 the baseline, no regression against the champion overall and per slice, serving budget)."""
 
+import time
+
 import dagster as dg
 
 from mlops_assets.chain import metadata as asset_metadata
@@ -13,6 +15,8 @@ from mlops_assets.chain.lineage import CANDIDATE, EVALUATION, TRAINING_SET, key,
 from mlops_assets.chain.resources import DuckDBWarehouse, MlflowResource
 from mlops_assets.training import data
 from mlops_assets.use_cases.config import UseCase
+from mlops_assets import settings
+from mlops_assets.governance import registry
 
 EVALUATION_SOURCES = ("evaluation/gates.py", "evaluation/metrics.py", "evaluation/report.py",
                       "chain/evaluation.py")
@@ -43,7 +47,6 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
 
         from mlops_assets.evaluation import report as rep
         from mlops_assets.evaluation.report import evaluation_report, slice_metrics
-        from mlops_assets.governance import registry
 
         candidate = handoffs.read_candidate(latest_metadata(context, key(uc, CANDIDATE)),
                                             key(uc, CANDIDATE).to_user_string())
@@ -121,7 +124,6 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
                                  "champion_error": champion_error, "comparison": comparison,
                                  "recent_champions": recent, "metrics": metric_rows, "slices": slice_rows,
                                  "gates": verdicts}, "evaluation/champion_challenger.json")
-        from mlops_assets import settings
         from mlops_assets.evaluation.plot_artifacts import log_evaluation_plots
 
         plots = log_evaluation_plots(client, run_id, uc.registered_model_name, candidate_version, model, X, y, prob,
@@ -177,8 +179,6 @@ def _batch_latency_ms(model, X, rows: int) -> tuple[float, int]:
     """Best wall time of predict_proba on ``rows`` holdout rows (resampled when the holdout is
     smaller) over a few calls after a warm-up. The best, not the median: other processes on the
     machine only ever add time, and the gate is about the model's own cost."""
-    import time
-
     import numpy as np
 
     batch = X.sample(rows, replace=len(X) < rows, random_state=0)

@@ -11,6 +11,7 @@ from mlops_assets.governance import rules
 from mlops_assets.chain.lineage import CHAMPION, EVALUATION, key
 from mlops_assets.chain.resources import MlflowResource
 from mlops_assets.use_cases.config import UseCase
+from mlops_assets.governance import registry
 
 
 def build_champion_model(uc: UseCase) -> dg.AssetsDefinition:
@@ -30,8 +31,6 @@ def build_champion_model(uc: UseCase) -> dg.AssetsDefinition:
                     "previous champion on the new version (for `mlops-assets rollback`).",
     )
     def champion_model(context: dg.AssetExecutionContext, mlflow: MlflowResource) -> dg.MaterializeResult:
-        from mlops_assets.governance import registry
-
         # Blocking checks already stop this step in the run that evaluated the candidate. The
         # step checks again from the instance so that materializing it on its own (UI, backfill,
         # retry) can never promote a candidate whose gates failed, never ran, or are stale.

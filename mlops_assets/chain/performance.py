@@ -12,6 +12,7 @@ from mlops_assets.chain.lineage import BATCH_PREDICTIONS, LABELS, PERFORMANCE, R
 from mlops_assets.chain.partitions import day_results, day_window, daily_partitions
 from mlops_assets.chain.resources import DuckDBWarehouse, MlflowResource
 from mlops_assets.use_cases.config import UseCase
+from mlops_assets.training.triggers import PerformanceDay
 
 def label_key(uc: UseCase) -> dg.AssetKey:
     """Where a day's labels come from: the label files' asset when the use case declares a label
@@ -202,8 +203,6 @@ def recent_performance(instance: dg.DagsterInstance, uc: UseCase, training_stora
     """The `limit` most recent evaluated performance days (newest first) as the retrain trigger
     reads them; days whose check did not evaluate (too few labels) are skipped, at most
     `max_days` reported days are looked at. Fails loudly when a reported day lacks its check."""
-
-    from mlops_assets.training.triggers import PerformanceDay
 
     asset_key = key(uc, PERFORMANCE)
     check_key = dg.AssetCheckKey(asset_key, handoffs.PERFORMANCE_CHECK)

@@ -11,6 +11,7 @@ from mlops_assets.chain.history import (RETRAIN_TAG, TRAINING_RUN_TAGS, TRIGGER_
                                           retrain_in_progress, training_chain)
 from mlops_assets.training.triggers import Decision, DriftState, RetrainState, decide, held_back
 from mlops_assets.use_cases.config import UseCase
+from mlops_assets.chain.performance import recent_performance
 
 INTERVAL_ENV = "MLOPS_RETRAIN_SENSOR_INTERVAL_S"
 
@@ -76,8 +77,6 @@ def retrain_state(instance: dg.DagsterInstance, uc: UseCase, now: float) -> Retr
         window = handoffs.read_training_window(training[0].asset_materialization.metadata,
                                                key(uc, TRAINING_SET).to_user_string())
         after_day = window.holdout_end.isoformat()
-    from mlops_assets.chain.performance import recent_performance
-
     training_id = training[0].storage_id if training else None
     days = uc.monitoring.performance_retrain_days
     return RetrainState(

@@ -11,6 +11,7 @@ from mlops_assets.chain.partitions import daily_partitions, local_window
 from mlops_assets.chain.resources import DuckDBWarehouse, MlflowResource
 from mlops_assets.warehouse.sql import ident, qualified
 from mlops_assets.use_cases.config import UseCase
+from mlops_assets.governance import registry, rules
 
 
 PIN_TAG = "mlops/model_version"
@@ -30,8 +31,6 @@ class ScoringConfig(dg.Config):
 def pinned_version(context: dg.AssetExecutionContext, config: ScoringConfig, client, model_name: str) -> tuple[str | None, bool]:
     """The pinned version (None: score with the champion) and whether an unpromoted version was
     allowed. Raises dg.Failure naming the version and the reason when it is refused."""
-    from mlops_assets.governance import registry, rules
-
     pinned = config.model_version or context.run.tags.get(PIN_TAG)
     if not pinned:
         return None, False
@@ -79,7 +78,6 @@ def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
                           warehouse: DuckDBWarehouse, mlflow: MlflowResource) -> dg.MaterializeResult:
         import pandas as pd
 
-        from mlops_assets.governance import registry
         from mlops_assets.serving.predictions import predictions_table, replace_window, rescored_rows
 
         start, end = local_window(context)

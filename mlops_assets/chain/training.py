@@ -16,6 +16,7 @@ from mlops_assets.chain.resources import DuckDBWarehouse, MlflowResource
 from mlops_assets.training import data
 from mlops_assets.chain.history import TRIGGER_TAG
 from mlops_assets.use_cases.config import UseCase
+from mlops_assets.governance import registry
 
 TRAINING_SET_SOURCES = ("training/data.py", "training/split.py", "chain/training.py")
 CANDIDATE_SOURCES = ("training/pipeline.py", "training/data.py", "evaluation/metrics.py", "chain/training.py")
@@ -102,7 +103,6 @@ def build_candidate_model(uc: UseCase) -> dg.AssetsDefinition:
         from mlflow.models import infer_signature
 
         from mlops_assets.evaluation.metrics import classification_metrics
-        from mlops_assets.governance import registry
         from mlops_assets.training.pipeline import build_pipeline, skops_trusted_types
 
         with warehouse.connect(read_only=True) as con:

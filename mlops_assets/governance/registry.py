@@ -10,6 +10,7 @@ at. mlflow is imported inside functions (heavy: the code location must load with
 """
 from __future__ import annotations
 
+import tempfile
 import hashlib
 import json
 import subprocess
@@ -222,8 +223,6 @@ def rollback(c, name: str, to_version: str | None = None) -> tuple[str, str]:
 
 def model_size_mb(model_uri: str) -> float:
     """Size of the files a server must load for this model."""
-    import tempfile
-
     import mlflow
 
     with tempfile.TemporaryDirectory() as tmp:

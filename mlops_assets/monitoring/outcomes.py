@@ -11,6 +11,9 @@ from mlops_assets.monitoring.performance import SCORE, VERSION
 from mlops_assets.serving.predictions import predictions_table
 from mlops_assets.warehouse.sql import ident, qualified
 from mlops_assets.use_cases.config import UseCase
+from mlops_assets.ingest import labels
+from mlops_assets.serving import predictions
+from mlops_assets.training import data
 
 
 def table_exists(con, name: str) -> bool:
@@ -25,8 +28,6 @@ def served_predictions(con, uc: UseCase, start: dt.datetime, end: dt.datetime) -
     timestamp, score, model_version, scored_at, scored_after_label (served only because the label
     came with the row or before its first scoring). Re-scores made after the label arrived are
     not in it: `rescored_rows` counts them."""
-    from mlops_assets.serving import predictions
-
     table = predictions_table(uc)
     if not table_exists(con, table):
         raise LookupError(f"{table} does not exist: materialize {uc.name}/batch_predictions first")
@@ -36,8 +37,6 @@ def served_predictions(con, uc: UseCase, start: dt.datetime, end: dt.datetime) -
 def rescored_rows(con, uc: UseCase, start: dt.datetime, end: dt.datetime) -> int:
     """Rows of [start, end) re-scored after their label arrived (their latest score in
     predictions.<uc> is not the served one): reported apart, never judged as served."""
-    from mlops_assets.serving import predictions
-
     return predictions.rescored_rows(con, uc, start, end)
 
 
@@ -57,15 +56,11 @@ def outcomes(con, uc: UseCase, start: dt.datetime, end: dt.datetime) -> pd.DataF
     """(entity, timestamp, label) of the rows in [start, end) that have a label, by the label
     source's rule (mlops_assets.ingest.labels: a label file's label wins over the target the
     feature file carried)."""
-    from mlops_assets.ingest import labels
-
     return labels.outcomes(con, uc, start, end)
 
 
 def training_labels(con, uc: UseCase) -> pd.Series:
     """The training rows' target: the reference of target drift."""
-    from mlops_assets.training import data
-
     table = data.training_table(uc)
     if not table_exists(con, table):
         raise LookupError(f"{table} does not exist: materialize {uc.name}/training_set first")

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from mlops_assets.evaluation import metrics as m
+from mlops_assets.monitoring.drift import write_report
 
 LABEL = "label"
 SCORE = "score"
@@ -134,8 +135,6 @@ def evidently_figures(labelled: pd.DataFrame, html_path: str | os.PathLike | Non
     if missing:
         raise RuntimeError(f"Evidently's ClassificationPreset reported no {missing}: has its snapshot layout changed?")
     if html_path is not None or snapshot_path is not None:
-        from mlops_assets.monitoring.drift import write_report
-
         write_report(snapshot, html_path=html_path, snapshot_path=snapshot_path, html_lib_dir=html_lib_dir)
     return found
 

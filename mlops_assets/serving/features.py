@@ -15,6 +15,7 @@ case's time zone), or now when the row has none.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -28,6 +29,8 @@ from pathlib import Path
 
 from mlops_assets.serving.validation import FeatureSpec, PayloadError, _json_type
 from mlops_assets.warehouse.sql import ident
+from mlops_assets import settings
+from mlops_assets.settings import dbt_executable
 
 # Columns the loader adds to every raw row (ingest/landing.py): filled in, never asked for.
 LOADER_COLUMNS = ("_loaded_at", "_source_file")
@@ -275,9 +278,6 @@ def compile_landing_spec(uc, features: FeatureSpec, log=None) -> LandingSpec | N
     model = uc.features.dbt_model
     if not model:
         return None
-    from mlops_assets import settings
-    from mlops_assets.settings import dbt_executable
-
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mlops-serve-dbt-") as tmp:
         env = {k: v for k, v in os.environ.items() if k not in ("MLOPS_DBT_MIN_DATE", "MLOPS_DBT_MAX_DATE")}
@@ -339,8 +339,6 @@ def landing_spec_from_manifest(uc, features: FeatureSpec, manifest: dict) -> Lan
 def _discover_raw_columns(spec: LandingSpec) -> LandingSpec:
     """The raw columns the compiled SQL reads: bound against a raw table that grows by each
     column DuckDB's binder reports missing, until every view binds."""
-    import dataclasses
-
     import duckdb
 
     known = list(spec.raw_columns)

@@ -6,6 +6,8 @@ import hashlib
 
 from mlops_assets.warehouse.sql import ident, qualified
 from mlops_assets.use_cases.config import UseCase
+from mlops_assets.ingest import labels, landing
+from mlops_assets.warehouse import portable
 
 SPLIT_COLUMN = "_split"
 
@@ -22,6 +24,7 @@ def model_columns(uc: UseCase) -> list[str]:
 def order_by(uc: UseCase) -> str:
     """A total order on the training rows: time, entity, then every other column, so two builds
     from the same data hand the model the same rows in the same order (rows equal in every
+
     column are interchangeable). Row order changes what a fitted model is."""
     first = [uc.timestamp_column, uc.entity_column]
     rest = [c for c in model_columns(uc) if c not in first]
@@ -54,7 +57,6 @@ def features_source(con, uc: UseCase) -> str:
     authoritative label. A dbt feature model joins labels.<use case> itself; without one (the
     features are raw.<use case>) a row's label is taken here from the label files first, else
     from the row's own target, as ingest/labels.outcomes() does."""
-    from mlops_assets.ingest import labels, landing
 
     table = qualified(uc.features_table)
     if uc.features.dbt_model or uc.labels is None or not landing.table_exists(con, labels.labels_table(uc)):
@@ -155,6 +157,4 @@ def build_frame(con, uc: UseCase, learn_recent: bool = False):
 
 def write_frame(con, uc: UseCase, frame) -> None:
     """The training table becomes exactly `frame`, in one transaction (COPY on PostgreSQL)."""
-    from mlops_assets.warehouse import portable
-
     portable.replace_table(con, training_table(uc), frame)
