@@ -26,6 +26,7 @@ from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_v
 from mlops_assets import settings
 from mlops_assets.warehouse.sql import is_plain
 
+Task = Literal["binary", "multiclass", "regression"]
 ModelFamily = Literal["logistic_regression", "random_forest", "hist_gradient_boosting"]
 Preprocessing = Literal["auto", "native", "one_hot", "ordinal"]  # mlops_assets/training/pipeline.py
 
@@ -203,7 +204,8 @@ with warnings.catch_warnings():
         entity_column: Identifier = Field(description="Column identifying the entity (e.g. customer id).")
         timestamp_column: Identifier = Field(description="Event time column; its day in `timezone` is the row's partition.")
         timezone: Annotated[str, AfterValidator(time_zone)] = Field(default="UTC", description="IANA time zone of the use case's days (e.g. Europe/Berlin): partitions are days in this zone, naive timestamps are read as wall-clock time in it, and zoned ones are converted to it.")
-        target_column: Identifier = Field(description="Binary label column (0/1) of the landing files; may be empty for rows whose outcome is not known yet.")
+        task: Task = Field(default="binary", description="What the model predicts: binary (a 0/1 target, scored as the probability of 1), multiclass (one of several labels), regression (a number).")
+        target_column: Identifier = Field(description="Target column of the landing files (0/1 for binary, a label for multiclass, a number for regression); may be empty for rows whose outcome is not known yet.")
         labels: LabelsConfig | None = Field(default=None, description="Where labels that arrive after their rows land; null: labels only come in the landing files' target column.")
         features: FeaturesConfig = Field(description="Feature columns and the dbt model that holds them.")
         slice_columns: list[Identifier] = Field(default_factory=list, description="Categorical features whose values are compared one by one by the evaluation gates.")
