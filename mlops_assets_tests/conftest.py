@@ -1,5 +1,6 @@
 """Shared fixtures: every test that touches the warehouse, MLflow or Dagster gets its own data
 folder, so tests never see each other's files or the user's ./data."""
+import fcntl
 import os
 
 import pytest
@@ -11,6 +12,18 @@ ENV_KEYS = ("MLOPS_DATA_DIR", "MLOPS_DUCKDB_PATH", "MLFLOW_TRACKING_URI", "DAGST
             "MLOPS_MLFLOW_ARTIFACT_ROOT")
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
+
+# The modules that take minutes (dagster dev, the soak, replays), longest first. They are
+# collected first so that pytest-xdist starts them first and the short ones fill the other
+# worker meanwhile, instead of one long module starting last on its own.
+LONG_MODULES = ("test_soak.py", "test_killed_run_retried.py", "test_dagster_dev_e2e.py", "test_demo_replay.py",
+                "test_concurrent_runs.py", "test_browser_ui.py", "test_use_case_component.py", "test_governance.py",
+                "test_ui_stop.py", "test_dead_run_slots.py", "test_shared_profile_graph.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONG_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
 
 
 def _point_env_at(root, mp):
@@ -47,10 +60,16 @@ def churn(data_dir):
 
 @pytest.fixture(scope="session")
 def dbt_manifest():
-    """The dbt manifest, built once per test session the way users build it."""
+    """The dbt manifest, built once per test session (per worker with pytest-xdist) the way users
+    build it. `dbt parse` rewrites the project's target/ folder: one process at a time."""
+    from mlops_assets import settings
     from mlops_assets.cli import prepare
 
-    return prepare()
+    target = settings.DBT_PROJECT_DIR / "target"
+    target.mkdir(exist_ok=True)
+    with open(target / ".tests-parse.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return prepare()
 
 
 @pytest.fixture(scope="session")
