@@ -45,12 +45,6 @@ def test_duplicate_use_case_name_is_refused(tmp_path, monkeypatch):
     assert uc.source_file == str(CHURN_YAML)
 
 
-@pytest.fixture
-def churn(data_dir):
-    (uc,) = [u for u in load_use_cases() if u.name == "churn"]
-    return uc
-
-
 def _load(con, uc, first: dt.date, days: int = 1):
     start = dt.datetime.combine(first, dt.time())
     return landing.load_window(con, uc, start, start + dt.timedelta(days=days))
