@@ -107,7 +107,7 @@ class LabelsConfig(_Section):
     pattern: str = Field(default="*.csv", description="Glob for label files (.csv or .parquet).")
     poll_seconds: int = Field(default=30, ge=1, description="How often the label sensor looks for new files.")
     settle_seconds: float = Field(default=5.0, ge=0, description="A label file modified more recently is left for a later tick.")
-    label_column: Identifier | None = Field(default=None, description="Column of the label (0/1) in the label files; null: the use case's target_column.")
+    label_column: Identifier | None = Field(default=None, description="Column of the label in the label files (the task's target: 0/1, a class label or a number); null: the use case's target_column.")
 
     def path(self) -> Path:
         p = Path(self.folder)
@@ -124,23 +124,96 @@ class FeaturesConfig(_Section):
         return [*self.numeric, *self.categorical]
 
 
-class ModelConfig(_Section):
-    family: ModelFamily = Field(default="hist_gradient_boosting", description="scikit-learn estimator family.")
-    params: dict[str, Any] = Field(default_factory=dict, description="Hyper-parameters passed to the estimator; omitted ones take scikit-learn's defaults.")
-    registered_name: Identifier | None = Field(default=None, description="MLflow registered model name; null: `<name>_model`.")
-    preprocessing: Preprocessing = Field(default="auto", description="How categorical features are encoded: native (hist_gradient_boosting's own categorical splits; missing and unseen categories count as missing), one_hot (sparse one-hot, numeric columns imputed and standardised; dense for hist_gradient_boosting, which refuses sparse input), ordinal (integer codes, missing as its own category, unseen -1; numeric columns median-imputed); auto: native for hist_gradient_boosting, one_hot for logistic_regression, ordinal for random_forest.")
+# The metrics each task may judge models by (evaluation/tasks.py computes them; a unit test keeps
+# the two in step). The first is the default primary metric.
+TASK_METRICS = {
+    "binary": ("roc_auc", "f1", "log_loss", "brier", "ece"),
+    "multiclass": ("macro_f1", "accuracy", "log_loss"),
+    "regression": ("r2", "mae", "rmse", "mape"),
+}
+_IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
+_FUNCTION_SPEC = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+
+def estimator_path(value: str) -> str:
+    # Only the form is checked when use cases load: importing the class (scikit-learn or a
+    # gradient-boosting library) is left to the training run, which names it if it fails.
+    if not _IMPORT_PATH.fullmatch(value):
+        raise ValueError(f"model.estimator {value!r} is not an import path like 'sklearn.linear_model.PoissonRegressor'")
+    return value
+
+
+def function_spec(value: str) -> str:
+    if not _FUNCTION_SPEC.fullmatch(value):
+        raise ValueError(f"model.training_function {value!r} is not of the form 'package.module:function'")
+    return value
+
+
+class ModelSpec(_Section):
+    """One model: a built-in family, any scikit-learn-compatible estimator by import path, or the
+    team's own training function; at most one of the three is named."""
+    family: ModelFamily = Field(default="hist_gradient_boosting", description="Built-in family, fitted as the task's classifier (binary, multiclass) or regressor (regression).")
+    estimator: Annotated[str, AfterValidator(estimator_path)] | None = Field(default=None, description="Any scikit-learn-compatible estimator by import path (e.g. sklearn.linear_model.PoissonRegressor), fitted after the use case's preprocessing; excludes family and training_function.")
+    training_function: Annotated[str, AfterValidator(function_spec)] | None = Field(default=None, description="The team's own training code, 'package.module:function': called with the training frame and the use case's settings, it returns a fitted model (predict, and predict_proba with classes_ for a classifier) or an MLflow pyfunc; excludes family and estimator.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Hyper-parameters passed to the estimator (family or estimator; for a training function, handed to it in its settings); omitted ones take the library's defaults.")
+    preprocessing: Preprocessing = Field(default="auto", description="How categorical features are encoded: native (hist_gradient_boosting's own categorical splits; missing and unseen categories count as missing), one_hot (sparse one-hot, numeric columns imputed and standardised; dense for hist_gradient_boosting, which refuses sparse input), ordinal (integer codes, missing as its own category, unseen -1; numeric columns median-imputed); auto: native for hist_gradient_boosting, one_hot for logistic_regression and for an estimator by path, ordinal for random_forest. A training function does its own.")
+
+    @property
+    def kind(self) -> str:
+        """``family``, ``estimator`` or ``training_function``: how the model is built."""
+        return "estimator" if self.estimator else "training_function" if self.training_function else "family"
+
+    @property
+    def label(self) -> str:
+        """What the model is, for logs and MLflow params."""
+        return self.estimator or self.training_function or self.family
 
     @model_validator(mode="after")
-    def _native_needs_hgb(self) -> ModelConfig:
-        if self.preprocessing == "native" and self.family != "hist_gradient_boosting":
-            raise ValueError(f"model.preprocessing 'native' needs family hist_gradient_boosting, not {self.family!r}; "
-                             f"use auto, one_hot or ordinal")
+    def _one_way_to_build(self) -> ModelSpec:
+        named = [f for f in ("family", "estimator", "training_function")
+                 if f in self.model_fields_set and getattr(self, f) is not None]
+        if len(named) > 1:
+            raise ValueError(f"model names {' and '.join(named)}: name at most one of family, estimator and "
+                             "training_function")
+        if self.preprocessing == "native" and (self.kind != "family" or self.family != "hist_gradient_boosting"):
+            if self.kind == "family":
+                raise ValueError(f"model.preprocessing 'native' needs family hist_gradient_boosting, not "
+                                 f"{self.family!r}; use auto, one_hot or ordinal")
+            if self.kind == "training_function":
+                raise ValueError("model.preprocessing does not apply to a training_function (it prepares its own data)")
         return self
+
+
+class CandidateSpec(ModelSpec):
+    name: Identifier = Field(description="Name of the candidate (its nested MLflow run and its figures in the evaluation).")
+
+
+class ModelConfig(ModelSpec):
+    registered_name: Identifier | None = Field(default=None, description="MLflow registered model name; null: `<name>_model`.")
+    candidates: list[CandidateSpec] = Field(default_factory=list, description="Several models to compare: one training run fits each, picks the best on a validation window just before the holdout (split.validation_days), refits the winner on the whole training window and sends only it through the gates. When set, the model is described by the candidates only (not by family, estimator, training_function, params or preprocessing here).")
+
+    @model_validator(mode="after")
+    def _candidates_alone(self) -> ModelConfig:
+        if not self.candidates:
+            return self
+        names = [c.name for c in self.candidates]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"model.candidates names {twice} more than once; each candidate needs its own name")
+        clash = sorted({"family", "estimator", "training_function", "params", "preprocessing"} & self.model_fields_set)
+        if clash:
+            raise ValueError(f"model.candidates is set, so model.{', model.'.join(clash)} belong inside each candidate")
+        return self
+
+    def specs(self) -> list[ModelSpec]:
+        """The models one training run fits: the candidates, or the one model."""
+        return list(self.candidates) or [self]
 
 
 class SplitConfig(_Section):
     holdout_days: int = Field(default=7, ge=1, description="The most recent days are held out for evaluation.")
     training_window_days: int | None = Field(default=None, ge=1, description="Train on at most this many days before the holdout.")
+    validation_days: int = Field(default=3, ge=1, description="With model.candidates: the last days of the training window on which the candidates are compared (fitted on the days before them).")
 
 
 class RetrainConfig(_Section):
@@ -153,7 +226,14 @@ class RetrainConfig(_Section):
 class Thresholds(_Section):
     min_roc_auc: float = Field(default=0.6, ge=0.0, le=1.0, description="Holdout ROC AUC a candidate needs to be promoted.")
     max_log_loss: float | None = Field(default=None, gt=0.0, description="Holdout log loss a candidate may not exceed; null: no limit.")
-    min_lift_over_baseline: float = Field(default=0.02, description="ROC AUC the model must gain over the trivial baseline.")
+    min_lift_over_baseline: float = Field(default=0.02, description="Primary metric (ROC AUC for binary) the model must gain over the trivial baseline (class prior; regression: training mean or median); for an error metric, the reduction.")
+    # Every task: gates on its primary metric. Unset, each takes the task's default (binary: the
+    # ROC AUC fields above and below; see primary_bounds).
+    primary_metric: str | None = Field(default=None, description="The metric the gates and the candidate choice judge by; null: the task's default (binary roc_auc, multiclass macro_f1, regression r2). Binary: roc_auc, f1, log_loss, brier, ece; multiclass: macro_f1, accuracy, log_loss; regression: r2, mae, rmse, mape.")
+    min_primary_metric: float | None = Field(default=None, description="The primary metric's bound a candidate must meet: a minimum when higher is better, a maximum when lower is better (an error such as rmse); null: binary ROC AUC min_roc_auc, regression R² 0, none otherwise.")
+    max_primary_metric_drop: float | None = Field(default=None, ge=0.0, description="Primary metric the candidate may lose vs the champion (a rise, for an error); null: binary max_roc_auc_drop, otherwise 0.01.")
+    max_slice_primary_metric_drop: float | None = Field(default=None, ge=0.0, description="Primary metric a slice may lose vs the champion; null: binary max_slice_roc_auc_drop, otherwise 0.03.")
+    regression_baseline: Literal["mean", "median"] | None = Field(default=None, description="A regression's trivial baseline; null: the median when the primary metric is mae or mape, else the mean.")
     drift_share: float = Field(default=0.3, gt=0.0, le=1.0, description="Drift is flagged when the share of drifted columns is at or above this (one threshold for the HTML report and the check).")
     # Champion/challenger gates. Both models are scored on the same holdout, so the tolerances
     # only absorb the noise of a finite holdout; a candidate may not be worse by more than that.
@@ -165,6 +245,39 @@ class Thresholds(_Section):
     latency_batch_rows: int = Field(default=1000, ge=1, description="Rows in the batch whose prediction latency is timed.")
     max_batch_latency_ms: float = Field(default=500.0, gt=0.0, description="Latency budget for that batch (best of several calls).")
     max_model_size_mb: float = Field(default=50.0, gt=0.0, description="Size budget of the logged model's files.")
+
+
+
+
+@dataclass(frozen=True)
+class PrimaryBounds:
+    """The gates' settings on a task's primary metric, defaults resolved."""
+    metric: str
+    bound: float | None
+    min_lift: float
+    max_drop: float
+    max_slice_drop: float
+    baseline: str | None
+
+
+def primary_bounds(task: str, t: Thresholds) -> PrimaryBounds:
+    """The primary metric and its gate settings for ``task``: the set fields, else the task's
+    defaults. Binary with ROC AUC keeps its named fields (min_roc_auc, max_roc_auc_drop, ...)."""
+    metric = t.primary_metric or TASK_METRICS[task][0]
+    if task == "binary" and metric == "roc_auc":
+        bound, drop, slice_drop = t.min_roc_auc, t.max_roc_auc_drop, t.max_slice_roc_auc_drop
+    else:
+        # R² 0 is the training mean's score: a model must at least match it. Other metrics
+        # depend on the classes or the target's unit, so no bound unless the use case sets one.
+        bound, drop, slice_drop = (0.0 if metric == "r2" else None), 0.01, 0.03
+    return PrimaryBounds(
+        metric=metric,
+        bound=t.min_primary_metric if t.min_primary_metric is not None else bound,
+        min_lift=t.min_lift_over_baseline,
+        max_drop=t.max_primary_metric_drop if t.max_primary_metric_drop is not None else drop,
+        max_slice_drop=(t.max_slice_primary_metric_drop if t.max_slice_primary_metric_drop is not None
+                        else slice_drop),
+        baseline=t.regression_baseline)
 
 
 # Evidently 0.7's stattest names (evidently.legacy.calculations.stattests); a unit test keeps
@@ -209,7 +322,8 @@ with warnings.catch_warnings():
         labels: LabelsConfig | None = Field(default=None, description="Where labels that arrive after their rows land; null: labels only come in the landing files' target column.")
         features: FeaturesConfig = Field(description="Feature columns and the dbt model that holds them.")
         slice_columns: list[Identifier] = Field(default_factory=list, description="Categorical features whose values are compared one by one by the evaluation gates.")
-        model: ModelConfig = Field(default_factory=ModelConfig, description="Model family and hyper-parameters.")
+        segment_column: Identifier | None = Field(default=None, description="A categorical feature (e.g. region) with one model per value, each trained and gated on its own, plus a global fallback; null: one model.")
+        model: ModelConfig = Field(default_factory=ModelConfig, description="The model (family, estimator by import path or training function) and its parameters, or several candidates.")
         split: SplitConfig = Field(default_factory=SplitConfig, description="Time-based train/holdout split.")
         retrain: RetrainConfig = Field(default_factory=RetrainConfig, description="When retraining is requested.")
         thresholds: Thresholds = Field(default_factory=Thresholds, description="Quality, drift and serving gates.")
@@ -235,6 +349,16 @@ with warnings.catch_warnings():
             unknown = set(self.slice_columns) - set(self.features.categorical)
             if unknown:
                 raise ValueError(f"slice_columns {sorted(unknown)} must be categorical features")
+            if self.segment_column is not None and self.segment_column not in self.features.categorical:
+                raise ValueError(f"segment_column {self.segment_column!r} must be a categorical feature "
+                                 f"(categorical: {self.features.categorical})")
+            metrics = TASK_METRICS[self.task]
+            if self.thresholds.primary_metric is not None and self.thresholds.primary_metric not in metrics:
+                raise ValueError(f"thresholds.primary_metric {self.thresholds.primary_metric!r} is not a metric of the "
+                                 f"{self.task} task; expected one of {list(metrics)}")
+            if self.thresholds.regression_baseline is not None and self.task != "regression":
+                raise ValueError("thresholds.regression_baseline applies to a regression task only "
+                                 f"(this use case's task is {self.task})")
             drift = self.monitoring.drift
             for what, cols in (("monitoring.drift.exclude_columns", drift.exclude_columns),
                                ("monitoring.drift.column_stattests", list(drift.column_stattests))):
@@ -253,6 +377,11 @@ with warnings.catch_warnings():
         def features_table(self) -> str:
             """The table that training and monitoring read: the dbt model, or the raw table."""
             return f"main.{self.features.dbt_model}" if self.features.dbt_model else self.raw_table
+
+        @property
+        def primary(self) -> PrimaryBounds:
+            """The task's primary metric and the gates' settings on it (defaults resolved)."""
+            return primary_bounds(self.task, self.thresholds)
 
         @property
         def registered_model_name(self) -> str:

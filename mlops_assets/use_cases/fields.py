@@ -81,9 +81,13 @@ def describe_fields(model: type[BaseModel] = UseCase, prefix: str = "") -> list[
         path = f"{prefix}{name}"
         required = field.is_required()
         nested, nullable = _section(field.annotation)
+        listed = None
+        if nested is None and typing.get_origin(field.annotation) is list:
+            listed, _ = _section(typing.get_args(field.annotation)[0])  # a list of sections (model.candidates)
         default = "" if required or (nested and not nullable) else _yaml_value(field.get_default(call_default_factory=True))
-        kind = ("section or null" if nullable else "section") if nested else (
+        kind = ("section or null" if nullable else "section") if nested else "list of sections" if listed else (
             _validator_kind(field.metadata) or _type_name(field.annotation))
+        nested = nested or listed
         rows.append(FieldDoc(path, kind, required, default, field.description or ""))
         if nested:
             rows += describe_fields(nested, prefix=f"{path}.")
