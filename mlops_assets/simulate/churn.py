@@ -16,12 +16,17 @@ Two knobs make the monitoring loop visible:
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from mlops_assets.simulate import files
+from mlops_assets.simulate.files import day_file_name, day_range, due_label_days, label_file_name
+
+__all__ = ["SimulationConfig", "simulate_day", "write_days", "write_due_labels", "simulated_days", "day_range",
+           "day_file_name", "label_file_name", "due_label_days", "COLUMNS", "LABEL_COLUMNS", "TARGET"]
 
 PLANS = np.array(["basic", "standard", "premium"])
 CONTRACTS = np.array(["monthly", "annual", "two_year"])
@@ -135,30 +140,7 @@ def simulate_day(day: dt.date, cfg: SimulationConfig) -> pd.DataFrame:
 
 
 LABEL_COLUMNS = ["customer_id", "event_ts", "churned"]
-
-
-def day_file_name(use_case: str, day: dt.date, fmt: str = "csv") -> str:
-    return f"{use_case}_{day.isoformat()}.{fmt}"
-
-
-def label_file_name(use_case: str, day: dt.date, fmt: str = "csv") -> str:
-    return f"{use_case}_labels_{day.isoformat()}.{fmt}"
-
-
-def _write_atomically(df: pd.DataFrame, final: Path, fmt: str) -> Path:
-    """Written under a hidden temporary name, then renamed, so a watcher never sees half a file."""
-    tmp = final.parent / f".{final.name}.tmp"
-    if fmt == "csv":
-        df.to_csv(tmp, index=False, date_format="%Y-%m-%d %H:%M:%S")
-    else:
-        df.to_parquet(tmp, index=False)
-    os.replace(tmp, final)
-    return final
-
-
-def _check_format(fmt: str) -> None:
-    if fmt not in ("csv", "parquet"):
-        raise ValueError(f"unknown file format {fmt!r}: expected 'csv' or 'parquet'")
+TARGET = "churned"
 
 
 def write_days(folder: Path, days: list[dt.date], cfg: SimulationConfig, *, use_case: str = "churn",
@@ -168,36 +150,14 @@ def write_days(folder: Path, days: list[dt.date], cfg: SimulationConfig, *, use_
     label (the target column). With it, the target is left empty, and the labels of every day
     in the batch folder that is `label_delay_days` old as of `as_of` (default: the newest day
     written) are written to `label_folder` (write_due_labels). Returns the batch files."""
-    _check_format(fmt)
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for day in days:
-        df = simulate_day(day, cfg)
-        if label_folder is not None:
-            df["churned"] = pd.array([pd.NA] * len(df), dtype="Int8")  # the outcome is not known yet
-        written.append(_write_atomically(df, folder / day_file_name(use_case, day, fmt), fmt))
-    if label_folder is not None and days:
-        write_due_labels(label_folder, simulated_days(folder, use_case), cfg, as_of or max(days), label_delay_days,
-                         use_case=use_case, fmt=fmt)
-    return written
+    return files.write_days(folder, days, simulate_day, cfg, use_case=use_case, target=TARGET,
+                            label_columns=LABEL_COLUMNS, fmt=fmt, label_folder=label_folder,
+                            label_delay_days=label_delay_days, as_of=as_of)
 
 
 def simulated_days(folder: Path, use_case: str = "churn") -> list[dt.date]:
     """The days of the simulator's batch files in a folder (other files are not ours)."""
-    days = []
-    for p in sorted(folder.glob(f"{use_case}_*.*")) if folder.is_dir() else []:
-        try:
-            days.append(dt.date.fromisoformat(p.stem.removeprefix(f"{use_case}_")))
-        except ValueError:
-            continue
-    return sorted(set(days))
-
-
-def due_label_days(days: list[dt.date], as_of: dt.date, delay_days: int) -> list[dt.date]:
-    """The days whose outcomes are known `delay_days` after them, as of `as_of`."""
-    if delay_days < 0:
-        raise ValueError(f"label delay must be 0 days or more, got {delay_days}")
-    return sorted(d for d in days if d + dt.timedelta(days=delay_days) <= as_of)
+    return files.simulated_days(folder, use_case)
 
 
 def write_due_labels(label_folder: Path, days: list[dt.date], cfg: SimulationConfig, as_of: dt.date,
@@ -205,15 +165,5 @@ def write_due_labels(label_folder: Path, days: list[dt.date], cfg: SimulationCon
     """Write the label file (customer_id, event_ts, churned) of each due day that has none yet.
     A day's labels are those simulate_day gives that day (deterministic), so they match the
     rows of its batch file."""
-    _check_format(fmt)
-    label_folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for day in due_label_days(days, as_of, delay_days):
-        final = label_folder / label_file_name(use_case, day, fmt)
-        if not final.exists():
-            written.append(_write_atomically(simulate_day(day, cfg)[LABEL_COLUMNS], final, fmt))
-    return written
-
-
-def day_range(start: dt.date, n_days: int) -> list[dt.date]:
-    return [start + dt.timedelta(days=i) for i in range(n_days)]
+    return files.write_due_labels(label_folder, days, simulate_day, cfg, as_of, delay_days, use_case=use_case,
+                                  label_columns=LABEL_COLUMNS, fmt=fmt)
