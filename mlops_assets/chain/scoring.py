@@ -51,6 +51,15 @@ def pinned_version(context: dg.AssetExecutionContext, config: ScoringConfig, cli
     return pinned, bool(refusal)
 
 
+def predict_nothing(task):
+    """The task's prediction for no rows (an empty day)."""
+    import numpy as np
+
+    from mlops_assets.evaluation.tasks import MULTICLASS, ClassProbabilities
+
+    return ClassProbabilities(np.zeros((0, 0)), ()) if task.name == MULTICLASS else np.zeros(0)
+
+
 def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
     @dg.asset(
         key=key(uc, BATCH_PREDICTIONS),
@@ -63,14 +72,15 @@ def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
         kinds={"duckdb", "mlflow"},
         owners=asset_metadata.OWNERS,
         tags=asset_metadata.tags("scoring", uc.name),
-        code_version=asset_metadata.source_code_version("chain/scoring.py", "serving/predictions.py"),
+        code_version=asset_metadata.source_code_version("chain/scoring.py", "serving/predictions.py",
+                                                        "evaluation/tasks.py"),
         # Each new day is scored once; a promotion does not re-score the history (backfill for
         # that), nor do labels that arrive later and rebuild the day's features: what was served
         # stays what is measured. A changed landing file's run re-scores its days itself.
         automation_condition=per_day(ignore=dg.AssetSelection.assets(key(uc, CHAMPION)), first_time_only=True),
         description=f"The day's rows of {uc.features_table} scored by the `champion` of "
                     f"{uc.registered_model_name}, in predictions.{uc.name} ({uc.entity_column}, "
-                    f"{uc.timestamp_column}, score, model_version, scored_at). Re-materializing a day replaces its "
+                    f"{uc.timestamp_column}, {', '.join(_stored(uc))}). Re-materializing a day replaces its "
                     f"scores; what was served (scored before the row's label arrived) is kept in served.{uc.name}, "
                     "which the performance report measures.",
     )
@@ -78,7 +88,9 @@ def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
                           warehouse: DuckDBWarehouse, mlflow: MlflowResource) -> dg.MaterializeResult:
         import pandas as pd
 
-        from mlops_assets.serving.predictions import predictions_table, replace_window, rescored_rows
+        from mlops_assets.evaluation.tasks import predict, task_of
+        from mlops_assets.serving.predictions import (predictions_table, prediction_values, replace_window,
+                                                      rescored_rows)
 
         start, end = local_window(context)
         client = mlflow.client()
@@ -96,14 +108,16 @@ def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
         with warehouse.connect(read_only=True) as con:
             rows = con.execute(f"SELECT {cols} FROM {qualified(uc.features_table)} WHERE {ts} >= ? AND {ts} < ? "
                                f"ORDER BY {ts}", [start, end]).df()
-        scores = model.predict_proba(rows[uc.features.all])[:, 1] if len(rows) else []
+        task = task_of(uc)
+        prediction = (predict(task, model, rows[uc.features.all]) if len(rows)
+                      else predict_nothing(task))
         # When the model scored (UTC): a prediction counts as served when made before its label
         # arrived (serving/predictions.py), so this is taken here, not when the rows are written.
         scored_at = pd.Timestamp.now(tz="UTC").tz_localize(None)
         frame = pd.DataFrame({
             uc.entity_column: rows[uc.entity_column],
             uc.timestamp_column: pd.to_datetime(rows[uc.timestamp_column]),
-            "score": pd.Series(scores, dtype="float64", index=rows.index),
+            **prediction_values(task, prediction, rows.index),
             "model_version": str(version),
             "scored_at": pd.Series(scored_at, index=rows.index, dtype="datetime64[ns]"),
         })
@@ -135,3 +149,9 @@ def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
         })
 
     return batch_predictions
+
+
+def _stored(uc: UseCase) -> tuple[str, ...]:
+    from mlops_assets.serving.predictions import prediction_columns
+
+    return prediction_columns(uc)

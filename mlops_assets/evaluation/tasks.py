@@ -270,6 +270,12 @@ def get_task(name: str, primary_metric: str | None = None, baseline: str | None 
     return Task(name, primary, directions, _METRICS[name], fn, baseline_name)
 
 
+def task_of(uc) -> Task:
+    """The task of a use case (config.UseCase), judged by its primary metric with its baseline."""
+    bounds = uc.primary
+    return get_task(uc.task, bounds.metric, bounds.baseline)
+
+
 def as_task(task: Task | str) -> Task:
     return task if isinstance(task, Task) else get_task(task)
 

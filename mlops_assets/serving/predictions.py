@@ -37,7 +37,10 @@ from mlops_assets.use_cases.config import UseCase
 
 SCHEMA = "predictions"
 SERVED_SCHEMA = "served"
-COLUMNS = ("score", "model_version", "scored_at")
+COLUMNS = ("score", "model_version", "scored_at")  # binary and regression (score: P(1) or the value)
+PREDICTED_CLASS = "predicted_class"  # multiclass: the label with the highest probability (text)
+CLASS_PROBABILITIES = "class_probabilities"  # multiclass: JSON object label -> probability
+MULTICLASS_COLUMNS = ("score", PREDICTED_CLASS, CLASS_PROBABILITIES, "model_version", "scored_at")
 SCORED_AT = "scored_at"
 AFTER_LABEL = "scored_after_label"  # served only because no prediction preceded the label
 _ARRIVALS = "_label_arrivals"  # temp table: (_e, _ts, _arrived) of the window being replaced
@@ -51,6 +54,38 @@ def served_table(uc: UseCase) -> str:
     return f"{SERVED_SCHEMA}.{uc.name}"
 
 
+def prediction_columns(uc: UseCase) -> tuple[str, ...]:
+    """The stored columns after entity and timestamp. ``score`` is a number for every task: the
+    probability of class 1 (binary), the predicted value (regression), the predicted class's
+    probability (multiclass, which adds the class and every class's probability)."""
+    return MULTICLASS_COLUMNS if uc.task == "multiclass" else COLUMNS
+
+
+def prediction_values(task, prediction, index=None) -> dict[str, pd.Series]:
+    """The task's prediction (evaluation.tasks.predict) as the stored columns before
+    model_version: score, plus predicted_class and class_probabilities for multiclass."""
+    import json
+
+    import numpy as np
+
+    from mlops_assets.evaluation.tasks import MULTICLASS, as_task
+
+    if as_task(task).name != MULTICLASS:
+        return {"score": pd.Series(np.asarray(prediction, dtype="float64").ravel(), dtype="float64", index=index)}
+    proba, classes = np.asarray(prediction[0], dtype=float), [str(_plain(c)) for c in prediction[1]]
+    best = np.argmax(proba, axis=1) if len(proba) else np.zeros(0, dtype=int)
+    return {
+        "score": pd.Series(proba[np.arange(len(proba)), best] if len(proba) else [], dtype="float64", index=index),
+        PREDICTED_CLASS: pd.Series([classes[i] for i in best], dtype="object", index=index),
+        CLASS_PROBABILITIES: pd.Series([json.dumps(dict(zip(classes, map(float, row)))) for row in proba],
+                                       dtype="object", index=index),
+    }
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value
+
+
 def _utc_naive(value) -> dt.datetime:
     ts = pd.Timestamp(value)
     return (ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts).to_pydatetime()
@@ -62,7 +97,7 @@ def replace_window(con, uc: UseCase, frame, start: dt.datetime, end: dt.datetime
     case's entity and timestamp columns plus COLUMNS (``scored_at``: when the model scored, UTC).
     Returns the number of latest scores deleted."""
     col = uc.timestamp_column
-    missing = [c for c in (uc.entity_column, col, *COLUMNS) if c not in frame.columns]
+    missing = [c for c in (uc.entity_column, col, *prediction_columns(uc)) if c not in frame.columns]
     if missing:
         raise ValueError(f"predictions lack column(s) {missing}; they have {list(frame.columns)}")
     if len(frame) and frame[SCORED_AT].isna().any():
@@ -86,7 +121,7 @@ def replace_window(con, uc: UseCase, frame, start: dt.datetime, end: dt.datetime
 
 
 def _cols(uc: UseCase, alias: str = "") -> list[str]:
-    return [f"{alias}{ident(c)}" for c in (uc.entity_column, uc.timestamp_column, *COLUMNS)]
+    return [f"{alias}{ident(c)}" for c in (uc.entity_column, uc.timestamp_column, *prediction_columns(uc))]
 
 
 def _same_row(uc: UseCase, a: str, b: str) -> str:
@@ -158,7 +193,8 @@ def _after_replace(con, uc: UseCase, window: list, scored: dt.datetime) -> None:
 
 def served_predictions(con, uc: UseCase, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
     """The served prediction of each row whose timestamp is in [start, end) (the module's rule):
-    entity, timestamp, score, model_version, scored_at and scored_after_label, ordered by
+    entity, timestamp, score (multiclass: predicted_class, class_probabilities), model_version,
+    scored_at and scored_after_label, ordered by
     timestamp and entity. Rows scored before served records were kept count by their stored score."""
     from mlops_assets.warehouse import portable
 
