@@ -133,7 +133,7 @@ def _drift_of_day(context, warehouse, mlflow, uc: UseCase, day: str, reference, 
     context.log.info(f"{uc.name} on {day}: {result.n_drifted}/{result.n_columns} features drifted "
                      f"(share {result.drift_share:.2f}): {drifted}")
     start, end = day_window(day)
-    prediction = _prediction_drift(warehouse, mlflow, uc, version, start, end)
+    prediction, shares = _prediction_drift(warehouse, mlflow, uc, version, start, end)
     if prediction is None:
         context.log.info(f"no prediction drift for {day}: the day is not scored yet (or no model)")
     else:
@@ -157,6 +157,7 @@ def _drift_of_day(context, warehouse, mlflow, uc: UseCase, day: str, reference, 
         **({handoffs.PREDICTION_DRIFT_SCORE: round(float(prediction.score), 6),
             handoffs.PREDICTION_DRIFTED: bool(prediction.drifted),
             "prediction_drift_test": prediction.stattest} if prediction is not None else {}),
+        **({"predicted_class_shares": dg.MetadataValue.json(shares)} if shares is not None else {}),
         "reference_rows": len(reference),
         "report": dg.MetadataValue.path(str(dated)),
         "report_url": dg.MetadataValue.url(report_url),
@@ -191,31 +192,44 @@ def per_column_table(columns) -> dg.TableMetadataValue:
 
 def _prediction_drift(warehouse: DuckDBWarehouse, mlflow: MlflowResource, uc: UseCase, version: str | None,
                       start, end):
-    """Drift of the day's served scores against the scores the same model version gives the
-    training set's holdout rows; None when the day is not scored yet or no model exists. The
+    """Drift of the day's served predictions against the predictions the same model version
+    gives the training set's holdout rows (scores for binary and regression, predicted classes
+    for multiclass, then also each class's share), or (None, None) when the day is not scored
+    yet or no model exists. The
     holdout, not the training rows: a model's scores of the rows it was fitted on are more
     confident than on any new day, which would read as prediction drift every day."""
-    from mlops_assets.monitoring.drift import series_drift
     from mlops_assets.monitoring.outcomes import latest_predictions, table_exists
+    from mlops_assets.monitoring.prediction_drift import prediction_drift
     from mlops_assets.serving.predictions import predictions_table
 
     if version is None:
-        return None
+        return None, None
     with warehouse.connect(read_only=True) as con:
         if not table_exists(con, predictions_table(uc)):
-            return None
+            return None, None
         # the day's current scores (a re-score after the labels is the version the report names)
         served = latest_predictions(con, uc, start, end)
         served = served[served["model_version"] == str(version)]
         if served.empty:
-            return None
+            return None, None
         reference = data.read_split(con, uc, "holdout")
     if len(reference) > MAX_REFERENCE_ROWS:
         reference = reference.sample(MAX_REFERENCE_ROWS, random_state=0)
     model = mlflow.load_model(uc.registered_model_name, version)
     reference_scores = model.predict_proba(reference[uc.features.all])[:, 1]
-    return series_drift(reference_scores, served["score"], name="score", categorical=False,
-                        stattest=uc.monitoring.drift.prediction_stattest)
+    # binary and regression: the distribution of the scores; multiclass: of the predicted classes
+    drift = prediction_drift(uc.task, reference_scores, served, stattest=uc.monitoring.drift.prediction_stattest)
+    return drift, _class_shares(uc, reference_scores, served)
+
+
+def _class_shares(uc: UseCase, reference_prediction, served) -> dict | None:
+    """A multiclass day's share of each predicted class beside the holdout's (None otherwise)."""
+    if uc.task != "multiclass":
+        return None
+    from mlops_assets.monitoring.prediction_drift import class_shares, predicted_classes, served_classes
+
+    return {"day": class_shares(served_classes(served)),
+            "reference": class_shares(predicted_classes(reference_prediction))}
 
 
 def _model_version_of_day(context, mlflow: MlflowResource, uc: UseCase, day: str) -> tuple[str | None, str]:

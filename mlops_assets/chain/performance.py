@@ -27,16 +27,38 @@ def performance_report_path(uc: UseCase, day: str):
 def holdout_roc_auc(client, model_name: str, version: str) -> float | None:
     """The holdout ROC AUC model_evaluation logged on the version's MLflow run (None when the
     version was never evaluated)."""
+    return holdout_metric(client, model_name, version, "roc_auc")
+
+
+def holdout_metric(client, model_name: str, version: str, metric: str) -> float | None:
+    """The holdout figure `holdout_<metric>` model_evaluation logged on the version's MLflow run
+    (None when the version was never evaluated)."""
     mv = client.get_model_version(model_name, str(version))
     if not mv.run_id:
         return None
-    return client.get_run(mv.run_id).data.metrics.get("holdout_roc_auc")
+    return client.get_run(mv.run_id).data.metrics.get(f"holdout_{metric}")
+
+
+def monitored_task(uc: UseCase):
+    """The task whose figures the performance report computes and the metric its check judges:
+    a binary use case is judged on ROC AUC as ever; the others on their primary metric."""
+    from mlops_assets.evaluation import tasks
+
+    if uc.task == tasks.BINARY:
+        return tasks.get_task(tasks.BINARY)
+    return tasks.get_task(uc.task, uc.primary.metric)
 
 
 def build_performance_report(uc: UseCase) -> dg.AssetsDefinition:
     asset_key = key(uc, PERFORMANCE)
     partitions = daily_partitions(uc)
     mon = uc.monitoring
+    task = monitored_task(uc)
+    metric = task.label("roc_auc" if task.name == "binary" else task.primary_metric)
+    figures_text = ("ROC AUC, precision, recall, F1, log loss (Evidently ClassificationPreset), Brier and calibration "
+                    "error" if task.name == "binary" else
+                    "accuracy, macro-F1, log loss and per-class recall (Evidently ClassificationPreset)"
+                    if task.name == "multiclass" else "MAE, RMSE, R² and MAPE (Evidently RegressionPreset)")
 
     @dg.asset(
         key=asset_key,
@@ -54,12 +76,11 @@ def build_performance_report(uc: UseCase) -> dg.AssetsDefinition:
         automation_condition=per_day(closed_days_only=uc.last_day is None),
         check_specs=[dg.AssetCheckSpec(
             handoffs.PERFORMANCE_CHECK, asset=asset_key, blocking=False, partitions_def=partitions,
-            description=f"Each model version that served the day keeps its ROC AUC within {mon.max_roc_auc_drop} of "
-                        "its holdout ROC AUC. Days with too few labels pass unevaluated (metadata evaluated=0).")],
+            description=f"Each model version that served the day keeps its {metric} within {mon.max_roc_auc_drop} of "
+                        f"its holdout {metric}. Days with too few labels pass unevaluated (metadata evaluated=0).")],
         description=f"Served predictions of the day (predictions.{uc.name}) against their labels, once the label "
-                    f"coverage reaches {mon.min_label_coverage:.0%} and {mon.min_labelled_rows} rows: ROC AUC, "
-                    "precision, recall, F1, log loss (Evidently ClassificationPreset), Brier and calibration "
-                    "error, per model version vs its holdout figures; target drift of the day's labels.",
+                    f"coverage reaches {mon.min_label_coverage:.0%} and {mon.min_labelled_rows} rows: {figures_text}, "
+                    "per model version vs its holdout figures; target drift of the day's labels.",
     )
     def performance_report(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, mlflow: MlflowResource):
         from mlops_assets.monitoring import outcomes as oc
@@ -95,8 +116,9 @@ def _performance_of_day(context, mlflow: MlflowResource, uc: UseCase, day: str, 
     from mlops_assets.monitoring.drift import prune_dated_reports, series_drift
 
     mon = uc.monitoring
+    task = monitored_task(uc)
     try:
-        joined = perf.join_outcomes(served, labels, uc.entity_column, uc.timestamp_column)
+        joined = perf.join_outcomes(served, labels, uc.entity_column, uc.timestamp_column, task=task)
     except perf.PerformanceInputError as exc:
         raise dg.Failure(f"{uc.name} on {day}: {exc}") from exc
     labelled = joined[joined[perf.LABEL].notna()]
@@ -112,6 +134,8 @@ def _performance_of_day(context, mlflow: MlflowResource, uc: UseCase, day: str, 
         "served_after_label_rows": int(served["scored_after_label"].sum()) if "scored_after_label" in served else 0,
         handoffs.PERF_MODEL_VERSIONS: ",".join(versions),
         "day": day,
+        # a multiclass or regression day names the metric it is judged on (binary: ROC AUC)
+        **({handoffs.PERF_METRIC: task.primary_metric} if task.name != "binary" else {}),
     }
     if not coverage.enough:
         verdict = perf.tolerance_verdict(day, coverage, [], mon.max_roc_auc_drop, mon.min_labelled_rows)
@@ -119,6 +143,9 @@ def _performance_of_day(context, mlflow: MlflowResource, uc: UseCase, day: str, 
         return _result(metadata, verdict, mon.max_roc_auc_drop)
 
     client = mlflow.client()
+    if task.name != "binary":
+        return _task_performance_of_day(context, mlflow, client, uc, task, day, joined, labelled, coverage, versions,
+                                        metadata, reference_labels)
     holdout = {v: holdout_roc_auc(client, uc.registered_model_name, v) for v in versions}
     per_version = perf.per_version(joined, holdout)
     verdict = perf.tolerance_verdict(day, coverage, per_version, mon.max_roc_auc_drop, mon.min_labelled_rows)
@@ -168,11 +195,92 @@ def _performance_of_day(context, mlflow: MlflowResource, uc: UseCase, day: str, 
     return _result(metadata, verdict, mon.max_roc_auc_drop)
 
 
+def _task_performance_of_day(context, mlflow: MlflowResource, client, uc: UseCase, task, day: str, joined, labelled,
+                             coverage, versions: list[str], metadata: dict, reference_labels
+                             ) -> tuple[dict, dg.AssetCheckResult]:
+    """A regression or multiclass day, once enough labels arrived: the task's figures (the
+    project's, which Evidently's preset must agree with), per model version against its holdout
+    figure of the primary metric, and target drift."""
+    from mlops_assets.monitoring import performance as perf
+    from mlops_assets.monitoring.drift import prune_dated_reports
+
+    mon, metric = uc.monitoring, task.primary_metric
+    holdout = {v: holdout_metric(client, uc.registered_model_name, v, metric) for v in versions}
+    per_version = perf.per_version(joined, holdout, task)
+    verdict = perf.tolerance_verdict(day, coverage, per_version, mon.max_roc_auc_drop, mon.min_labelled_rows)
+    why = perf.defined(task, labelled)
+    overall = None if why else perf.task_figures(task, labelled)
+    html = performance_report_path(uc, day)
+    snapshot = html.with_suffix(".json.gz")
+    if overall is not None:
+        evid = perf.evidently_task_figures(task, labelled, html_path=html, snapshot_path=snapshot,
+                                           html_lib_dir=settings.evidently_lib_dir())
+        prune_dated_reports(html.parent, settings.report_retention_days(), keep=day)
+        disagree = perf.evidently_disagreements(overall, evid)
+        if disagree:
+            raise RuntimeError(f"Evidently disagrees with the project's figures on {day}: {'; '.join(disagree)}")
+        metadata.update({n: round(v, 5) for n, v in overall.items() if n not in ("rows", "classes")})
+        metadata["report"] = dg.MetadataValue.path(str(html))
+    else:
+        metadata["note"] = why
+    metadata.update(_primary_metadata(metric, overall, per_version, verdict))
+    metadata.update(_target_drift(uc, task, reference_labels, labelled))
+    metadata["per_version"] = dg.MetadataValue.md(_versions_md(per_version))
+    for v in per_version:  # the served figures beside each version in MLflow
+        mv = client.get_model_version(uc.registered_model_name, v.version)
+        if overall is not None:
+            client.log_artifact(mv.run_id, str(snapshot), artifact_path=f"monitoring/performance/{day}")
+        if v.figures is not None:
+            ordinal = dt.date.fromisoformat(day).toordinal()
+            for name in dict.fromkeys((metric, *task.directions)):
+                if name in v.figures:
+                    client.log_metric(mv.run_id, f"served_{name}", v.figures[name], step=ordinal)
+    metadata["mlflow_model_version_url"] = dg.MetadataValue.url(
+        mlflow.model_version_url(uc.registered_model_name, versions[-1]))
+    context.log.info(verdict.description)
+    return _result(metadata, verdict, mon.max_roc_auc_drop)
+
+
+def _primary_metadata(metric: str, overall: dict | None, per_version, verdict) -> dict:
+    """The primary metric of the day, the holdout figure it is judged against and the worst
+    drop, under names every task shares (the summary reads them)."""
+    out: dict = {handoffs.PERF_METRIC: metric}
+    if overall is not None and metric in overall:
+        out[handoffs.PERF_VALUE] = round(overall[metric], 5)
+    judged = [v for v in per_version if v.holdout is not None]
+    if judged:
+        out[handoffs.PERF_HOLDOUT_VALUE] = round(judged[0].holdout, 5)
+    if verdict.worst_drop is not None:
+        out[handoffs.PERF_DROP] = round(verdict.worst_drop, 5)
+    return out
+
+
+def _target_drift(uc: UseCase, task, reference_labels, labelled) -> dict:
+    """Drift of the day's labels against the training target: the distribution of a number
+    (regression) or of the classes (classification)."""
+    from mlops_assets.monitoring import performance as perf
+    from mlops_assets.monitoring.drift import series_drift
+
+    if task.name == "regression":
+        reference, current, categorical = reference_labels.astype(float), labelled[perf.LABEL].astype(float), False
+    elif task.name == "multiclass":
+        reference, current = reference_labels.map(perf.class_label), labelled[perf.LABEL].map(perf.class_label)
+        categorical = True
+    else:
+        reference, current, categorical = reference_labels.astype(int), labelled[perf.LABEL].astype(int), True
+    target = series_drift(reference, current, name=uc.target_column, categorical=categorical,
+                          stattest=uc.monitoring.drift.prediction_stattest)
+    return {"target_drift_score": round(target.score, 5), "target_drifted": target.drifted,
+            "target_drift_test": target.stattest}
+
+
 def _result(metadata: dict, verdict, tolerance: float) -> tuple[dict, dg.AssetCheckResult]:
     metadata = {**metadata, handoffs.PERF_EVALUATED: verdict.evaluated, handoffs.PERF_PASSED: verdict.passed}
     check_meta = handoffs.performance_check_metadata(
         evaluated=verdict.evaluated, coverage=metadata[handoffs.PERF_COVERAGE], roc_auc=metadata.get("roc_auc"),
-        holdout_roc_auc=metadata.get(handoffs.PERF_HOLDOUT_ROC_AUC), drop=verdict.worst_drop, tolerance=tolerance)
+        holdout_roc_auc=metadata.get(handoffs.PERF_HOLDOUT_ROC_AUC), drop=verdict.worst_drop, tolerance=tolerance,
+        metric=metadata.get(handoffs.PERF_METRIC), value=metadata.get(handoffs.PERF_VALUE),
+        holdout=metadata.get(handoffs.PERF_HOLDOUT_VALUE))
     return metadata, dg.AssetCheckResult(
         check_name=handoffs.PERFORMANCE_CHECK, passed=verdict.passed, severity=dg.AssetCheckSeverity.WARN,
         description=verdict.description[:1000], metadata=check_meta)

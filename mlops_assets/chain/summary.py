@@ -5,9 +5,10 @@ from mlops_assets import settings
 from mlops_assets.chain import handoffs as h
 from mlops_assets.chain import metadata as asset_metadata
 from mlops_assets.chain.lineage import BATCH_PREDICTIONS, DRIFT, PERFORMANCE, SUMMARY, key
+from mlops_assets.chain.performance import monitored_task
 from mlops_assets.chain.resources import DuckDBWarehouse
 from mlops_assets.warehouse.sql import ident, qualified
-from mlops_assets.monitoring.summary import COLUMNS, as_float, as_int, overview_html, table_records, verdict
+from mlops_assets.monitoring.summary import as_float, as_int, columns, overview_html, table_records, verdict
 from mlops_assets.use_cases.config import UseCase
 
 
@@ -49,12 +50,13 @@ def scored_rows_per_day(warehouse: DuckDBWarehouse, uc: UseCase) -> dict[str, in
 
 
 def summary_rows(predictions: dict[str, dict], drift: dict[str, dict], performance: dict[str, dict],
-                 scored_rows: dict[str, int] | None = None) -> list[dict]:
+                 scored_rows: dict[str, int] | None = None, metric: str = "roc_auc") -> list[dict]:
     """One row per day that has predictions, a drift report or a performance report, newest
     first. Each argument maps a day to that day's latest materialization metadata (plain
     values) of batch_predictions, drift_report and performance_report; unknown figures are None.
     `scored_rows`: the rows each day has in the predictions table, counted there (a scoring run
-    over a range of days records the range's total, not the day's)."""
+    over a range of days records the range's total, not the day's). `metric`: the primary
+    metric the performance report judges (ROC AUC for a binary use case), a column of the rows."""
     days = sorted(set(predictions) | set(drift) | set(performance), reverse=True)
     counted = scored_rows or {}
     rows = []
@@ -68,14 +70,23 @@ def summary_rows(predictions: dict[str, dict], drift: dict[str, dict], performan
             "model_version": str(f.get(h.PERF_MODEL_VERSIONS) or p.get(h.SCORED_MODEL_VERSION) or "") or None,
             "drift_share": as_float(d.get(h.DRIFT_SHARE)),
             "prediction_drift": as_float(d.get(h.PREDICTION_DRIFT_SCORE)),
-            "roc_auc": as_float(f.get(h.PERF_ROC_AUC)) if evaluated else None,
+            metric: as_float(f.get(h.PERF_ROC_AUC if metric == "roc_auc" else h.PERF_VALUE)) if evaluated else None,
             "drift_check": verdict(None if h.DRIFT_FLAGGED not in d else not d[h.DRIFT_FLAGGED]),
             "performance_check": verdict(f.get(h.PERF_PASSED) if f else None, evaluated),
         })
     return rows
 
 
+def summary_metric(uc: UseCase) -> tuple[str, str]:
+    """The metric the summary shows per day, the one the performance report judges, and how it reads."""
+    task = monitored_task(uc)
+    metric = "roc_auc" if task.name == "binary" else task.primary_metric
+    return metric, task.label(metric)
+
+
 def build_monitoring_summary(uc: UseCase) -> dg.AssetsDefinition:
+    metric, metric_label = summary_metric(uc)
+
     @dg.asset(
         key=key(uc, SUMMARY),
         deps=[key(uc, BATCH_PREDICTIONS), key(uc, DRIFT), key(uc, PERFORMANCE)],
@@ -88,7 +99,7 @@ def build_monitoring_summary(uc: UseCase) -> dg.AssetsDefinition:
                               & ~dg.AutomationCondition.any_deps_in_progress()
                               & ~dg.AutomationCondition.in_progress()).with_label("after any monitored day"),
         description=f"One row per day of {uc.name}: rows, label coverage, model version, drift share, prediction "
-                    f"drift, ROC AUC when known and the checks' outcomes; plots over the days in "
+                    f"drift, {metric_label} when known and the checks' outcomes; plots over the days in "
                     f"{summary_path(uc)}.",
     )
     def monitoring_summary(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
@@ -98,15 +109,17 @@ def build_monitoring_summary(uc: UseCase) -> dg.AssetsDefinition:
         rows = summary_rows(latest_per_day(instance, key(uc, BATCH_PREDICTIONS)),
                             latest_per_day(instance, key(uc, DRIFT)),
                             latest_per_day(instance, key(uc, PERFORMANCE)),
-                            scored_rows=scored_rows_per_day(warehouse, uc))
+                            scored_rows=scored_rows_per_day(warehouse, uc), metric=metric)
         page = summary_path(uc)
         _write_atomically(page, overview_html(uc.name, rows, drift_threshold=uc.thresholds.drift_share,
-                                              min_coverage=uc.monitoring.min_label_coverage))
-        schema = dg.TableSchema(columns=[dg.TableColumn(n, t, description=d) for n, t, d in COLUMNS])
+                                              min_coverage=uc.monitoring.min_label_coverage, metric=metric,
+                                              label=metric_label))
+        schema = dg.TableSchema(columns=[dg.TableColumn(n, t, description=d) for n, t, d in columns(metric, metric_label)])
         failing = [r["day"] for r in rows if "FAIL" in (r["drift_check"], r["performance_check"])]
         context.log.info(f"{uc.name}: {len(rows)} day(s); days with a failed check: {failing or 'none'}")
         return dg.MaterializeResult(metadata={
-            "days": dg.MetadataValue.table(records=[dg.TableRecord(r) for r in table_records(rows)], schema=schema),
+            "days": dg.MetadataValue.table(records=[dg.TableRecord(r) for r in table_records(rows, metric)],
+                                           schema=schema),
             "overview": dg.MetadataValue.path(str(page)),
             "dagster/row_count": len(rows),
             "days_with_failed_checks": dg.MetadataValue.json(failing),

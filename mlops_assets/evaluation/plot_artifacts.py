@@ -38,13 +38,17 @@ def preview_markdown(paths: dict[str, Path], mlflow_ui_url: str, run_id: str) ->
 
 
 def log_evaluation_plots(client, run_id: str, model_name: str, version: str, model, X, y, prob, baseline_prob,
-                         out_dir: Path, mlflow_ui_url: str) -> dict[str, Any]:
-    """Draws the five plots into ``out_dir``, logs them under evaluation/plots/ on the run, tags
-    the model version with that folder, and returns the metadata entries for the asset."""
+                         out_dir: Path, mlflow_ui_url: str, task="binary") -> dict[str, Any]:
+    """Draws the task's plots (plots.plot_names: binary five, regression predicted vs actual and
+    residuals, multiclass the confusion matrix, each with feature importance) into ``out_dir``,
+    logs them under evaluation/plots/ on the run, tags the model version with that folder, and
+    returns the metadata entries for the asset. ``prob`` and ``baseline_prob``: the candidate's
+    and the baseline's holdout prediction in evaluation.tasks.predict's form (for binary the
+    probability of class 1); ``task``: a task name or evaluation.tasks.Task."""
     from mlops_assets.evaluation import plots
 
-    importances = plots.permutation_importances(model, X, y)
-    paths = plots.save_evaluation_plots(y, prob, importances, out_dir, baseline_prob=baseline_prob)
+    importances = plots.task_permutation_importances(task, model, X, y)
+    paths = plots.save_task_plots(task, y, prob, importances, out_dir, baseline=baseline_prob)
     client.log_artifacts(run_id, str(out_dir), ARTIFACT_DIR)
     client.set_model_version_tag(model_name, version, VERSION_TAG, f"runs:/{run_id}/{ARTIFACT_DIR}")
     experiment_id = client.get_run(run_id).info.experiment_id

@@ -1,5 +1,7 @@
-"""Evaluation plots of a candidate on its holdout: ROC and precision-recall curves, calibration
-curve, confusion matrix and feature importance, rendered to PNG.
+"""Evaluation plots of a candidate on its holdout, rendered to PNG, per task type: binary the ROC
+and precision-recall curves, calibration curve, confusion matrix and feature importance;
+regression predicted vs actual, residuals and feature importance; multiclass the confusion
+matrix over the labels and feature importance.
 
 The curve maths is pure numpy (unit-tested against hand-computed points); drawing uses
 matplotlib's object API with the Agg canvas (no pyplot: no global figure state, no display),
@@ -12,9 +14,20 @@ from pathlib import Path
 
 import numpy as np
 
+from mlops_assets.evaluation import tasks
 from mlops_assets.evaluation.metrics import _check, calibration_table
 
 PLOT_NAMES = ("roc_curve", "precision_recall_curve", "calibration_curve", "confusion_matrix", "feature_importance")
+TASK_PLOT_NAMES = {
+    tasks.BINARY: PLOT_NAMES,
+    tasks.MULTICLASS: ("confusion_matrix", "feature_importance"),
+    tasks.REGRESSION: ("predicted_vs_actual", "residuals", "feature_importance"),
+}
+
+
+def plot_names(task: tasks.Task | str) -> tuple[str, ...]:
+    """The plots `save_task_plots` draws for the task, in order."""
+    return TASK_PLOT_NAMES[tasks.as_task(task).name]
 
 
 @dataclass(frozen=True)
@@ -139,6 +152,77 @@ def importance_figure(importances: list[Importance], what: str = "ROC AUC drop w
     return fig
 
 
+def multiclass_confusion(y_true, y_pred) -> tuple[list, np.ndarray]:
+    """The labels (of either side, in order) and counts[i, j]: rows of true label i predicted
+    as label j."""
+    labels, t, p = tasks._codes(y_true, y_pred)
+    counts = np.zeros((len(labels), len(labels)), dtype=int)
+    np.add.at(counts, (t, p), 1)
+    return labels, counts
+
+
+def residuals(y_true, y_pred) -> np.ndarray:
+    """Actual minus predicted: positive where the model predicted too low."""
+    y_true, y_pred = tasks._check_regression(y_true, y_pred)
+    return y_true - y_pred
+
+
+def multiclass_confusion_figure(y_true, y_pred):
+    labels, counts = multiclass_confusion(y_true, y_pred)
+    fig, ax = _figure("Confusion matrix (holdout)", "Predicted", "Actual")
+    size = max(4.5, 0.45 * len(labels) + 2.5)
+    fig.set_size_inches(size + 1.0, size)
+    ax.imshow(counts, cmap="Blues")
+    ticks = list(range(len(labels)))
+    ax.set_xticks(ticks, labels=[str(label) for label in labels], rotation=45 if len(labels) > 6 else 0)
+    ax.set_yticks(ticks, labels=[str(label) for label in labels])
+    high = counts.max() / 2 if counts.size else 0
+    for (i, j), n in np.ndenumerate(counts):
+        ax.text(j, i, str(n), ha="center", va="center", fontsize=8, color="white" if n > high else "black")
+    fig.tight_layout()
+    return fig
+
+
+def predicted_vs_actual_figure(y_true, y_pred, baseline=None):
+    y_true, y_pred = tasks._check_regression(y_true, y_pred)
+    fig, ax = _figure("Predicted vs actual (holdout)", "Actual", "Predicted")
+    ax.scatter(y_true, y_pred, s=8, alpha=0.5, label="candidate")
+    lo, hi = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
+    ax.plot([lo, hi], [lo, hi], color="grey", linewidth=0.8, linestyle="--", label="perfect")
+    if baseline is not None:
+        ax.axhline(float(np.mean(baseline)), color="tab:orange", linewidth=0.8, linestyle=":", label="baseline")
+    ax.legend(loc="upper left")
+    return fig
+
+
+def residuals_figure(y_true, y_pred):
+    res = residuals(y_true, y_pred)
+    fig, ax = _figure("Residuals (holdout)", "Predicted", "Actual - predicted")
+    ax.scatter(np.asarray(y_pred, dtype=float).ravel(), res, s=8, alpha=0.5)
+    ax.axhline(0, color="grey", linewidth=0.8, linestyle="--")
+    return fig
+
+
+def save_task_plots(task: tasks.Task | str, y_true, prediction, importances: list[Importance], out_dir: Path,
+                    baseline=None, threshold: float = 0.5) -> dict[str, Path]:
+    """The task's plots (plot_names(task)) as ``<out_dir>/<name>.png``; ``prediction`` and
+    ``baseline`` in evaluation.tasks.predict's form. Binary: save_evaluation_plots."""
+    task = tasks.as_task(task)
+    if task.name == tasks.BINARY:
+        return save_evaluation_plots(y_true, prediction, importances, out_dir, baseline_prob=baseline,
+                                     threshold=threshold)
+    what = f"{task.label()} lost when permuted"
+    if task.name == tasks.REGRESSION:
+        figures = {"predicted_vs_actual": predicted_vs_actual_figure(y_true, prediction, baseline),
+                   "residuals": residuals_figure(y_true, prediction)}
+    else:
+        classes = list(prediction[1])
+        predicted = [classes[i] for i in np.argmax(np.asarray(prediction[0], dtype=float), axis=1)]
+        figures = {"confusion_matrix": multiclass_confusion_figure(list(y_true), predicted)}
+    figures["feature_importance"] = importance_figure(importances, what)
+    return {name: save_png(fig, Path(out_dir) / f"{name}.png") for name, fig in figures.items()}
+
+
 def save_png(fig, path: Path) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -175,3 +259,35 @@ def permutation_importances(model, X, y, max_rows: int = 500, repeats: int = 2, 
     result = permutation_importance(model, X, y, scoring="roc_auc", n_repeats=repeats, random_state=seed)
     return [Importance(str(c), float(m), float(s))
             for c, m, s in zip(X.columns, result.importances_mean, result.importances_std)]
+
+
+def task_permutation_importances(task: tasks.Task | str, model, X, y, max_rows: int = 500, repeats: int = 2,
+                                 seed: int = 0) -> list[Importance]:
+    """The task's primary metric lost on the holdout when each feature is shuffled (a rise of an
+    error counts as a loss). Model-agnostic: it needs only what evaluation.tasks.predict needs,
+    so a rule or a team's own model is measured like a scikit-learn one. Binary: ROC AUC, by
+    scikit-learn (permutation_importances)."""
+    task = tasks.as_task(task)
+    if task.name == tasks.BINARY:
+        return permutation_importances(model, X, y, max_rows, repeats, seed)
+    rng = np.random.default_rng(seed)
+    y = np.asarray(y)
+    if len(X) > max_rows:
+        rows = np.sort(rng.choice(len(X), max_rows, replace=False))
+        X, y = X.iloc[rows], y[rows]
+    X = X.reset_index(drop=True)
+    direction = task.direction(task.primary_metric)
+
+    def score(frame) -> float:
+        return tasks.primary_value(task, tasks.task_metrics(task, y, tasks.predict(task, model, frame)))
+
+    base = score(X)
+    out = []
+    for column in X.columns:
+        losses = []
+        for _ in range(repeats):
+            shuffled = X.copy()
+            shuffled[column] = X[column].to_numpy()[rng.permutation(len(X))]
+            losses.append((base - score(shuffled)) * direction)
+        out.append(Importance(str(column), float(np.mean(losses)), float(np.std(losses))))
+    return out

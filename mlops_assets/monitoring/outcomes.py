@@ -7,8 +7,9 @@ import datetime as dt
 
 import pandas as pd
 
-from mlops_assets.monitoring.performance import SCORE, VERSION
+from mlops_assets.monitoring.performance import CLASS_PROBABILITIES, PREDICTED_CLASS, SCORE, VERSION
 from mlops_assets.serving.predictions import predictions_table
+from mlops_assets.warehouse import portable
 from mlops_assets.warehouse.sql import ident, qualified
 from mlops_assets.use_cases.config import UseCase
 from mlops_assets.ingest import labels
@@ -42,12 +43,16 @@ def rescored_rows(con, uc: UseCase, start: dt.datetime, end: dt.datetime) -> int
 
 def latest_predictions(con, uc: UseCase, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
     """predictions.<uc> rows whose timestamp is in [start, end): the latest score of each row,
-    re-scores included (what the model version that last scored the window says)."""
+    re-scores included (what the model version that last scored the window says); a multiclass
+    table adds each row's predicted class and class probabilities."""
     table = predictions_table(uc)
     if not table_exists(con, table):
         raise LookupError(f"{table} does not exist: materialize {uc.name}/batch_predictions first")
     ts = ident(uc.timestamp_column)
-    cols = ", ".join(ident(c) for c in (uc.entity_column, uc.timestamp_column, SCORE, VERSION, "scored_at"))
+    present = portable.columns(con, table)
+    # a multiclass table's predicted class and class probabilities come along (prediction drift)
+    extra = [c for c in (PREDICTED_CLASS, CLASS_PROBABILITIES) if c in present]
+    cols = ", ".join(ident(c) for c in (uc.entity_column, uc.timestamp_column, SCORE, VERSION, "scored_at", *extra))
     return con.execute(f"SELECT {cols} FROM {qualified(table)} WHERE {ts} >= ? AND {ts} < ? ORDER BY {ts}",
                        [start, end]).df()
 

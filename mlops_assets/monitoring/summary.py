@@ -1,5 +1,6 @@
-"""The monitoring summary: one row per day (rows, label coverage, model version, drift, ROC AUC,
-check outcomes) and an HTML overview page with a small plot per figure over the days.
+"""The monitoring summary: one row per day (rows, label coverage, model version, drift, the
+task's primary metric -- ROC AUC for a binary use case --, check outcomes) and an HTML overview
+page with a small plot per figure over the days.
 
 Pure module: the rows (chain/summary.py merges them from each day's metadata) become a table
 and a page; the plots are inline SVG, so the page needs no JavaScript and no network.
@@ -25,6 +26,20 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("performance_check", "string", "performance_within_tolerance: pass / FAIL / pending (too few labels) / -"),
 )
 NAMES = [c[0] for c in COLUMNS]
+METRIC_COLUMN = NAMES.index("roc_auc")  # where the primary metric's column stands
+
+
+def columns(metric: str = "roc_auc", label: str | None = None) -> tuple[tuple[str, str, str], ...]:
+    """The summary table's columns for a use case judged by ``metric`` (its column, named after
+    the metric, in the place of ROC AUC's; ``label``: how the metric reads)."""
+    if metric == "roc_auc":
+        return COLUMNS
+    own = (metric, "float", f"{label or metric} of the served predictions against their labels")
+    return COLUMNS[:METRIC_COLUMN] + (own,) + COLUMNS[METRIC_COLUMN + 1:]
+
+
+def names(metric: str = "roc_auc") -> list[str]:
+    return [c[0] for c in columns(metric)]
 
 
 def verdict(passed: bool | None, evaluated: bool = True) -> str:
@@ -46,10 +61,10 @@ def as_int(v: Any) -> int | None:
     return None if v is None else int(v)
 
 
-def table_records(rows: list[dict]) -> list[dict]:
+def table_records(rows: list[dict], metric: str = "roc_auc") -> list[dict]:
     """Rows for dg.TableRecord: every record has every column (Dagster requires the same fields
     in each), unknown figures as None (shown empty)."""
-    return [{n: r.get(n) for n in NAMES} for r in rows]
+    return [{n: r.get(n) for n in names(metric)} for r in rows]
 
 
 # The page's template (templates/overview.html.j2) is package data; autoescape on, since the
@@ -95,9 +110,11 @@ def _plot(title: str, points: list[tuple[str, float | None]], *, lo: float | Non
     return plot
 
 
-def overview_html(use_case: str, rows: list[dict], *, drift_threshold: float, min_coverage: float) -> str:
-    """The overview page: plots of rows, label coverage, drift share, prediction drift and ROC
-    AUC over the days, then the table itself."""
+def overview_html(use_case: str, rows: list[dict], *, drift_threshold: float, min_coverage: float,
+                  metric: str = "roc_auc", label: str = "ROC AUC") -> str:
+    """The overview page: plots of rows, label coverage, drift share, prediction drift and the
+    primary metric (``metric``, a column of the rows, read as ``label``) over the days, then the
+    table itself."""
     chronological = list(reversed(rows))
     def series(name: str) -> list[tuple[str, float | None]]:
         return [(r["day"], r[name]) for r in chronological]
@@ -106,6 +123,7 @@ def overview_html(use_case: str, rows: list[dict], *, drift_threshold: float, mi
         _plot(f"label coverage (threshold {min_coverage:.0%})", series("label_coverage"), lo=0, hi=1, line=min_coverage),
         _plot(f"drift share (threshold {drift_threshold})", series("drift_share"), lo=0, hi=1, line=drift_threshold),
         _plot("prediction drift score", series("prediction_drift"), lo=0),
-        _plot("ROC AUC of served predictions", series("roc_auc")),
+        _plot(f"{label} of served predictions", series(metric)),
     ]
-    return _PAGES.get_template("overview.html.j2").render(use_case=use_case, rows=rows, names=NAMES, plots=plots)
+    return _PAGES.get_template("overview.html.j2").render(use_case=use_case, rows=rows, names=names(metric),
+                                                          plots=plots)

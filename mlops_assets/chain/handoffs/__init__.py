@@ -34,5 +34,6 @@ from mlops_assets.chain.handoffs.monitoring import (  # noqa: F401
     DRIFT_CHECK, RANGE_ROLLUP, DRIFT_SHARE, DRIFT_THRESHOLD, DRIFT_FLAGGED, PREDICTION_DRIFT_SCORE,
     PREDICTION_DRIFTED, DriftVerdict, drift_check_metadata, read_drift_verdict, PERFORMANCE_CHECK,
     PERF_EVALUATED, PERF_PASSED, PERF_COVERAGE, PERF_MODEL_VERSIONS, PERF_ROC_AUC, PERF_HOLDOUT_ROC_AUC,
-    PERF_ROC_AUC_DROP, PERF_TOLERANCE, performance_check_metadata, PerformanceVerdict, read_performance_verdict,
+    PERF_ROC_AUC_DROP, PERF_TOLERANCE, PERF_METRIC, PERF_VALUE, PERF_HOLDOUT_VALUE, PERF_DROP,
+    performance_check_metadata, PerformanceVerdict, read_performance_verdict,
 )

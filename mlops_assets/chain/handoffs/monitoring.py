@@ -55,15 +55,31 @@ PERF_ROC_AUC = "roc_auc"
 PERF_HOLDOUT_ROC_AUC = "holdout_roc_auc"
 PERF_ROC_AUC_DROP = "roc_auc_drop"
 PERF_TOLERANCE = "tolerance"
+# A multiclass or regression use case is judged on its task's primary metric: its name, the
+# day's figure, the holdout figure and the worst drop (a rise, for an error) under these names.
+# A binary use case keeps the ROC AUC names above.
+PERF_METRIC = "primary_metric"
+PERF_VALUE = "primary_value"
+PERF_HOLDOUT_VALUE = "holdout_primary_value"
+PERF_DROP = "primary_drop"
 
 
 def performance_check_metadata(*, evaluated: bool, coverage: float, roc_auc: float | None,
-                               holdout_roc_auc: float | None, drop: float | None, tolerance: float) -> dict[str, float]:
-    """The performance check's metadata, read by read_performance_verdict (unknown figures left out)."""
-    out = {PERF_EVALUATED: float(bool(evaluated)), PERF_COVERAGE: float(coverage), PERF_TOLERANCE: float(tolerance)}
-    for name, value in ((PERF_ROC_AUC, roc_auc), (PERF_HOLDOUT_ROC_AUC, holdout_roc_auc), (PERF_ROC_AUC_DROP, drop)):
-        if value is not None:
-            out[name] = float(value)
+                               holdout_roc_auc: float | None, drop: float | None, tolerance: float,
+                               metric: str | None = None, value: float | None = None,
+                               holdout: float | None = None) -> dict[str, float | str]:
+    """The performance check's metadata, read by read_performance_verdict (unknown figures left
+    out). ``metric``: the primary metric of a non-binary use case, whose figures are ``value``,
+    ``holdout`` and ``drop``; None: a binary use case's ROC AUC."""
+    out: dict[str, float | str] = {PERF_EVALUATED: float(bool(evaluated)), PERF_COVERAGE: float(coverage),
+                                   PERF_TOLERANCE: float(tolerance)}
+    named = ((PERF_ROC_AUC, roc_auc), (PERF_HOLDOUT_ROC_AUC, holdout_roc_auc), (PERF_ROC_AUC_DROP, drop))
+    if metric is not None:
+        out[PERF_METRIC] = metric
+        named = ((PERF_VALUE, value), (PERF_HOLDOUT_VALUE, holdout), (PERF_DROP, drop))
+    for name, figure in named:
+        if figure is not None:
+            out[name] = float(figure)
     return out
 
 
@@ -77,6 +93,11 @@ class PerformanceVerdict:
     holdout_roc_auc: float | None
     roc_auc_drop: float | None
     tolerance: float
+    # the primary metric and its figures (binary: roc_auc and the ROC AUC figures above)
+    metric: str = "roc_auc"
+    value: float | None = None
+    holdout: float | None = None
+    drop: float | None = None
 
 
 def read_performance_verdict(day: str, passed: bool | None, metadata: Mapping[str, Any] | None,
@@ -85,8 +106,13 @@ def read_performance_verdict(day: str, passed: bool | None, metadata: Mapping[st
         raise HandoffError(f"{what} has no result for {day}: re-materialize that day's performance report")
     values = _values(metadata)
     _require(values, f"{what} for {day}", PERF_EVALUATED, PERF_COVERAGE, PERF_TOLERANCE)
-    opt = {k: (float(values[k]) if k in values else None) for k in (PERF_ROC_AUC, PERF_HOLDOUT_ROC_AUC, PERF_ROC_AUC_DROP)}
+    opt = {k: (float(values[k]) if k in values else None)
+           for k in (PERF_ROC_AUC, PERF_HOLDOUT_ROC_AUC, PERF_ROC_AUC_DROP, PERF_VALUE, PERF_HOLDOUT_VALUE, PERF_DROP)}
+    metric = str(values.get(PERF_METRIC) or PERF_ROC_AUC)
+    generic = (opt[PERF_VALUE], opt[PERF_HOLDOUT_VALUE], opt[PERF_DROP]) if PERF_METRIC in values else (
+        opt[PERF_ROC_AUC], opt[PERF_HOLDOUT_ROC_AUC], opt[PERF_ROC_AUC_DROP])
     return PerformanceVerdict(day=day, evaluated=bool(values[PERF_EVALUATED]), passed=bool(passed),
                               coverage=float(values[PERF_COVERAGE]), roc_auc=opt[PERF_ROC_AUC],
                               holdout_roc_auc=opt[PERF_HOLDOUT_ROC_AUC], roc_auc_drop=opt[PERF_ROC_AUC_DROP],
-                              tolerance=float(values[PERF_TOLERANCE]))
+                              tolerance=float(values[PERF_TOLERANCE]), metric=metric, value=generic[0],
+                              holdout=generic[1], drop=generic[2])
