@@ -140,8 +140,8 @@ def test_scaffolded_defs_yaml_has_every_field_with_its_default():
     assert uc.features.dbt_model == "features_fraud"
     files = dbt_files("fraud")
     assert set(files) == {"sources.yml", "schema.yml", "stg_fraud.sql", "features_fraud.sql"}
-    for model in ("stg_fraud.sql", "features_fraud.sql"):
-        assert "{{ in_window('event_ts') }}" in files[model] and "event_date" in files[model]
+    for model, ts in (("stg_fraud.sql", "event_ts"), ("features_fraud.sql", "s.event_ts")):
+        assert f"{{{{ in_window('{ts}') }}}}" in files[model] and "event_date" in files[model]
     assert "{{ source('raw', 'fraud') }}" in files["stg_fraud.sql"]
 
 
