@@ -2,9 +2,10 @@
 
   prepare   build the dbt manifest (dbt parse); the code location loads it
   fields    print every use-case field with its type, default and meaning
-  simulate  write days of the demo use case into its landing folder
-  demo      prepare, simulate the history if the landing folder is empty, load it and train, replay
-            the last 14 days as events through the sensors, summarise, say where to look
+  simulate  write days of the demo use cases (churn, demand) into their landing folders
+  demo      prepare, simulate the history of each demo use case whose landing folder is empty,
+            load it and train, replay the last days as events through the sensors (churn 14,
+            demand 2), summarise, say where to look
   ui        prepare, then start `dagster dev` with the embedded defaults
   serve     serve a use case's champion model over HTTP on 127.0.0.1, following promotions
   rollback  point a use case's champion alias back at a previously promoted version
@@ -100,44 +101,55 @@ def utc_today() -> dt.date:
 def simulate(days: int, rows_per_day: int, start: dt.date | None, seed: int,
              covariate_drift_from: dt.date | None, concept_drift_from: dt.date | None,
              fmt: str = "csv", folder: Path | None = None, label_delay_days: int | None = None,
-             concept_drift_strength: float = 1.0) -> list[Path]:
-    """Write `days` days of the demo use case. Without a start date, continue after the last
-    day already in the landing folder, or, into an empty folder, end the history today (UTC).
-    With `label_delay_days` (and a `labels:` section in the use case) the batch files leave the
-    target empty and each day's labels land in the label folder once the day is that many days
-    old, as of the newest day written. Returns the batch files."""
-    from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
-    from mlops_assets.use_cases.loader import load_use_cases
+             concept_drift_strength: float = 1.0, use_case: str = "churn") -> list[Path]:
+    """Write `days` days of a simulated demo use case (churn or demand). Without a start date,
+    continue after the last day already in the landing folder, or, into an empty folder, end the
+    history today (UTC). With `label_delay_days` (and a `labels:` section in the use case) the
+    batch files leave the target empty and each day's labels land in the label folder once the
+    day is that many days old, as of the newest day written. `rows_per_day` is churn's (demand
+    writes one row per store and product). Returns the batch files."""
+    from mlops_assets.simulate.files import day_range
+    from mlops_assets.simulate.shipped import simulation_config, simulator
+    from mlops_assets.use_cases.loader import get_use_case
 
     instance_home.ensure_local_env()
-    uc = next(uc for uc in load_use_cases() if uc.name == "churn")
+    module = simulator(use_case)
+    uc = get_use_case(use_case)
     if folder is None:
         folder = uc.landing.path()
-    base = SimulationConfig()
+    cfg = simulation_config(use_case, seed=seed, rows_per_day=rows_per_day, covariate_drift_from=covariate_drift_from,
+                            concept_drift_from=concept_drift_from, concept_drift_strength=concept_drift_strength)
     if start is None:
-        existing = []
-        for p in (sorted(folder.glob("churn_*.*")) if folder.is_dir() else []):
-            try:
-                existing.append(_date(p.stem.removeprefix("churn_")))
-            except ValueError:  # not a simulator file name (e.g. a user's churn_extra.csv)
-                continue
-        start = default_start(days, existing, max(uc.first_day, base.start_date), utc_today())
-    cfg = SimulationConfig(start_date=base.start_date, rows_per_day=rows_per_day, seed=seed,
-                           covariate_drift_from=covariate_drift_from, concept_drift_from=concept_drift_from,
-                           concept_drift_strength=concept_drift_strength)
+        existing = module.simulated_days(folder, use_case)  # a user's churn_extra.csv is not a day
+        start = default_start(days, existing, max(uc.first_day, cfg.start_date), utc_today())
     label_folder = uc.labels.path() if label_delay_days is not None and uc.labels else None
     if label_delay_days is not None and label_folder is None:
         _log(f"{uc.source_file}: no `labels:` section, so the labels stay in the batch files")
     before = set(label_folder.glob("*")) if label_folder and label_folder.is_dir() else set()
-    written = write_days(folder, day_range(start, days), cfg, fmt=fmt, label_folder=label_folder,
-                         label_delay_days=label_delay_days or 0)
-    _log(f"wrote {len(written)} day(s) x {rows_per_day} rows to {folder} "
+    written = module.write_days(folder, day_range(start, days), cfg, use_case=use_case, fmt=fmt,
+                                label_folder=label_folder, label_delay_days=label_delay_days or 0)
+    rows = len(module.simulate_day(start, cfg))
+    _log(f"{use_case}: wrote {len(written)} day(s) x {rows} rows to {folder} "
          f"({written[0].name} .. {written[-1].name})" + (" with empty targets" if label_folder else ""))
     if label_folder:
         new_labels = sorted(set(label_folder.glob("*")) - before)
-        _log(f"wrote {len(new_labels)} label file(s) to {label_folder} for the days at least {label_delay_days} "
-             f"day(s) old" + (f" ({new_labels[0].name} .. {new_labels[-1].name})" if new_labels else ""))
+        _log(f"{use_case}: wrote {len(new_labels)} label file(s) to {label_folder} for the days at least "
+             f"{label_delay_days} day(s) old" + (f" ({new_labels[0].name} .. {new_labels[-1].name})" if new_labels else ""))
     return written
+
+
+def simulated_use_cases(selected: list[str] | None, refuse_others: bool = True) -> list:
+    """The loaded use cases a simulator writes (churn, demand), those named in `selected` when given;
+    with `refuse_others`, a selected name that is no simulated use case is refused."""
+    from mlops_assets.simulate.shipped import SIMULATORS
+    from mlops_assets.use_cases.loader import load_use_cases
+
+    if selected and refuse_others:
+        unknown = sorted(set(selected) - set(SIMULATORS))
+        if unknown:
+            raise SystemExit(f"no simulator for {', '.join(unknown)}; the simulated demo use cases are "
+                             f"{', '.join(sorted(SIMULATORS))}")
+    return [uc for uc in load_use_cases() if uc.name in SIMULATORS and (not selected or uc.name in selected)]
 
 
 REPLAY_DAYS = 14
@@ -155,7 +167,7 @@ def demo_plan(first_day: dt.date, today: dt.date, replay_days: int, days: int | 
               start: dt.date | None = None) -> tuple[dt.date, int, list[dt.date]]:
     """(history start, history days, replayed days) of the demo: the replay ends with the last
     whole day (yesterday, UTC) and the history ends the day before the replay starts."""
-    from mlops_assets.simulate.churn import day_range
+    from mlops_assets.simulate.files import day_range
 
     last = today - dt.timedelta(days=1)
     replayed = day_range(last - dt.timedelta(days=replay_days - 1), replay_days) if replay_days > 0 else []
@@ -170,65 +182,79 @@ def demo_log_path() -> Path:
     return settings.data_dir() / "logs" / "demo.log"
 
 
+# The second shipped use case (demand, a regression) replays only a few days after the churn
+# replay: enough for its labels to arrive on days it scored and a performance report per day, at
+# little cost to the demo's time; it has no drift knob set, so it stays calm.
+SECOND_REPLAY_DAYS = 2
+
+
 def demo(args) -> int:
-    """prepare; into an empty landing folder simulate the history (with labels 7 days late and a
-    concept drift that starts a few days before the replay); load it, train and score the days
-    whose labels are still to come; replay the last days as events through the sensors
-    (orchestrate.replay); summarise. Dagster's log stream goes to a file, the terminal gets one
+    """prepare; into an empty landing folder simulate the history of each simulated use case
+    (churn, demand; with labels 7 days late, and for churn a concept drift that starts a few days
+    before the replay); load it, train and score the days whose labels are still to come; replay
+    the last days as events through the sensors (orchestrate.replay: churn's 14, demand's
+    SECOND_REPLAY_DAYS); summarise. Dagster's log stream goes to a file, the terminal gets one
     line per step and day."""
-    from mlops_assets.orchestrate import dagster_logs_to, replay, run_pipeline
-    from mlops_assets.simulate.churn import SimulationConfig
-    from mlops_assets.use_cases.loader import load_use_cases
+    from mlops_assets.orchestrate import age_files, dagster_logs_to, replay, run_pipeline
+    from mlops_assets.simulate.shipped import simulation_config
 
     started = time.perf_counter()
     prepare()
     prepare_instance()
-    uc = next(uc for uc in load_use_cases() if uc.name == "churn")
     label_delay = None if args.labels_in_rows else args.label_delay_days
-    replayed: list[dt.date] = []
-    concept = args.concept_drift_from
     strength = args.concept_drift_strength if args.concept_drift_strength is not None else DEMO_CONCEPT_DRIFT_STRENGTH
-    if args.use_cases and uc.name not in args.use_cases:
-        _log(f"only {', '.join(args.use_cases)}: not simulating or replaying the demo use case {uc.name}")
-    elif not any(uc.landing.path().glob(uc.landing.pattern)):
-        if args.replay_days and (label_delay is None or uc.labels is None):
-            _log("the replay needs labels that arrive later (a `labels:` section, no --labels-in-rows); not replaying")
-            args.replay_days = 0
-        start, days, replayed = demo_plan(uc.first_day, utc_today(), args.replay_days, args.days, args.start)
-        if replayed and concept is None and args.covariate_drift_from is None:
+    cases = simulated_use_cases(args.use_cases, refuse_others=False)
+    if args.use_cases:
+        left_out = [name for name in ("churn", "demand") if name not in args.use_cases]
+        if left_out:
+            _log(f"only {', '.join(args.use_cases)}: not simulating or replaying {', '.join(left_out)}")
+    plans: dict[str, tuple] = {}  # use case -> (its use case, replayed days, simulation config)
+    for uc in cases:
+        if any(uc.landing.path().glob(uc.landing.pattern)):
+            _log(f"{uc.name}: landing folder {uc.landing.path()} already has data; not simulating, nothing to replay")
+            continue
+        replay_days = args.replay_days if uc.name == "churn" else min(args.replay_days, SECOND_REPLAY_DAYS)
+        if replay_days and (label_delay is None or uc.labels is None):
+            _log(f"{uc.name}: the replay needs labels that arrive later (a `labels:` section, no --labels-in-rows); "
+                 "not replaying")
+            replay_days = 0
+        start, days, replayed = demo_plan(uc.first_day, utc_today(), replay_days, args.days, args.start)
+        concept, cov = (args.concept_drift_from, args.covariate_drift_from) if uc.name == "churn" else (None, None)
+        if uc.name == "churn" and replayed and concept is None and cov is None:
             concept = replayed[0] - dt.timedelta(days=DEMO_CONCEPT_DRIFT_LEAD_DAYS)
             _log(f"concept drift from {concept} (strength {strength}): the relation of the features to churn changes from that day")
-        written = simulate(days, args.rows_per_day, start, args.seed, args.covariate_drift_from, concept,
-                           args.format, label_delay_days=label_delay, concept_drift_strength=strength)
+        written = simulate(days, args.rows_per_day, start, args.seed, cov, concept, args.format,
+                           label_delay_days=label_delay, concept_drift_strength=strength, use_case=uc.name)
         # Written whole (renamed into place): no need to wait out the settle time (orchestrate.replay).
-        from mlops_assets.orchestrate import age_files
-
         age_files([*written, *(uc.labels.path().glob("*") if uc.labels and label_delay is not None else [])],
                   max(uc.landing.settle_seconds, uc.labels.settle_seconds if uc.labels else 0) + 1)
-    else:
-        _log(f"landing folder {uc.landing.path()} already has data; not simulating, nothing to replay")
+        plans[uc.name] = (uc, replayed, simulation_config(
+            uc.name, seed=args.seed, rows_per_day=args.rows_per_day, covariate_drift_from=cov,
+            concept_drift_from=concept, concept_drift_strength=strength))
     path = demo_log_path()
     _log(f"Dagster's log stream goes to {path} (every run and its events are in the UI too)")
+    reports = []
     with dagster_logs_to(path):
         from mlops_assets.definitions import build_defs
 
         defs = build_defs()
         # The days whose labels arrive during the replay (up to label_delay days before it) must
         # have been served before: score the last label_delay history days.
-        score = (label_delay or 0) if replayed else 0
+        replaying = any(replayed for _, replayed, _ in plans.values())
+        score = (label_delay or 0) if replaying else 0
         ok = run_pipeline(only=args.use_cases, log=_log, score_days=score, defs=defs)
-        report = None
-        if replayed and ok:
-            _log(f"replaying {len(replayed)} day(s), {replayed[0]}..{replayed[-1]}, as they would arrive: "
+        for name, (uc, replayed, cfg) in plans.items():
+            if not replayed:
+                continue
+            if not ok:
+                _log(f"{name}: the history did not load cleanly (see above); not replaying")
+                continue
+            _log(f"{name}: replaying {len(replayed)} day(s), {replayed[0]}..{replayed[-1]}, as they would arrive: "
                  f"a day's file lands, its labels {label_delay} days later")
-            cfg = SimulationConfig(rows_per_day=args.rows_per_day, seed=args.seed,
-                                   covariate_drift_from=args.covariate_drift_from, concept_drift_from=concept,
-                                   concept_drift_strength=strength)
-            report = replay(replayed, cfg, label_delay_days=label_delay, defs=defs,
-                            progress=lambda line: print(f"[demo] {line}", flush=True))
-        elif replayed:
-            _log("the history did not load cleanly (see above); not replaying")
-    if report is not None:
+            prefix = "" if name == "churn" else f"{name}: "
+            reports.append((uc, replay(replayed, cfg, use_case=name, label_delay_days=label_delay, defs=defs,
+                                       progress=lambda line, p=prefix: print(f"[demo] {p}{line}", flush=True))))
+    for uc, report in reports:
         demo_summary(uc, report)
         ok &= report.ok
     where_to_look()
@@ -253,7 +279,7 @@ def demo_summary(uc, report) -> None:
     days = [d.isoformat() for d in report.days]
     flagged = [d for d in days if drift.get(d, {}).get(handoffs.DRIFT_FLAGGED)]
     runs = ", ".join(f"{n} {kind}" for kind, n in sorted(report.runs.items()))
-    _log(f"replay: {len(days)} day(s) {days[0]}..{days[-1]}; runs: {runs or 'none'}")
+    _log(f"{uc.name} replay: {len(days)} day(s) {days[0]}..{days[-1]}; runs: {runs or 'none'}")
     _log(f"  drift reports for {sum(d in drift for d in days)} replayed day(s), flagged on {len(flagged)}"
          + (f" ({', '.join(flagged)})" if flagged else ""))
     _log(f"  performance evaluated for {len(evaluated)} day(s), below tolerance on {len(below)}"
@@ -284,7 +310,7 @@ def where_to_look() -> None:
         print(f"  drift report ({uc.name}): {settings.drift_report_path(uc.name)}")
     print(f"  Dagster home:         {os.environ['DAGSTER_HOME']}")
     print("  lineage and history:  uv run mlops-assets ui   (then open http://127.0.0.1:3000)")
-    print("  serve the champion:   uv run mlops-assets serve churn --port 8000")
+    print("  serve a champion:     uv run mlops-assets serve churn --port 8000   (or demand, the regression)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -313,14 +339,18 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--labels-in-rows", action="store_true",
                        help="write each row's label in the batch file instead (no label files)")
 
-    sim_args(sub.add_parser("simulate", help="write days of demo data into the landing folder"), 7, 500)
+    simulate_parser = sub.add_parser("simulate", help="write days of demo data (churn and demand) into the landing folders")
+    sim_args(simulate_parser, 7, 500)
+    simulate_parser.add_argument("--use-case", action="append", dest="use_cases", metavar="NAME",
+                                 choices=["churn", "demand"],
+                                 help="write only this simulated use case's days (repeatable; default: churn and demand)")
     demo_parser = sub.add_parser("demo", help="prepare, simulate if empty, load the history, replay the last days")
     sim_args(demo_parser, None, 300)
     demo_parser.add_argument("--replay-days", type=int, default=REPLAY_DAYS,
                              help=f"days replayed as events after the history (default {REPLAY_DAYS}; 0: none)")
     demo_parser.add_argument("--use-case", action="append", dest="use_cases", metavar="NAME",
                              help="run only this use case's chain (repeatable; default: every use case). The "
-                                  "simulator and the replay are the demo use case's (churn)")
+                                  "simulator and the replay write the demo use cases among them (churn, demand)")
     ui = sub.add_parser("ui", help="prepare, then run `dagster dev` with the embedded defaults")
     ui.add_argument("--no-mlflow-ui", action="store_true",
                     help="do not start the MLflow UI at MLOPS_MLFLOW_UI_URL beside Dagster")
@@ -359,9 +389,12 @@ def main(argv: list[str] | None = None) -> int:
 
         print(fields_markdown())
     elif args.command == "simulate":
-        simulate(args.days, args.rows_per_day, args.start, args.seed, args.covariate_drift_from,
-                 args.concept_drift_from, args.format,
-                 label_delay_days=None if args.labels_in_rows else args.label_delay_days, concept_drift_strength=args.concept_drift_strength if args.concept_drift_strength is not None else 1.0)
+        for uc in simulated_use_cases(args.use_cases):
+            simulate(args.days, args.rows_per_day, args.start, args.seed, args.covariate_drift_from,
+                     args.concept_drift_from, args.format,
+                     label_delay_days=None if args.labels_in_rows else args.label_delay_days,
+                     concept_drift_strength=args.concept_drift_strength if args.concept_drift_strength is not None else 1.0,
+                     use_case=uc.name)
     elif args.command == "demo":
         return demo(args)
     elif args.command == "ui":

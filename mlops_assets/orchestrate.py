@@ -502,7 +502,7 @@ def landed_line(instance, uc, day: dt.date, outcome: StepOutcome) -> str:
 
 
 def performance_line(instance, uc, day: dt.date) -> str:
-    """`labels for 2026-11-17 -> ROC AUC 0.81 (holdout 0.83) ok`."""
+    """`labels for 2026-11-17 -> ROC AUC 0.81 (holdout 0.83) ok` (a regression: `R² 0.84 ...`)."""
     from mlops_assets.chain import handoffs
     from mlops_assets.chain.lineage import PERFORMANCE, key
 
@@ -510,12 +510,21 @@ def performance_line(instance, uc, day: dt.date) -> str:
     perf = _latest_meta(instance, key(uc, PERFORMANCE), d)
     if perf is None:
         return f"labels for {d} -> no performance report (the day was not scored)"
-    if not perf.get(handoffs.PERF_EVALUATED) or handoffs.PERF_ROC_AUC not in perf:
+    # A binary use case reports ROC AUC; the others their task's primary metric (R², macro-F1, ...).
+    metric = perf.get(handoffs.PERF_METRIC)
+    value_key, holdout_key = ((handoffs.PERF_VALUE, handoffs.PERF_HOLDOUT_VALUE) if metric
+                              else (handoffs.PERF_ROC_AUC, handoffs.PERF_HOLDOUT_ROC_AUC))
+    if not perf.get(handoffs.PERF_EVALUATED) or value_key not in perf:
         return f"labels for {d} -> not evaluated (label coverage {float(perf.get(handoffs.PERF_COVERAGE, 0)):.0%})"
-    holdout = perf.get(handoffs.PERF_HOLDOUT_ROC_AUC)
+    holdout = perf.get(holdout_key)
     verdict = "ok" if perf.get(handoffs.PERF_PASSED) else "BELOW TOLERANCE"
-    return (f"labels for {d} -> ROC AUC {float(perf[handoffs.PERF_ROC_AUC]):.2f}"
+    name = METRIC_NAMES.get(metric, metric) if metric else "ROC AUC"
+    return (f"labels for {d} -> {name} {float(perf[value_key]):.2f}"
             + (f" (holdout {float(holdout):.2f})" if holdout is not None else "") + f" {verdict}")
+
+
+METRIC_NAMES = {"r2": "R²", "mae": "MAE", "rmse": "RMSE", "mape": "MAPE", "macro_f1": "macro-F1",
+                "accuracy": "accuracy", "log_loss": "log loss"}
 
 
 def retrain_line(instance, uc, request, outcome: StepOutcome) -> str:
@@ -596,12 +605,14 @@ def replay(days: list[dt.date], cfg, *, use_case: str = "churn", label_delay_day
 
     from mlops_assets.definitions import build_defs
     from mlops_assets.chain.lineage import PERFORMANCE, SUMMARY, key
-    from mlops_assets.simulate.churn import day_file_name, write_days
+    from mlops_assets.simulate.files import day_file_name
+    from mlops_assets.simulate.shipped import simulator
     from mlops_assets.use_cases.loader import get_use_case
 
     defs = defs or build_defs()
     instance = instance or dg.DagsterInstance.get()
     uc = get_use_case(use_case)
+    write_days = simulator(uc.name).write_days  # `cfg` is that simulator's SimulationConfig
     report = ReplayReport(days=list(days))
     names = {"landing": f"{uc.name}_landing_sensor", "labels": f"{uc.name}_label_sensor",
              "retrain": f"{uc.name}_retrain_sensor"}

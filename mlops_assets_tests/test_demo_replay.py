@@ -45,7 +45,7 @@ def test_demo_replays_days_through_the_sensors(data_dir, dbt_manifest, capfd):
     # The relation changes on the first history day scored for the replay: the labels arriving
     # on the replay's first three days are all of drifted days, so performance falls at once.
     concept = replayed[0] - dt.timedelta(days=7)
-    code = cli.main(["demo", "--days", "30", "--rows-per-day", "150", "--replay-days", str(n),
+    code = cli.main(["demo", "--use-case", "churn", "--days", "30", "--rows-per-day", "150", "--replay-days", str(n),
                      "--concept-drift-from", concept.isoformat(),
                      # full strength: in 4 replayed days of 150 rows, half strength's noisier
                      # performance need not fail 3 days in a row (the full demo has 14 days)

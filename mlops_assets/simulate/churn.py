@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mlops_assets.simulate import files
+import mlops_assets.simulate.files as files
 from mlops_assets.simulate.files import day_file_name, day_range, due_label_days, label_file_name
 
 __all__ = ["SimulationConfig", "simulate_day", "write_days", "write_due_labels", "simulated_days", "day_range",
