@@ -44,9 +44,7 @@ def monitored_task(uc: UseCase):
     a binary use case is judged on ROC AUC as ever; the others on their primary metric."""
     from mlops_assets.evaluation import tasks
 
-    if uc.task == tasks.BINARY:
-        return tasks.get_task(tasks.BINARY)
-    return tasks.get_task(uc.task, uc.primary.metric)
+    return tasks.get_task(tasks.BINARY) if uc.task == tasks.BINARY else tasks.task_of(uc)
 
 
 def build_performance_report(uc: UseCase) -> dg.AssetsDefinition:
@@ -295,13 +293,14 @@ def _md(rows: list[dict]) -> str:
 
 
 def _versions_md(versions) -> str:
+    """Each version's figure of the metric it is judged on (ROC AUC for a binary use case)."""
     rows = []
     for v in versions:
-        f = v.figures or {}
+        name = v.metric
         rows.append({"version": v.version, "labelled_rows": v.labelled_rows,
-                     "roc_auc": f"{f['roc_auc']:.4f}" if f else "-",
-                     "holdout_roc_auc": f"{v.holdout_roc_auc:.4f}" if v.holdout_roc_auc is not None else "-",
-                     "drop": f"{v.roc_auc_drop:+.4f}" if v.roc_auc_drop is not None else "-",
+                     name: f"{v.value:.4f}" if v.value is not None else "-",
+                     f"holdout_{name}": f"{v.holdout:.4f}" if v.holdout is not None else "-",
+                     "drop": f"{v.drop:+.4f}" if v.drop is not None else "-",
                      "note": v.note or ""})
     return _md(rows)
 
