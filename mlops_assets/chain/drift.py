@@ -216,7 +216,9 @@ def _prediction_drift(warehouse: DuckDBWarehouse, mlflow: MlflowResource, uc: Us
     if len(reference) > MAX_REFERENCE_ROWS:
         reference = reference.sample(MAX_REFERENCE_ROWS, random_state=0)
     model = mlflow.load_model(uc.registered_model_name, version)
-    reference_scores = model.predict_proba(reference[uc.features.all])[:, 1]
+    from mlops_assets.evaluation.tasks import predict, task_of
+
+    reference_scores = predict(task_of(uc), model, reference[uc.features.all])  # the task's form
     # binary and regression: the distribution of the scores; multiclass: of the predicted classes
     drift = prediction_drift(uc.task, reference_scores, served, stattest=uc.monitoring.drift.prediction_stattest)
     return drift, _class_shares(uc, reference_scores, served)

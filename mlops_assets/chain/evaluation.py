@@ -20,12 +20,16 @@ from mlops_assets.governance import registry
 
 EVALUATION_SOURCES = ("evaluation/gates.py", "evaluation/metrics.py", "evaluation/report.py",
                       "chain/evaluation.py")
+TASK_EVALUATION_SOURCES = (*EVALUATION_SOURCES, "evaluation/tasks.py")
 LATENCY_REPEATS = 7
 
 
 def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
     asset_key = key(uc, EVALUATION)
     t = uc.thresholds
+    descriptions = gates.task_gate_descriptions(uc.task, uc.primary.metric)
+    if uc.task != "binary" or uc.primary.metric != "roc_auc":  # binary by ROC AUC: today's gates below
+        return _build_task_evaluation(uc, asset_key, descriptions)
 
     @dg.asset(
         key=asset_key,
@@ -37,7 +41,7 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
         code_version=code_version(uc, EVALUATION_SOURCES, uc.thresholds, uc.slice_columns),
         automation_condition=after_upstream(),
         check_specs=[dg.AssetCheckSpec(name, asset=asset_key, blocking=True,
-                                       description=gates.GATE_DESCRIPTIONS[name]) for name in gates.ALL_GATES],
+                                       description=descriptions[name]) for name in gates.ALL_GATES],
         description=f"Candidate vs the `champion` of {uc.registered_model_name} on the same holdout: ROC AUC, F1, "
                     "log loss, Brier, calibration error, per slice too, plus a prior-only baseline, batch latency "
                     "and model size. Logged as MLflow metrics and JSON artifacts on the candidate's run.",
@@ -47,21 +51,25 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
 
         from mlops_assets.evaluation import report as rep
         from mlops_assets.evaluation.report import evaluation_report, slice_metrics
+        from mlops_assets.evaluation.tasks import BINARY, predict
 
-        candidate = handoffs.read_candidate(latest_metadata(context, key(uc, CANDIDATE)),
-                                            key(uc, CANDIDATE).to_user_string())
+        candidate_meta = latest_metadata(context, key(uc, CANDIDATE))
+        candidate = handoffs.read_candidate(candidate_meta, key(uc, CANDIDATE).to_user_string())
+        choice = _values(candidate_meta).get("candidates")  # every candidate's figures, with model.candidates
         candidate_version = candidate.version
         with warehouse.connect(read_only=True) as con:
             train = data.read_split(con, uc, "train")
             holdout = data.read_split(con, uc, "holdout")
         model = mlflow.load_model(uc.registered_model_name, candidate_version)
         X, y = holdout[uc.features.all], holdout[uc.target_column].astype(int).to_numpy()
-        prob = model.predict_proba(X)[:, 1]
+        prob = predict(BINARY, model, X)  # P(1): predict_proba's column of class 1, or a rule's own
         baseline = DummyClassifier(strategy="prior").fit(train[uc.features.all], train[uc.target_column].astype(int))
         report = evaluation_report(y, prob, baseline.predict_proba(X)[:, 1],
                                    {c: holdout[c].to_numpy() for c in uc.slice_columns})
         report["candidate"] = {"model_uri": candidate.model_uri, "mlflow_run_id": candidate.run_id,
                                "version": candidate_version}
+        if choice:
+            report["candidates"] = choice
 
         # The champion is scored on exactly the same rows. A champion that cannot be loaded or
         # scored fails the comparison gates (with the error) rather than waving the candidate through.
@@ -79,7 +87,7 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
             comparison = f"vs champion v{champion_version} in registry {registry_uri}"
             try:
                 champ = mlflow.load_model(uc.registered_model_name, champion_version)
-                champ_prob = champ.predict_proba(X)[:, 1]
+                champ_prob = predict(BINARY, champ, X)
                 champion_metrics = evaluation_report(y, champ_prob, baseline.predict_proba(X)[:, 1], {})["model"]
                 champion_slices = {c: slice_metrics(y, champ_prob, holdout[c].to_numpy(), t.min_slice_rows)
                                    for c in uc.slice_columns}
@@ -88,7 +96,7 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
                     if version in (champion_version, candidate_version):
                         continue
                     past = mlflow.load_model(uc.registered_model_name, version)
-                    recent[version] = evaluation_report(y, past.predict_proba(X)[:, 1],
+                    recent[version] = evaluation_report(y, predict(BINARY, past, X),
                                                         baseline.predict_proba(X)[:, 1], {})["model"]
             except Exception as exc:  # noqa: BLE001 - reported through the gates, see above
                 champion_error = (f"champion v{champion_version} or a recent champion could not be scored on the "
@@ -98,7 +106,7 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
         metric_rows = gates.compare_metrics(report["model"], champion_metrics)
         slice_rows = gates.compare_slices(candidate_slices, champion_slices, t.min_slice_rows)
 
-        latency_ms, latency_rows = _batch_latency_ms(model, X, t.latency_batch_rows)
+        latency_ms, latency_rows = _batch_latency_ms(lambda b: predict(BINARY, model, b), X, t.latency_batch_rows)
         size_mb = registry.model_size_mb(candidate.model_uri)
 
         m = report["model"]
@@ -153,6 +161,7 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
                 "gates": rep.metadata_table(rep.GATES_COLUMNS, [
                     {"gate": g.name, "passed": g.passed, "description": g.description} for g in results]),
                 "gate_verdicts": dg.MetadataValue.json(verdicts),
+                **_candidates_metadata(choice, "roc_auc"),
                 "batch_latency_ms": round(latency_ms, 2),
                 "model_size_mb": round(size_mb, 3),
                 handoffs.CANDIDATE_RUN_ID: run_id,
@@ -175,21 +184,209 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
     return model_evaluation
 
 
-def _batch_latency_ms(model, X, rows: int) -> tuple[float, int]:
-    """Best wall time of predict_proba on ``rows`` holdout rows (resampled when the holdout is
+def _batch_latency_ms(predict, X, rows: int) -> tuple[float, int]:
+    """Best wall time of ``predict`` on ``rows`` holdout rows (resampled when the holdout is
     smaller) over a few calls after a warm-up. The best, not the median: other processes on the
     machine only ever add time, and the gate is about the model's own cost."""
     import numpy as np
 
     batch = X.sample(rows, replace=len(X) < rows, random_state=0)
-    model.predict_proba(batch)
+    predict(batch)
     timings = []
     for _ in range(LATENCY_REPEATS):
         started = time.perf_counter()
-        model.predict_proba(batch)
+        predict(batch)
         timings.append((time.perf_counter() - started) * 1000)
     return float(np.min(timings)), rows
 
 
 def _fmt(metrics: dict | None, name: str) -> str:
     return "none" if metrics is None else f"{metrics[name]:.4f}"
+
+
+def _build_task_evaluation(uc: UseCase, asset_key: dg.AssetKey, descriptions: dict[str, str]) -> dg.AssetsDefinition:
+    """model_evaluation of a multiclass or regression use case (or a binary one judged by another
+    metric than ROC AUC): the same six gates, judged on the
+    task's primary metric (evaluation/tasks.py) against the trivial baseline of the task."""
+    t, bounds = uc.thresholds, uc.primary
+
+    @dg.asset(
+        key=asset_key,
+        deps=[key(uc, CANDIDATE), key(uc, TRAINING_SET)],
+        group_name=uc.name,
+        kinds={"mlflow", "scikitlearn"},
+        owners=asset_metadata.OWNERS,
+        tags=asset_metadata.tags("evaluation", uc.name),
+        code_version=code_version(uc, TASK_EVALUATION_SOURCES, uc.thresholds, uc.slice_columns, uc.task),
+        automation_condition=after_upstream(),
+        check_specs=[dg.AssetCheckSpec(name, asset=asset_key, blocking=True, description=descriptions[name])
+                     for name in gates.ALL_GATES],
+        description=f"Candidate vs the `champion` of {uc.registered_model_name} on the same holdout, judged by "
+                    f"{bounds.metric} ({uc.task}), per slice too, next to the trivial baseline, with batch latency "
+                    "and model size. Logged as MLflow metrics and JSON artifacts on the candidate's run.",
+    )
+    def model_evaluation(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, mlflow: MlflowResource):
+        from mlops_assets.evaluation import report as rep
+        from mlops_assets.evaluation import tasks
+
+        task = tasks.task_of(uc)
+        candidate_meta = latest_metadata(context, key(uc, CANDIDATE))
+        candidate = handoffs.read_candidate(candidate_meta, key(uc, CANDIDATE).to_user_string())
+        candidate_version = candidate.version
+        with warehouse.connect(read_only=True) as con:
+            train = data.read_split(con, uc, "train")
+            holdout = data.read_split(con, uc, "holdout")
+        try:
+            y_train = tasks.check_target(task, train[uc.target_column], uc.target_column)
+            y = tasks.check_target(task, holdout[uc.target_column], uc.target_column)
+        except ValueError as exc:
+            raise dg.Failure(f"cannot evaluate {uc.name}: {exc}") from exc
+        holdout = holdout.loc[y.index]
+        y = y.to_numpy()
+        X = holdout[uc.features.all]
+        model = mlflow.load_model(uc.registered_model_name, candidate_version)
+        pred = tasks.predict(task, model, X)
+        base_pred = tasks.baseline_prediction(task, y_train.to_numpy(), len(X))
+        report = rep.task_report(task, y, pred, base_pred)
+        report["candidate"] = {"model_uri": candidate.model_uri, "mlflow_run_id": candidate.run_id,
+                               "version": candidate_version}
+        choice = _values(candidate_meta).get("candidates")
+        if choice:
+            report["candidates"] = choice
+
+        def slices_of(prediction) -> dict[str, list[dict]]:
+            return {c: tasks.slice_metrics(task, y, prediction, holdout[c].to_numpy(), t.min_slice_rows)
+                    for c in uc.slice_columns}
+
+        client = mlflow.client()
+        registry_uri = mlflow.display_uri()
+        champion_version = registry.champion_version(client, uc.registered_model_name)
+        champion_metrics = champion_slices = champion_error = None
+        recent: dict[str, dict] = {}
+        if champion_version is None:
+            comparison = f"first model: no champion in registry {registry_uri}"
+            context.log.warning(f"{comparison} for {uc.registered_model_name}: candidate v{candidate_version} is "
+                                "judged on absolute quality alone. If a champion existed, check MLFLOW_TRACKING_URI.")
+        else:
+            comparison = f"vs champion v{champion_version} in registry {registry_uri}"
+            try:
+                champ_pred = tasks.predict(task, mlflow.load_model(uc.registered_model_name, champion_version), X)
+                champion_metrics = tasks.task_metrics(task, y, champ_pred)
+                champion_slices = slices_of(champ_pred)
+                for version in registry.recent_champions(client, uc.registered_model_name, gates.RECENT_CHAMPIONS):
+                    if version in (champion_version, candidate_version):
+                        continue
+                    past = mlflow.load_model(uc.registered_model_name, version)
+                    recent[version] = tasks.task_metrics(task, y, tasks.predict(task, past, X))
+            except Exception as exc:  # noqa: BLE001 - reported through the gates
+                champion_error = (f"champion v{champion_version} or a recent champion could not be scored on the "
+                                  f"holdout: {exc!r}")
+                context.log.error(champion_error)
+        candidate_slices = slices_of(pred)
+        slice_rows = tasks.compare_slices(candidate_slices, champion_slices)
+        metric_rows = gates.compare_task_metrics(task, report["model"], champion_metrics)
+        latency_ms, latency_rows = _batch_latency_ms(lambda b: tasks.predict(task, model, b), X, t.latency_batch_rows)
+        size_mb = registry.model_size_mb(candidate.model_uri)
+
+        m = report["model"]
+        quality = tasks.primary_metric_gates(
+            task, m, report["baseline"], None if champion_error else champion_metrics, champion_version,
+            bound=bounds.bound, min_lift=bounds.min_lift, max_drop=bounds.max_drop, slices=slice_rows,
+            max_slice_drop=bounds.max_slice_drop, recent=recent)
+        if champion_error:
+            quality[2:] = [gates.GateResult(gates.NO_REGRESSION, False, champion_error),
+                           gates.GateResult(gates.NO_SLICE_REGRESSION, False, champion_error)]
+        results = [*quality, gates.latency_within_budget(latency_ms, latency_rows, t),
+                   gates.size_within_budget(size_mb, t)]
+        verdicts = {g.name: {"passed": g.passed, "description": g.description} for g in results}
+
+        run_id = candidate.run_id
+        for name, value in m.items():
+            client.log_metric(run_id, f"holdout_{name}", value)
+        for name, value in report["baseline"].items():
+            client.log_metric(run_id, f"baseline_{name}", value)
+        client.log_metric(run_id, "batch_latency_ms", latency_ms)
+        client.log_metric(run_id, "model_size_mb", size_mb)
+        client.log_dict(run_id, report, "evaluation/report.json")
+        client.log_dict(run_id, {"candidate_version": candidate_version, "champion_version": champion_version,
+                                 "champion_error": champion_error, "comparison": comparison,
+                                 "recent_champions": recent, "metrics": metric_rows, "slices": slice_rows,
+                                 "gates": verdicts}, "evaluation/champion_challenger.json")
+        plots = _task_plots(context, uc, task, client, run_id, candidate_version, model, X, y, pred, base_pred,
+                            mlflow.ui_url)
+
+        primary = tasks.primary_value(task, m)
+        context.log.info(f"candidate v{candidate_version}: holdout {task.label()} {primary:.4f} (champion "
+                         f"{'none' if champion_metrics is None else f'{tasks.primary_value(task, champion_metrics):.4f}'}"
+                         f", {task.baseline_name} baseline {tasks.primary_value(task, report['baseline']):.4f}); "
+                         f"gates failed: {[g.name for g in results if not g.passed] or 'none'}")
+        exp = candidate.experiment_id
+        evaluation = handoffs.Evaluation(candidate_version, champion_version, comparison, None, None,
+                                         task.primary_metric, primary)
+        yield dg.MaterializeResult(
+            metadata={
+                **{f"holdout_{k}": round(v, 5) for k, v in m.items()},
+                **{f"baseline_{k}": round(v, 5) for k, v in report["baseline"].items()},
+                **handoffs.evaluation_metadata(evaluation),
+                "task": uc.task,
+                f"{task.primary_metric}_lift": round(report["lift"][task.primary_metric], 5),
+                "recent_champions_compared": dg.MetadataValue.json(
+                    {v: round(tasks.primary_value(task, recent[v]), 5) for v in recent}),
+                "vs_champion": rep.metadata_table(rep.METRICS_VS_CHAMPION_COLUMNS, metric_rows),
+                "slices_vs_champion": rep.metadata_table(rep.TASK_SLICES_VS_CHAMPION_COLUMNS, slice_rows),
+                "metrics_per_slice": rep.metadata_table(rep.TASK_SLICE_METRICS_COLUMNS, [
+                    {"column": c, **r} for c, rows in candidate_slices.items() for r in rows]),
+                "gates": rep.metadata_table(rep.GATES_COLUMNS, [
+                    {"gate": g.name, "passed": g.passed, "description": g.description} for g in results]),
+                "gate_verdicts": dg.MetadataValue.json(verdicts),
+                **_candidates_metadata(choice, task.primary_metric),
+                "batch_latency_ms": round(latency_ms, 2),
+                "model_size_mb": round(size_mb, 3),
+                handoffs.CANDIDATE_RUN_ID: run_id,
+                handoffs.CANDIDATE_MODEL_URI: candidate.model_uri,
+                "mlflow_run_url": dg.MetadataValue.url(mlflow.run_url(exp, run_id)),
+                "mlflow_model_version_url": dg.MetadataValue.url(
+                    mlflow.model_version_url(uc.registered_model_name, candidate_version)),
+                "report_artifact_url": dg.MetadataValue.url(mlflow.artifact_url(exp, run_id, "evaluation/report.json")),
+                "comparison_artifact_url": dg.MetadataValue.url(
+                    mlflow.artifact_url(exp, run_id, "evaluation/champion_challenger.json")),
+                **plots,
+            },
+            check_results=[
+                dg.AssetCheckResult(check_name=g.name, passed=bool(g.passed), description=g.description,
+                                    metadata={k: float(v) for k, v in g.metadata.items()})
+                for g in results
+            ],
+        )
+
+    return model_evaluation
+
+
+def _values(metadata) -> dict:
+    return {k: getattr(v, "value", v) for k, v in (metadata or {}).items()}
+
+
+def _candidates_metadata(choice, primary: str) -> dict:
+    """Every candidate's validation figures, as a table and as JSON (the full set)."""
+    if not choice:
+        return {}
+    from mlops_assets.evaluation import report as rep
+
+    rows = [{"name": c["name"], "model": c["model"], "primary": c.get(f"validation_{primary}"),
+             "fit_seconds": c["fit_seconds"], "chosen": bool(c.get("chosen"))} for c in choice]
+    return {"candidates": rep.metadata_table(rep.CANDIDATES_COLUMNS, rows),
+            "candidate_figures": dg.MetadataValue.json(choice)}
+
+
+def _task_plots(context, uc: UseCase, task, client, run_id: str, version: str, model, X, y, pred, base_pred,
+                ui_url: str) -> dict:
+    """The task's evaluation plots (evaluation/plot_artifacts.py), when it draws that task."""
+    import inspect
+
+    from mlops_assets.evaluation.plot_artifacts import log_evaluation_plots
+
+    if "task" not in inspect.signature(log_evaluation_plots).parameters:
+        context.log.info(f"no evaluation plots for a {task.name} task yet")
+        return {}
+    return log_evaluation_plots(client, run_id, uc.registered_model_name, version, model, X, y, pred, base_pred,
+                                settings.reports_dir() / uc.name / "evaluation" / f"v{version}", ui_url, task=task)

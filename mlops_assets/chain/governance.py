@@ -66,7 +66,7 @@ def build_champion_model(uc: UseCase) -> dg.AssetsDefinition:
                               [v.name for v in verdicts if v.passed is not True]),
                           "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in decision.reasons))},
             )
-        quality = {"roc_auc": evaluation.holdout_roc_auc, "log_loss": evaluation.holdout_log_loss}
+        quality = evaluation.quality()
         registry.promote(client, uc.registered_model_name, candidate_version, current, context.run.run_id, quality)
         if current is None:
             # An empty registry is also what a lost or mis-pointed MLflow store looks like: say so.

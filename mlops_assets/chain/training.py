@@ -19,7 +19,8 @@ from mlops_assets.use_cases.config import UseCase
 from mlops_assets.governance import registry
 
 TRAINING_SET_SOURCES = ("training/data.py", "training/split.py", "chain/training.py")
-CANDIDATE_SOURCES = ("training/pipeline.py", "training/data.py", "evaluation/metrics.py", "chain/training.py")
+CANDIDATE_SOURCES = ("training/pipeline.py", "training/data.py", "training/models.py", "training/estimators.py",
+                     "evaluation/metrics.py", "evaluation/tasks.py", "chain/training.py")
 
 
 def code_version(uc: UseCase, sources: tuple[str, ...], *settings_parts) -> str:
@@ -84,6 +85,11 @@ class CandidateConfig(dg.Config):
 
 
 def build_candidate_model(uc: UseCase) -> dg.AssetsDefinition:
+    specs = uc.model.specs()
+    what = (f"the best of {len(specs)} candidates ({', '.join(c.name for c in uc.model.candidates)}) on a "
+            f"{uc.split.validation_days}-day validation window before the holdout" if uc.model.candidates
+            else f"a {uc.model.label} {uc.task} model")
+
     @dg.asset(
         key=key(uc, CANDIDATE),
         deps=[key(uc, TRAINING_SET)],
@@ -91,51 +97,75 @@ def build_candidate_model(uc: UseCase) -> dg.AssetsDefinition:
         kinds={"scikitlearn", "mlflow"},
         owners=asset_metadata.OWNERS,
         tags=asset_metadata.tags("training", uc.name),
-        code_version=code_version(uc, CANDIDATE_SOURCES, uc.model, uc.features, uc.target_column),
+        code_version=code_version(uc, CANDIDATE_SOURCES, uc.model, uc.features, uc.target_column,
+                                  *([uc.task, uc.split.validation_days, uc.primary.metric]
+                                    if uc.task != "binary" or uc.model.candidates else [])),
         automation_condition=after_upstream(),
-        description=f"A {uc.model.family} scikit-learn Pipeline trained on the training rows, logged to MLflow "
+        description=f"{what[0].upper()}{what[1:]}, trained on the training rows, logged to MLflow "
                     f"(params, metrics, signature, input example, model) and registered as a new version of "
                     f"{uc.registered_model_name}.",
     )
     def candidate_model(context: dg.AssetExecutionContext, config: CandidateConfig, warehouse: DuckDBWarehouse,
                         mlflow: MlflowResource) -> dg.MaterializeResult:
         import mlflow as mlflow_lib
-        from mlflow.models import infer_signature
 
-        from mlops_assets.evaluation.metrics import classification_metrics
-        from mlops_assets.training.pipeline import build_pipeline, skops_trusted_types
+        from mlops_assets.evaluation.tasks import check_target, task_metrics, task_of
+        from mlops_assets.evaluation.tasks import predict as task_predict
+        from mlops_assets.training import models
+        from mlops_assets.training.estimators import TrainingFunctionError
 
+        task = task_of(uc)
         with warehouse.connect(read_only=True) as con:
             train = data.read_split(con, uc, "train")
-        X, y = train[uc.features.all], train[uc.target_column].astype(int)
+        try:
+            y = check_target(task, train[uc.target_column], uc.target_column)
+        except ValueError as exc:
+            raise dg.Failure(f"cannot train {uc.name}: {exc}") from exc
+        train = train.loc[y.index]
+        X = train[uc.features.all]
         if config.shuffle_labels:
             context.log.warning("shuffle_labels=True: training on permuted labels (a deliberately useless model)")
             y = y.sample(frac=1.0, random_state=0).set_axis(y.index)
-        pipeline = build_pipeline(uc.model.family, uc.model.params, uc.features.numeric, uc.features.categorical,
-                                  uc.model.preprocessing)
         window = handoffs.read_training_window(
             latest_metadata(context, key(uc, TRAINING_SET)), key(uc, TRAINING_SET).to_user_string())
         digest = window.digest
 
+        def fit(spec, rows, target):
+            try:
+                return models.fit(uc, spec, rows, target)
+            except TrainingFunctionError as exc:
+                raise dg.Failure(f"{uc.name}: {exc}; the champion stays") from exc
+            except ValueError as exc:  # a bad estimator path or parameters, named by the message
+                raise dg.Failure(f"{uc.name}: cannot build model {spec.label!r}: {exc}; the champion stays") from exc
+
         with mlflow.start_run(f"{uc.name}-candidate", {
                 "use_case": uc.name, "dagster_asset": key(uc, CANDIDATE).to_user_string(), "mlops.role": "candidate",
                 "training_set_digest": digest, "shuffle_labels": str(config.shuffle_labels)}) as run:
-            mlflow_lib.log_params({"model_family": uc.model.family, **uc.model.params, "train_rows": len(train),
-                                   "n_features": len(uc.features.all)})
-            started = time.perf_counter()
-            pipeline.fit(X, y)
-            fit_seconds = time.perf_counter() - started
-            train_metrics = classification_metrics(y, pipeline.predict_proba(X)[:, 1])
+            candidates: list[dict] = []
+            spec = specs[0]
+            if uc.model.candidates:
+                spec, candidates, model, fit_rows = _choose(context, uc, task, mlflow, fit, train, y)
+                fit_seconds = sum(c["fit_seconds"] for c in candidates)
+            else:
+                fit_rows = len(train)
+                started = time.perf_counter()
+                model = fit(spec, train, y)
+                fit_seconds = time.perf_counter() - started
+            mlflow_lib.log_params({**models.describe(spec), **spec.params, "task": uc.task, "train_rows": fit_rows,
+                                   "n_features": len(uc.features.all),
+                                   **({"candidates": len(candidates), "winner": spec.name} if candidates else {})})
+            fit_x, fit_y = (X, y) if not candidates else (X.iloc[:fit_rows], y.iloc[:fit_rows])
+            train_metrics = task_metrics(task, fit_y.to_numpy(), task_predict(task, model, fit_x))
             mlflow_lib.log_metrics({f"train_{k}": v for k, v in train_metrics.items()} | {"fit_seconds": fit_seconds})
+            if candidates:
+                mlflow_lib.log_dict({"primary_metric": task.primary_metric, "winner": spec.name,
+                                     "candidates": candidates}, "candidates.json")
             # Integer features are declared as doubles: a missing value in a served row is NaN, which
             # an integer column cannot hold (what MLflow's schema hint warns about); integers sent by
             # a client are still accepted (MLflow widens them).
             example = X.head(5)
             example = example.astype({c: "float64" for c in example.select_dtypes("integer").columns})
-            signature = infer_signature(example, pipeline.predict_proba(example))
-            info = mlflow_lib.sklearn.log_model(pipeline, name="model", signature=signature, input_example=example,
-                                                pyfunc_predict_fn="predict_proba",
-                                                skops_trusted_types=skops_trusted_types(pipeline))
+            info = models.log_model(model, example, task)
         # Every candidate becomes a registry version; only the promotion asset moves the champion alias.
         window_start, window_end = str(window.train_start), str(window.train_end)
         version = registry.register_candidate(info.model_uri, uc.registered_model_name, {
@@ -149,8 +179,9 @@ def build_candidate_model(uc: UseCase) -> dg.AssetsDefinition:
         candidate = handoffs.CandidateModel(uc.registered_model_name, str(version), info.model_uri,
                                             run.info.run_id, run.info.experiment_id)
         url = mlflow.model_version_url(uc.registered_model_name, version)
-        context.log.info(f"trained {uc.model.family} on {len(train)} rows in {fit_seconds:.1f}s; "
+        context.log.info(f"trained {spec.label} on {fit_rows} rows in {fit_seconds:.1f}s; "
                          f"MLflow run {run.info.run_id}; registered {uc.registered_model_name} v{version} ({url})")
+        primary = task.primary_metric
         return dg.MaterializeResult(metadata={
             **handoffs.candidate_metadata(candidate),
             "mlflow_model_version_url": dg.MetadataValue.url(url),
@@ -160,11 +191,58 @@ def build_candidate_model(uc: UseCase) -> dg.AssetsDefinition:
                 mlflow.logged_model_url(run.info.experiment_id, info.model_id)),
             "data_window": f"{window_start}..{window_end}",
             "shuffle_labels": config.shuffle_labels,
-            "model_family": uc.model.family,
-            "train_rows": len(train),
+            "model_family": spec.label,
+            "train_rows": fit_rows,
             "fit_seconds": round(fit_seconds, 2),
-            "train_roc_auc": round(train_metrics["roc_auc"], 4),
+            f"train_{primary}" if task.name != "binary" else "train_roc_auc": round(train_metrics[primary], 4),
             "training_set_digest": digest,
+            **({"task": uc.task} if task.name != "binary" else {}),
+            **({"winner": spec.name, "candidates": dg.MetadataValue.json(candidates)} if candidates else {}),
         })
 
     return candidate_model
+
+
+def _choose(context, uc: UseCase, task, mlflow, fit, train, y):
+    """Fit every candidate on the training window minus its last split.validation_days days,
+    score each on those days, log each as a nested MLflow run, and keep the best by the task's
+    primary metric. The winner is NOT refitted on the whole window: N candidates then cost N fits
+    (the issue's budget is N times one candidate's time plus 10%), and the validation days are
+    only a few of the window's. Returns (winning spec, every candidate's figures, its model, rows
+    it was fitted on); the figures also go to the evaluation through the candidate's metadata."""
+    import mlflow as mlflow_lib
+
+    from mlops_assets.evaluation.tasks import primary_value, task_metrics
+    from mlops_assets.evaluation.tasks import predict as task_predict
+    from mlops_assets.training import models
+    from mlops_assets.training.split import validation_split
+
+    try:
+        fit_part, valid_part = validation_split(train, uc.timestamp_column, uc.split.validation_days)
+    except ValueError as exc:
+        raise dg.Failure(f"{uc.name}: {exc}") from exc
+    # Rows are in time order (data.order_by), so the first rows are the fitting part.
+    fit_y, valid_y = y.loc[fit_part.index], y.loc[valid_part.index]
+    figures, fitted = [], {}
+    for spec in uc.model.candidates:
+        with mlflow.start_run(f"{uc.name}-candidate-{spec.name}", {"use_case": uc.name, "mlops.role": "candidate_choice",
+                                                                  "mlops.candidate": spec.name}):
+            started = time.perf_counter()
+            model = fit(spec, fit_part, fit_y)
+            seconds = time.perf_counter() - started
+            metrics = task_metrics(task, valid_y.to_numpy(), task_predict(task, model, valid_part[uc.features.all]))
+            mlflow_lib.log_params({**models.describe(spec), **spec.params, "fit_rows": len(fit_part),
+                                   "validation_rows": len(valid_part)})
+            mlflow_lib.log_metrics({f"validation_{k}": v for k, v in metrics.items()} | {"fit_seconds": seconds})
+        fitted[spec.name] = model
+        figures.append({"name": spec.name, "model": spec.label, "fit_seconds": round(seconds, 3),
+                        **{f"validation_{k}": round(float(v), 5) for k, v in metrics.items()}})
+        context.log.info(f"candidate {spec.name} ({spec.label}): validation {task.label()} "
+                         f"{primary_value(task, metrics):.4f}")
+    d = task.direction(task.primary_metric)
+    best = max(figures, key=lambda f: f[f"validation_{task.primary_metric}"] * d)
+    for f in figures:
+        f["chosen"] = f is best
+    spec = next(c for c in uc.model.candidates if c.name == best["name"])
+    context.log.info(f"chose candidate {spec.name} by validation {task.label()}")
+    return spec, figures, fitted[spec.name], len(fit_part)

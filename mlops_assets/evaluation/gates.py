@@ -62,6 +62,23 @@ def compare_metrics(candidate: dict[str, float], champion: dict[str, float] | No
     return rows
 
 
+def compare_task_metrics(task, candidate: dict[str, float], champion: dict[str, float] | None) -> list[dict]:
+    """compare_metrics for any task (evaluation.tasks.Task): its metrics with their directions
+    (per-class recalls included), those both sides have."""
+    rows = []
+    names = [k for k in candidate if k in task.directions or k.startswith("recall_")]
+    for name in names:
+        direction = task.direction(name)
+        row = {"metric": name, "candidate": round(candidate[name], 5), "champion": None, "delta": None,
+               "verdict": "no champion"}
+        if champion is not None and name in champion:
+            delta = candidate[name] - champion[name]
+            row.update(champion=round(champion[name], 5), delta=round(delta, 5),
+                       verdict="equal" if abs(delta) < 1e-12 else ("better" if delta * direction > 0 else "worse"))
+        rows.append(row)
+    return rows
+
+
 def compare_slices(candidate: dict[str, list[dict]], champion: dict[str, list[dict]] | None,
                    min_rows: int) -> list[dict]:
     """Per slice (column, value) ROC AUC of both models on the same holdout rows. Slices below
@@ -156,6 +173,19 @@ def no_slice_regression(slices: list[dict], has_champion: bool, t: Thresholds) -
         "worst_excess": max(0.0, -worst["delta"] - t.max_slice_roc_auc_drop) if worst else 0.0,
         "max_slice_roc_auc_drop": t.max_slice_roc_auc_drop,
     })
+
+
+def task_gate_descriptions(task: str, primary: str) -> dict[str, str]:
+    """What each gate checks for a use case: today's wording for binary judged by ROC AUC, the
+    primary metric's otherwise."""
+    if task == "binary" and primary == "roc_auc":
+        return GATE_DESCRIPTIONS
+    return {**GATE_DESCRIPTIONS,
+            MINIMUM_QUALITY: f"Holdout {primary} meets the use case's bound (thresholds.min_primary_metric).",
+            BEATS_BASELINE: f"{primary} improves on the trivial baseline by thresholds.min_lift_over_baseline.",
+            NO_REGRESSION: f"No {primary} loss beyond the tolerance vs the champion, nor vs the best of the last "
+                           f"{RECENT_CHAMPIONS} champions on the same holdout (passes without a champion).",
+            NO_SLICE_REGRESSION: f"No slice of slice_columns loses {primary} vs the champion beyond the tolerance."}
 
 
 def latency_within_budget(latency_ms: float, rows: int, t: Thresholds) -> GateResult:

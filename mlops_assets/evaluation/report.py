@@ -33,6 +33,18 @@ def evaluation_report(y_true, y_prob, baseline_prob, slices: dict[str, np.ndarra
     }
 
 
+def task_report(task, y_true, prediction, baseline_prediction) -> dict:
+    """The holdout report of a multiclass or regression model (evaluation.tasks): its metrics,
+    the trivial baseline's, and the lift on the primary metric (an improvement is positive)."""
+    from mlops_assets.evaluation.tasks import primary_value, task_metrics
+
+    model = task_metrics(task, y_true, prediction)
+    baseline = task_metrics(task, y_true, baseline_prediction)
+    lift = (primary_value(task, model) - primary_value(task, baseline)) * task.direction(task.primary_metric)
+    return {"task": task.name, "primary_metric": task.primary_metric, "model": model, "baseline": baseline,
+            "baseline_name": task.baseline_name, "lift": {task.primary_metric: lift}}
+
+
 def markdown_table(rows: list[dict]) -> str:
     if not rows:
         return "(none)"
@@ -57,6 +69,19 @@ SLICE_METRICS_COLUMNS = (
 CALIBRATION_COLUMNS = (
     ("bin", "string", "predicted probability bin"), ("count", "int", "holdout rows in the bin"),
     ("mean_predicted", "float", "mean predicted probability"), ("observed_rate", "float", "observed positive rate"))
+# The same tables for multiclass and regression (and a binary task judged by another metric):
+# slices by the task's primary metric.
+TASK_SLICES_VS_CHAMPION_COLUMNS = (
+    ("column", "string", "slice column"), ("value", "string", "slice value"), ("rows", "int", "holdout rows"),
+    ("candidate", "float", "candidate's primary metric; empty: too few rows or undefined"),
+    ("champion", "float", "champion's primary metric"), ("delta", "float", "candidate - champion; empty: not judged"))
+TASK_SLICE_METRICS_COLUMNS = (
+    ("column", "string", "slice column"), ("value", "string", "slice value"), ("rows", "int", "holdout rows"),
+    ("metric", "string", "the task's primary metric"), ("score", "float", "empty: too few rows or undefined"))
+CANDIDATES_COLUMNS = (
+    ("name", "string", "candidate"), ("model", "string", "family, estimator or training function"),
+    ("primary", "float", "validation value of the primary metric"), ("fit_seconds", "float", ""),
+    ("chosen", "bool", "the winner, evaluated here"))
 GATES_COLUMNS = (("gate", "string", "blocking check on model_evaluation"), ("passed", "bool", ""),
                  ("description", "string", "why"))
 

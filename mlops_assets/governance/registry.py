@@ -36,6 +36,7 @@ TAG_ROLLED_BACK_FROM = "mlops.rolled_back_from"
 TAG_ROLLED_BACK_AT = "mlops.rolled_back_at"  # on the version a rollback took the alias from
 # Holdout quality a champion had when promoted (informational: later holdouts differ, so the
 # gates re-score past champions on the candidate's holdout instead of comparing these numbers).
+TAG_PROMOTED_PREFIX = "mlops.promoted_holdout_"  # + the metric, for every task
 TAG_PROMOTED_ROC_AUC = "mlops.promoted_holdout_roc_auc"
 TAG_PROMOTED_LOG_LOSS = "mlops.promoted_holdout_log_loss"
 
@@ -115,12 +116,22 @@ def mlflow_client(tracking_uri: str | None = None):
 
 
 def load_model(tracking_uri: str, name: str, version: str | int):
-    """A registered version as the scikit-learn object it was logged as. By version, not by
-    alias, so the version recorded is the one that was loaded."""
+    """A registered version as the object it was logged as: the scikit-learn Pipeline (sklearn
+    flavour), or the object a pyfunc model keeps (training/models.py), each with ``predict`` and,
+    for a classifier, ``predict_proba`` and ``classes_``. By version, not by alias, so the
+    version recorded is the one that was loaded."""
     import mlflow
 
     point_mlflow(tracking_uri)
-    return mlflow.sklearn.load_model(f"models:/{name}/{version}")
+    uri = f"models:/{name}/{version}"
+    if "sklearn" in mlflow.models.get_model_info(uri).flavors:
+        return mlflow.sklearn.load_model(uri)
+    pyfunc = mlflow.pyfunc.load_model(uri)
+    try:
+        inner = pyfunc.unwrap_python_model()
+    except Exception:  # noqa: BLE001 - a pyfunc of another flavour: served as it is
+        return pyfunc
+    return getattr(inner, "model", pyfunc)
 
 
 def register_candidate(model_uri: str, name: str, tags: dict[str, str]):
@@ -179,9 +190,8 @@ def promote(c, name: str, version: str, previous: str | None, dagster_run_id: st
     """Record the provenance of the promotion on the new champion's version, then move the alias
     in one registry call. The tags come first: if the alias move fails, nothing serves the new
     version and the tags only say a promotion was attempted."""
-    if quality:
-        c.set_model_version_tag(name, version, TAG_PROMOTED_ROC_AUC, f"{quality['roc_auc']:.6f}")
-        c.set_model_version_tag(name, version, TAG_PROMOTED_LOG_LOSS, f"{quality['log_loss']:.6f}")
+    for metric, value in (quality or {}).items():  # roc_auc, log_loss: TAG_PROMOTED_ROC_AUC, ..._LOG_LOSS
+        c.set_model_version_tag(name, version, f"{TAG_PROMOTED_PREFIX}{metric}", f"{value:.6f}")
     c.set_model_version_tag(name, version, TAG_PREVIOUS_CHAMPION, previous or "")
     c.set_model_version_tag(name, version, TAG_PROMOTED_AT, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     c.set_model_version_tag(name, version, TAG_PROMOTED_BY, dagster_run_id)

@@ -93,7 +93,7 @@ def ensure_table(con, uc: UseCase) -> None:
         con, f"CREATE SCHEMA IF NOT EXISTS {ident(SCHEMA)}",
         f"""CREATE TABLE IF NOT EXISTS {qualified(labels_table(uc))} (
             {ident(uc.entity_column)} VARCHAR, {ident(uc.timestamp_column)} TIMESTAMP,
-            {ident(uc.target_column)} INTEGER, _source_file VARCHAR, _loaded_at TIMESTAMP,
+            {ident(uc.target_column)} {landing.target_type(uc)}, _source_file VARCHAR, _loaded_at TIMESTAMP,
             {ident(ORDER)} BIGINT)""")
 
 
@@ -124,12 +124,13 @@ def stage_labels(con: duckdb.DuckDBPyConnection, uc: UseCase, f: landing.Landing
         if n_empty:
             raise LandingFileError(f"{path}: column {entity!r} is empty in {n_empty} row(s) (e.g. at "
                                    f"{uc.timestamp_column}={at!r}); a label must name its entity")
-        landing.check_binary(con, ident(raw_stage), label, path, allow_empty=False,
-                             where_col=[entity, uc.timestamp_column])
+        landing.check_target_values(con, ident(raw_stage), label, uc.task, path, allow_empty=False,
+                                    where_col=[entity, uc.timestamp_column])
+        kind = landing.target_type(uc)
         key = f"CAST({e} AS VARCHAR), {ts}"
         clash = con.execute(
-            f"SELECT CAST({e} AS VARCHAR), CAST({ts} AS VARCHAR), list(DISTINCT CAST({ident(label)} AS INTEGER)) "
-            f"FROM {ident(raw_stage)} GROUP BY {key} HAVING count(DISTINCT CAST({ident(label)} AS INTEGER)) > 1 "
+            f"SELECT CAST({e} AS VARCHAR), CAST({ts} AS VARCHAR), list(DISTINCT CAST({ident(label)} AS {kind})) "
+            f"FROM {ident(raw_stage)} GROUP BY {key} HAVING count(DISTINCT CAST({ident(label)} AS {kind})) > 1 "
             "ORDER BY 2, 1 LIMIT 1").fetchone()
         if clash:
             raise LandingFileError(f"{path}: rows {entity}={clash[0]!r}, {uc.timestamp_column}={clash[1]!r} carry "
@@ -137,7 +138,7 @@ def stage_labels(con: duckdb.DuckDBPyConnection, uc: UseCase, f: landing.Landing
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {ident(staging)} AS
                 SELECT DISTINCT CAST({e} AS VARCHAR) AS {ident(uc.entity_column)}, {ts} AS {ident(uc.timestamp_column)},
-                       CAST({ident(label)} AS INTEGER) AS {ident(uc.target_column)},
+                       CAST({ident(label)} AS {kind}) AS {ident(uc.target_column)},
                        CAST(? AS VARCHAR) AS _source_file, CAST(? AS BIGINT) AS {ident(ORDER)}
                 FROM {ident(raw_stage)}""", [str(path), f.mtime_ns])
         total = con.execute(f"SELECT count(*) FROM {ident(raw_stage)}").fetchone()[0]
@@ -206,7 +207,7 @@ def load_labels_window(con, uc: UseCase, start: dt.datetime, end: dt.datetime,
                     raise LandingFileError(landing.changed_while_read(by_path[str(p)]) + "; nothing was written")
             portable.pull(con, reader, "_label_stored", f"SELECT {cols}, _loaded_at FROM {table} WHERE {_window(uc)}",
                           window, {uc.entity_column: "VARCHAR", uc.timestamp_column: "TIMESTAMP",
-                                   uc.target_column: "INTEGER", "_source_file": "VARCHAR", ORDER: "BIGINT",
+                                   uc.target_column: landing.target_type(uc), "_source_file": "VARCHAR", ORDER: "BIGINT",
                                    "_loaded_at": "TIMESTAMP"})
             # Every candidate label of the window: the files read now, and the kept rows of files
             # whose new version is unreadable (as the oldest: a readable file's label wins).
@@ -316,7 +317,7 @@ def outcomes(con, uc: UseCase, start: dt.datetime | dt.date,
         source = f"CASE WHEN l.{ident(uc.target_column)} IS NOT NULL THEN 'labels' ELSE 'raw' END"
         params = [start, end, start, end]
     return con.execute(
-        f"""SELECT r._entity AS {e}, r._ts AS {ts}, CAST({label} AS INTEGER) AS {ident(LABEL)},
+        f"""SELECT r._entity AS {e}, r._ts AS {ts}, CAST({label} AS {landing.target_type(uc)}) AS {ident(LABEL)},
                    {source} AS label_source
             FROM ({_raw_rows(uc)}) r {join} WHERE {label} IS NOT NULL ORDER BY 2, 1""", params).df()
 

@@ -435,8 +435,36 @@ def stage_window(con: duckdb.DuckDBPyConnection, uc: UseCase, path: Path, stagin
     for c in cols:
         if names.get(c.lower(), c) != c:
             con.execute(f"ALTER TABLE {ident(staging)} RENAME COLUMN {ident(c)} TO {ident(names[c.lower()])}")
-    check_binary(con, ident(staging), uc.target_column, path, allow_empty=True)
+    check_target_values(con, ident(staging), uc.target_column, uc.task, path, allow_empty=True)
     return int(con.execute(f"SELECT count(*) FROM {ident(staging)}").fetchone()[0])
+
+
+TARGET_TYPES = {"binary": "INTEGER", "regression": "DOUBLE", "multiclass": "VARCHAR"}
+
+
+def target_type(uc: UseCase) -> str:
+    """The SQL type a use case's target is stored in: 0/1, a number, or a class label as text."""
+    return TARGET_TYPES[uc.task]
+
+
+def check_target_values(con: duckdb.DuckDBPyConnection, relation: str, column: str, task: str, path: Path, *,
+                        allow_empty: bool, where_col: list[str] | None = None) -> None:
+    """Raise LandingFileError unless `column` fits the task: 0/1 (binary), a number (regression),
+    any label (multiclass); empty with `allow_empty`. A single class or value is refused at
+    training (evaluation.tasks.check_target), where the whole labelled window is seen."""
+    if task == "binary":
+        return check_binary(con, relation, column, path, allow_empty=allow_empty, where_col=where_col)
+    if task != "regression":
+        return None
+    c = ident(column)
+    bad = f"{c} IS NOT NULL AND TRY_CAST(CAST({c} AS VARCHAR) AS DOUBLE) IS NULL"
+    if not allow_empty:
+        bad = f"{c} IS NULL OR ({bad})"
+    n, example = con.execute(f"SELECT count(*), min(CAST({c} AS VARCHAR)) FROM {relation} WHERE {bad}").fetchone()
+    if n:
+        raise LandingFileError(f"{path}: column {column!r} of the regression task must hold numbers; {n} row(s) do "
+                               f"not (e.g. {example!r})")
+    return None
 
 
 def check_binary(con: duckdb.DuckDBPyConnection, relation: str, column: str, path: Path, *,
@@ -558,7 +586,7 @@ def _insert(con, reader: duckdb.DuckDBPyConnection, uc: UseCase, path: Path, sta
         if extra:
             exclude = f"EXCLUDE ({', '.join(ident(c) for c in extra)})"
             notes.append(f"{path.name}: column(s) {extra} are not in {uc.raw_table}; ignored")
-    select = (f"SELECT * {exclude} REPLACE ({zoned_ts(uc.timestamp_column)} AS {ts}, CAST({target} AS INTEGER) AS "
+    select = (f"SELECT * {exclude} REPLACE ({zoned_ts(uc.timestamp_column)} AS {ts}, CAST({target} AS {target_type(uc)}) AS "
               f"{target}), CAST(? AS VARCHAR) AS _source_file, timezone('UTC', now()) AS _loaded_at FROM {ident(staging)}")
     if not exists:
         portable.create_table(con, uc.raw_table, portable.relation_types(reader, select, [str(path)]))

@@ -18,6 +18,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mlops_assets.evaluation import tasks
 from mlops_assets.serving.features import FeatureSQLError, LandingSpec
 from mlops_assets.serving.holder import ChampionHolder, frame_from_columns
 from mlops_assets.serving.validation import (
@@ -110,13 +111,15 @@ def create_app(holder: ChampionHolder, max_rows: int = MAX_ROWS_DEFAULT, poll: b
             return Response(status_code=400)
         served = holder.current  # read once: the version reported is the model that scored
         started = time.perf_counter()
-        # predict_proba is CPU-bound: keep it off the event loop so /health stays responsive.
-        scores = await run_in_threadpool(lambda: served.model.predict_proba(frame_from_columns(columns, spec))[:, 1])
+        # Prediction is CPU-bound: keep it off the event loop so /health stays responsive.
+        frame = await run_in_threadpool(frame_from_columns, columns, spec)
+        prediction = await run_in_threadpool(tasks.predict, holder.task, served.model, frame)
         return JSONResponse({
             "model_name": served.name,
             "model_version": served.version,
-            "scores": [float(s) for s in scores],
-            "rows": len(scores),
+            # binary: "scores" (P(1)); regression: "predictions"; multiclass: labels, classes, probabilities
+            **tasks.serving_answer(holder.task, prediction),
+            "rows": len(frame),
             "input": shape,
             "predict_ms": round((time.perf_counter() - started) * 1000, 3),
         })
@@ -234,7 +237,8 @@ def serve(use_case: str, port: int, host: str = "127.0.0.1", poll_seconds: float
     from mlops_assets.governance.registry import RegistryError
 
     uc = _use_case(use_case)
-    holder = ChampionHolder(uc.registered_model_name, feature_spec(uc), settings.mlflow_tracking_uri(), poll_seconds)
+    holder = ChampionHolder(uc.registered_model_name, feature_spec(uc), settings.mlflow_tracking_uri(), poll_seconds,
+                            task=uc.task)
     try:
         holder.refresh()
     except RegistryError as exc:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlops_assets.evaluation.tasks import predict
 from mlops_assets.governance import registry
 from mlops_assets.serving.validation import FeatureSpec
 
@@ -33,8 +34,10 @@ class LoadedModel:
 
 
 class ChampionHolder:
-    def __init__(self, model_name: str, spec: FeatureSpec, tracking_uri: str, poll_seconds: float = 5.0):
+    def __init__(self, model_name: str, spec: FeatureSpec, tracking_uri: str, poll_seconds: float = 5.0,
+                 task: str = "binary"):
         self.model_name = model_name
+        self.task = task  # the use case's task: the form of the prediction (evaluation.tasks.predict)
         self.spec = spec
         self.tracking_uri = tracking_uri
         self.poll_seconds = poll_seconds
@@ -68,7 +71,7 @@ class ChampionHolder:
             model = registry.load_model(self.tracking_uri, self.model_name, version)
             # Warm-up on a row of missing values (imputed like in training): a version that
             # cannot predict is never published.
-            model.predict_proba(empty_row_frame(self.spec))
+            predict(self.task, model, empty_row_frame(self.spec))
             previous = self._current
             self._current = LoadedModel(self.model_name, version, model, time.time(), time.perf_counter() - started)
             self.swaps += previous is not None

@@ -65,7 +65,7 @@ def features_source(con, uc: UseCase) -> str:
     # The model's columns named one by one (no DuckDB-only `* REPLACE`): the same SQL on PostgreSQL.
     # labels.<uc> holds one label per (entity as text, timestamp); the raw entity may be a number.
     cols = ", ".join(f"f.{ident(c)}" for c in model_columns(uc) if c != uc.target_column)
-    return (f"(SELECT {cols}, CAST(coalesce(l.{target}, f.{target}) AS INTEGER) AS {target} "
+    return (f"(SELECT {cols}, CAST(coalesce(l.{target}, f.{target}) AS {landing.target_type(uc)}) AS {target} "
             f"FROM {table} f LEFT JOIN {qualified(labels.labels_table(uc))} l "
             f"ON l.{e} = CAST(f.{e} AS VARCHAR) AND l.{ts} = f.{ts}) AS {ident('features')}")
 

@@ -24,9 +24,10 @@ from typing import Any
 
 import numpy as np
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor, RandomForestClassifier,
+                              RandomForestRegressor)
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
@@ -34,6 +35,13 @@ ESTIMATORS = {
     "logistic_regression": LogisticRegression,
     "random_forest": RandomForestClassifier,
     "hist_gradient_boosting": HistGradientBoostingClassifier,
+}
+# A regression task fits the family's regressor: the linear family is ridge regression (least
+# squares with the same L2 penalty logistic regression has by default).
+REGRESSORS = {
+    "logistic_regression": Ridge,
+    "random_forest": RandomForestRegressor,
+    "hist_gradient_boosting": HistGradientBoostingRegressor,
 }
 AUTO_PREPROCESSING = {
     "hist_gradient_boosting": "native",
@@ -58,11 +66,11 @@ def resolve_preprocessing(family: str, preprocessing: str) -> str:
 
 
 def build_pipeline(family: str, params: dict[str, Any], numeric: list[str], categorical: list[str],
-                   preprocessing: str = "auto") -> Pipeline:
+                   preprocessing: str = "auto", task: str = "binary") -> Pipeline:
     if family not in ESTIMATORS:
         raise ValueError(f"unknown model family {family!r}; expected one of {sorted(ESTIMATORS)}")
     mode = resolve_preprocessing(family, preprocessing)
-    cls = ESTIMATORS[family]
+    cls = (REGRESSORS if task == "regression" else ESTIMATORS)[family]
     # A fixed seed unless the use case sets one: the same training set gives the same model.
     if "random_state" in cls().get_params() and "random_state" not in params:
         params = {**params, "random_state": 0}

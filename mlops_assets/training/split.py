@@ -42,14 +42,33 @@ def time_split(df: pd.DataFrame, ts_col: str, target_col: str, holdout_days: int
     train, holdout = df[in_train], df[in_holdout]
     for name, part in (("training", train), ("holdout", holdout)):
         if part[target_col].nunique() < 2:
-            raise ValueError(f"the {name} split has a single target class; a classifier needs both")
+            raise ValueError(f"the {name} split has a single target class ({part[target_col].iloc[0]!r}); "
+                             "a model needs at least two to learn or be judged")
     info = SplitInfo(
         train_rows=len(train), holdout_rows=len(holdout),
         train_start=str(min(train_days).date()), train_end=str(max(train_days).date()),
         holdout_start=str(pd.Timestamp(holdout_start).date()), holdout_end=str(pd.Timestamp(distinct[-1]).date()),
-        train_positive_rate=float(train[target_col].mean()), holdout_positive_rate=float(holdout[target_col].mean()),
+        train_positive_rate=_rate(train[target_col]), holdout_positive_rate=_rate(holdout[target_col]),
     )
     return train, holdout, info
+
+
+def _rate(target: pd.Series) -> float:
+    """The mean of a 0/1 target (its positive rate) or of a numeric one; NaN for class labels."""
+    return float(target.mean()) if pd.api.types.is_numeric_dtype(target) else float("nan")
+
+
+def validation_split(train: pd.DataFrame, ts_col: str, validation_days: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The training rows split in time once more for choosing among candidates: the last
+    ``validation_days`` days of the training window validate, the days before them fit. So the
+    choice never sees the holdout the gates judge the winner on."""
+    days = pd.to_datetime(train[ts_col]).dt.normalize()
+    distinct = sorted(days.unique())
+    if len(distinct) <= validation_days:
+        raise ValueError(f"model.candidates needs more than split.validation_days={validation_days} training days to "
+                         f"compare the candidates on; the training window has {len(distinct)}")
+    first = distinct[-validation_days]
+    return train[days < first], train[days >= first]
 
 
 RECENT_HOLDOUT_SHARE = 0.5
@@ -79,10 +98,11 @@ def recent_slice_split(df: pd.DataFrame, ts_col: str, target_col: str, holdout_d
     train = pd.concat([train, recent_train])
     for name, part in (("training", train), ("holdout", recent_holdout)):
         if part[target_col].nunique() < 2:
-            raise ValueError(f"the {name} split has a single target class; a classifier needs both")
+            raise ValueError(f"the {name} split has a single target class ({part[target_col].iloc[0]!r}); "
+                             "a model needs at least two to learn or be judged")
     info = SplitInfo(
         train_rows=len(train), holdout_rows=len(recent_holdout), train_start=info.train_start,
         train_end=info.holdout_end, holdout_start=info.holdout_start, holdout_end=info.holdout_end,
-        train_positive_rate=float(train[target_col].mean()),
-        holdout_positive_rate=float(recent_holdout[target_col].mean()))
+        train_positive_rate=_rate(train[target_col]),
+        holdout_positive_rate=_rate(recent_holdout[target_col]))
     return train, recent_holdout, info

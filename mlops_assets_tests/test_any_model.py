@@ -1,0 +1,261 @@
+"""Any model through the chain, on small data written here, with real DuckDB, MLflow and Dagster
+materializations: a multiclass and a regression use case (an estimator by import path), a
+hand-written rule and a statsmodels GLM (training functions of mlops_assets_tests/team_models.py),
+and several candidates in one use case. Each is trained, gated, promoted and scored; a worse
+candidate is refused by the gates with the margin named; a training function that raises fails
+its run naming the function, and the champion stays."""
+import datetime as dt
+import json
+
+import dagster as dg
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from mlops_assets_tests import team_models
+
+pytestmark = pytest.mark.integration
+D0 = dt.date(2026, 3, 1)
+DAYS = 14
+ROWS = 80
+ENV_KEYS = ("MLOPS_DATA_DIR", "MLOPS_DUCKDB_PATH", "MLFLOW_TRACKING_URI", "DAGSTER_HOME", "MLOPS_USE_CASE_DIRS",
+            "MLOPS_MLFLOW_ARTIFACT_ROOT", "MLOPS_MLFLOW_UI_URL")
+
+
+def _frame(kind: str, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n = DAYS * ROWS
+    x1, x2 = rng.uniform(0, 4, n), rng.normal(size=n)
+    seg = rng.choice(["north", "south", "east"], n)
+    if kind == "multiclass":
+        score = x1 + 0.3 * rng.normal(size=n)
+        y = np.where(score < 1.3, "low", np.where(score < 2.7, "mid", "high"))
+    else:  # demand: a count whose mean follows the rule 2 * x1 + 1
+        y = rng.poisson(2 * x1 + 1 + 0.5 * (seg == "north")).astype(float)
+    day = np.repeat(np.arange(DAYS), ROWS)
+    ts = [dt.datetime.combine(D0 + dt.timedelta(days=int(d)), dt.time(8)) + dt.timedelta(seconds=int(s))
+          for d, s in zip(day, rng.integers(0, 36_000, n))]
+    return pd.DataFrame({"id": [f"E{i:05d}" for i in range(n)], "ts": ts, "x1": x1.round(4), "x2": x2.round(4),
+                         "seg": seg, "y": y, "_day": day})
+
+
+def _use_case(name: str, task: str, model: dict, **extra) -> dict:
+    return {"name": name, "landing": {"folder": name}, "first_day": D0.isoformat(),
+            "last_day": (D0 + dt.timedelta(days=DAYS - 1)).isoformat(), "entity_column": "id",
+            "timestamp_column": "ts", "task": task, "target_column": "y",
+            "features": {"numeric": ["x1", "x2"], "categorical": ["seg"]}, "slice_columns": ["seg"],
+            "model": model, "split": {"holdout_days": 3, "validation_days": 3},
+            "retrain": {"min_new_rows": None, "on_drift": False}, **extra}
+
+
+USE_CASES = {
+    "kinds": ("multiclass", {"family": "random_forest", "params": {"n_estimators": 40}}),
+    "demand_est": ("regression", {"estimator": "sklearn.linear_model.PoissonRegressor", "params": {"alpha": 0.01}}),
+    "demand_rule": ("regression", {"training_function": "mlops_assets_tests.team_models:rule_model"}),
+    "demand_glm": ("regression", {"training_function": "mlops_assets_tests.team_models:glm_model"}),
+    "demand_pick": ("regression", {"candidates": [
+        {"name": "constant", "estimator": "sklearn.dummy.DummyRegressor"},
+        {"name": "ridge", "family": "logistic_regression"},
+        {"name": "trees", "family": "hist_gradient_boosting", "params": {"max_iter": 60}}]}),
+}
+
+
+class Platform:
+    def __init__(self, root, defs, instance):
+        self.root, self.defs, self.instance = root, defs, instance
+        self.assets = list(defs.get_repository_def().assets_defs_by_key.values())
+
+    def materialize(self, name: str, steps: list[str], shuffle_labels=False, partition_key=None, tags=None):
+        config = ({"ops": {f"{name}__candidate_model": {"config": {"shuffle_labels": shuffle_labels}}}}
+                  if "candidate_model" in steps else None)
+        return dg.materialize(self.assets, selection=[dg.AssetKey([name, s]) for s in steps], instance=self.instance,
+                              run_config=config, partition_key=partition_key, tags=tags, raise_on_error=False)
+
+    def chain(self, name: str):
+        """raw for every day, then training set -> champion, then the last day scored."""
+        last = D0 + dt.timedelta(days=DAYS - 1)
+        raw = self.materialize(name, ["raw"], tags={"dagster/asset_partition_range_start": D0.isoformat(),
+                                                    "dagster/asset_partition_range_end": last.isoformat()})
+        assert raw.success, f"{name}: raw failed"
+        training = self.materialize(name, ["training_set", "candidate_model", "model_evaluation", "champion_model"])
+        assert training.success, f"{name}: training chain failed: {_failures(training)}"
+        scoring = self.materialize(name, ["batch_predictions"], partition_key=last.isoformat())
+        assert scoring.success, f"{name}: scoring failed: {_failures(scoring)}"
+
+    def metadata(self, name: str, step: str) -> dict:
+        event = self.instance.get_latest_materialization_event(dg.AssetKey([name, step]))
+        assert event is not None, f"{name}/{step} was never materialized"
+        return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+    def client(self):
+        from mlops_assets.chain.resources import MlflowResource
+
+        return MlflowResource.from_settings().client()
+
+    def champion(self, name: str):
+        from mlops_assets.governance import registry
+
+        return registry.champion_version(self.client(), f"{name}_model")
+
+    def predictions(self, name: str) -> pd.DataFrame:
+        from mlops_assets import settings
+
+        with duckdb.connect(str(settings.duckdb_path()), read_only=True) as con:
+            return con.execute(f"SELECT * FROM predictions.{name} ORDER BY ts, id").df()
+
+
+def _failures(result) -> str:
+    """The failed steps' messages: a dg.Failure's description, else the error."""
+    out = []
+    for e in result.all_events:
+        if e.event_type_value == "STEP_FAILURE":
+            data = e.step_failure_data
+            user = data.user_failure_data
+            out.append(user.description if user and user.description else (data.error.message if data.error else ""))
+    return "; ".join(out)[:3000]
+
+
+def _failed_checks(result) -> dict[str, str]:
+    return {e.asset_check_evaluation_data.asset_check_key.name: e.asset_check_evaluation_data.description
+            for e in result.all_events
+            if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed}
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory, dbt_manifest):
+    root = tmp_path_factory.mktemp("any_model") / "data"
+    cases = root.parent / "use_cases"
+    cases.mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        for k in ENV_KEYS:
+            mp.delenv(k, raising=False)
+        mp.setenv("MLOPS_DATA_DIR", str(root))
+        mp.setenv("DAGSTER_HOME", str(root / "dagster_home"))
+        mp.setenv("MLOPS_USE_CASE_DIRS", str(cases))
+        (root / "dagster_home").mkdir(parents=True)
+        for seed, (name, (task, model)) in enumerate(USE_CASES.items()):
+            frame = _frame(task, seed)
+            folder = root / "landing" / name
+            folder.mkdir(parents=True)
+            for d in range(DAYS):
+                part = frame[frame["_day"] == d].drop(columns="_day")
+                part.to_csv(folder / f"{name}_{D0 + dt.timedelta(days=d)}.csv", index=False)
+            (cases / f"{name}.yaml").write_text(yaml.safe_dump(_use_case(name, task, model), sort_keys=False))
+        from mlops_assets.definitions import build_defs
+
+        defs = build_defs()
+        with dg.DagsterInstance.get() as instance:
+            yield Platform(root, defs, instance)
+
+
+def test_multiclass_use_case_is_trained_gated_promoted_and_scored(platform):
+    platform.chain("kinds")
+    evaluation = platform.metadata("kinds", "model_evaluation")
+    assert evaluation["primary_metric"] == "macro_f1" and evaluation["holdout_macro_f1"] > 0.7
+    assert evaluation["holdout_macro_f1"] > evaluation["baseline_macro_f1"] + 0.3
+    assert {"holdout_accuracy", "holdout_log_loss", "holdout_recall_low"} <= set(evaluation)
+    assert all(v["passed"] for v in evaluation["gate_verdicts"].values()), evaluation["gate_verdicts"]
+    assert platform.champion("kinds") == evaluation["candidate_version"]
+    mv = platform.client().get_model_version("kinds_model", evaluation["candidate_version"])
+    assert float(mv.tags["mlops.promoted_holdout_macro_f1"]) == pytest.approx(evaluation["holdout_macro_f1"], abs=1e-5)
+
+    scored = platform.predictions("kinds")
+    assert list(scored.columns) == ["id", "ts", "score", "predicted_class", "class_probabilities", "model_version",
+                                    "scored_at"]
+    assert len(scored) == ROWS and set(scored["predicted_class"]) <= {"low", "mid", "high"}
+    probabilities = [json.loads(p) for p in scored["class_probabilities"]]
+    assert all(set(p) == {"high", "low", "mid"} and sum(p.values()) == pytest.approx(1.0) for p in probabilities)
+    assert scored["score"].tolist() == pytest.approx([max(p.values()) for p in probabilities])
+    assert [max(p, key=p.get) for p in probabilities] == scored["predicted_class"].tolist()
+
+
+def test_regression_estimator_by_path_is_trained_gated_promoted_and_scored(platform):
+    platform.chain("demand_est")
+    candidate = platform.metadata("demand_est", "candidate_model")
+    assert candidate["model_family"] == "sklearn.linear_model.PoissonRegressor"
+    evaluation = platform.metadata("demand_est", "model_evaluation")
+    assert evaluation["primary_metric"] == "r2" and evaluation["holdout_r2"] > 0.35
+    assert {"holdout_mae", "holdout_rmse", "baseline_r2"} <= set(evaluation)
+    assert all(v["passed"] for v in evaluation["gate_verdicts"].values()), evaluation["gate_verdicts"]
+    assert platform.champion("demand_est") == evaluation["candidate_version"]
+    scored = platform.predictions("demand_est")
+    assert list(scored.columns) == ["id", "ts", "score", "model_version", "scored_at"]  # the binary layout
+    assert len(scored) == ROWS and (scored["score"] > 0).all()  # Poisson: a positive mean per row
+    # the sklearn flavour, servable, and the requirements pinned without exporting the project
+    from mlops_assets import settings
+    from mlops_assets.governance import registry
+
+    model = registry.load_model(settings.mlflow_tracking_uri(), "demand_est_model", evaluation["candidate_version"])
+    assert type(model).__name__ == "Pipeline"
+
+
+def test_worse_candidate_is_refused_by_the_gates_with_the_margin_named(platform):
+    if platform.champion("demand_est") is None:
+        platform.chain("demand_est")
+    champion = platform.champion("demand_est")
+    result = platform.materialize("demand_est", ["candidate_model", "model_evaluation", "champion_model"],
+                                  shuffle_labels=True)
+    assert not result.success
+    failed = _failed_checks(result)
+    assert "no_regression_vs_champion" in failed
+    assert f"vs champion v{champion}" in failed["no_regression_vs_champion"]
+    assert "beyond the allowed -0.01 by" in failed["no_regression_vs_champion"]
+    assert "beats_baseline" in failed and "short by" in failed["beats_baseline"]
+    assert platform.champion("demand_est") == champion
+
+
+def test_rule_training_function_runs_the_chain_and_a_raising_one_keeps_the_champion(platform, monkeypatch):
+    platform.chain("demand_rule")
+    candidate = platform.metadata("demand_rule", "candidate_model")
+    assert candidate["model_family"] == "mlops_assets_tests.team_models:rule_model"
+    evaluation = platform.metadata("demand_rule", "model_evaluation")
+    assert evaluation["holdout_r2"] > 0.35
+    champion = platform.champion("demand_rule")
+    assert champion == evaluation["candidate_version"]
+    from mlops_assets import settings
+    from mlops_assets.governance import registry
+
+    model = registry.load_model(settings.mlflow_tracking_uri(), "demand_rule_model", champion)
+    assert isinstance(model, team_models.DemandRule)  # the pyfunc keeps the object itself
+    scored = platform.predictions("demand_rule")
+    assert scored["score"].round(6).tolist() == pytest.approx(
+        (2 * pd.read_csv(platform.root / "landing" / "demand_rule" / f"demand_rule_{D0 + dt.timedelta(days=DAYS - 1)}.csv")
+         .sort_values(["ts", "id"])["x1"] + 1).round(6).tolist())
+
+    monkeypatch.setenv(team_models.FAIL_ENV, "1")
+    broken = platform.materialize("demand_rule", ["candidate_model", "model_evaluation", "champion_model"])
+    assert not broken.success
+    message = _failures(broken)
+    assert "training function mlops_assets_tests.team_models:rule_model raised RuntimeError" in message
+    assert "the champion stays" in message
+    assert platform.champion("demand_rule") == champion
+
+
+def test_statsmodels_glm_training_function_runs_the_chain(platform):
+    platform.chain("demand_glm")
+    evaluation = platform.metadata("demand_glm", "model_evaluation")
+    assert evaluation["holdout_r2"] > 0.35
+    assert platform.champion("demand_glm") == evaluation["candidate_version"]
+    scored = platform.predictions("demand_glm")
+    assert len(scored) == ROWS and scored["score"].notna().all()
+
+
+def test_candidates_are_logged_as_nested_runs_and_the_best_is_chosen(platform):
+    platform.chain("demand_pick")
+    candidate = platform.metadata("demand_pick", "candidate_model")
+    figures = {c["name"]: c for c in candidate["candidates"]}
+    assert set(figures) == {"constant", "ridge", "trees"}
+    best = max(figures.values(), key=lambda c: c["validation_r2"])
+    assert candidate["winner"] == best["name"] != "constant" and best["chosen"]
+    assert figures["constant"]["validation_r2"] < 0.05
+    evaluation = platform.metadata("demand_pick", "model_evaluation")
+    assert {c["name"] for c in evaluation["candidate_figures"]} == set(figures)
+    assert platform.champion("demand_pick") == evaluation["candidate_version"]
+    client = platform.client()
+    parent = client.get_run(candidate["mlflow_run_id"])
+    children = client.search_runs([parent.info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert {r.data.tags["mlops.candidate"] for r in children} == set(figures)
+    assert all("validation_r2" in r.data.metrics for r in children)
