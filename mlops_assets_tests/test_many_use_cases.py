@@ -50,8 +50,8 @@ def test_the_code_location_loads_every_generated_use_case(many, dbt_manifest):
     repo = build_defs().get_repository_def()
     keys = repo.asset_graph.get_all_asset_keys()
     by_prefix = Counter(k.path[0] for k in keys)
-    # every key sits under exactly one use case's prefix: the demo's or a generated one's
-    assert set(by_prefix) == {"churn", *names}
+    # every key sits under exactly one use case's prefix: the demos' or a generated one's
+    assert set(by_prefix) == {"churn", "demand", *names}
     for name in names:
         assert {k.path[1] for k in keys if k.path[0] == name} == CHAIN, name
         assert by_prefix[name] == len(CHAIN)
@@ -65,4 +65,4 @@ def test_the_code_location_loads_every_generated_use_case(many, dbt_manifest):
     for name in names:
         description = repo.get_sensor_def(f"{name}_landing_sensor").description
         assert f"Watches {landing_root / name} " in description, description
-    assert len([s for s in repo.sensor_defs if s.name.endswith("_landing_sensor")]) == N + 1
+    assert len([s for s in repo.sensor_defs if s.name.endswith("_landing_sensor")]) == N + 2  # and churn, demand

@@ -102,7 +102,7 @@ def test_overrides_deep_merge_per_environment(tmp_path, monkeypatch):
     overrides.write_text("churn: {thresholds: {min_roc_auc: 2}}\n")
     with pytest.raises(UseCaseError, match=r"churn/defs\.yaml: invalid use case \(with overrides from .*ci\.yaml\)"):
         load_use_cases(strict=True)
-    assert [u.name for u in load_use_cases()] == []  # left out (and logged), never half-applied
+    assert [u.name for u in load_use_cases()] == ["demand"]  # churn left out (and logged), never half-applied
     overrides.write_text("chrun: {thresholds: {min_roc_auc: 0.8}}\n")
     with pytest.raises(UseCaseError, match=r"ci\.yaml: overrides for unknown use case\(s\) \['chrun'\]"):
         load_use_cases(strict=True)
@@ -118,7 +118,7 @@ def test_use_case_dirs_take_defs_yaml_folders_with_env_templates(tmp_path, monke
     monkeypatch.setenv("MLOPS_USE_CASE_DIRS", str(tmp_path))
     monkeypatch.setenv("MLOPS_UC_EU_POLL", "12")
     ucs = {u.name: u for u in load_use_cases()}
-    assert set(ucs) == {"churn", "churn_eu"}
+    assert set(ucs) == {"churn", "demand", "churn_eu"}
     assert ucs["churn_eu"].landing.poll_seconds == 12
 
 
