@@ -24,7 +24,8 @@ def _rows(rng, n: int, day: dt.date) -> pd.DataFrame:
     start = pd.Timestamp(day)
     return pd.DataFrame({"item_id": [f"I{i:03d}" for i in range(n)],
                          "event_ts": start + pd.to_timedelta(np.sort(rng.integers(0, 86_000, n)), unit="s"),
-                         "x1": rng.normal(0, 1, n).round(4), "x2": rng.normal(0, 1, n).round(4)})
+                         "x1": rng.normal(0, 1, n).round(4), "x2": rng.normal(0, 1, n).round(4),
+                         "store": rng.choice(["north", "south"], n)})
 
 
 def _target(task: str, rows: pd.DataFrame, rng) -> pd.Series:
@@ -48,7 +49,9 @@ def _use_case_yaml(name: str, task: str, root) -> str:
         "  entity_column: item_id",
         "  timestamp_column: event_ts",
         "  target_column: y",
-        "  features: {dbt_model: null, numeric: [x1, x2]}",
+        "  features: {dbt_model: null, numeric: [x1, x2], categorical: [store]}",
+        # the regression's days are also reported per store (each segment's own figures)
+        *(["  segment_column: store"] if task == "regression" else []),
         f"  thresholds: {{primary_metric: {primary}}}",
         "  monitoring: {min_labelled_rows: 50, min_label_coverage: 0.8, max_roc_auc_drop: 0.5}",
         "",
@@ -59,7 +62,9 @@ def _register_champion(uc, task: str, rng) -> float:
     """A champion fitted on labelled history, its holdout figure of the primary metric logged as
     model_evaluation logs it; returns that figure."""
     import mlflow
+    from sklearn.compose import make_column_transformer
     from sklearn.linear_model import LinearRegression, LogisticRegression
+    from sklearn.pipeline import make_pipeline
 
     from mlops_assets.evaluation import tasks
     from mlops_assets.governance import registry
@@ -67,8 +72,10 @@ def _register_champion(uc, task: str, rng) -> float:
     history = _rows(rng, 600, DAY - dt.timedelta(days=3))
     y = _target(task, history, rng)
     train, holdout = slice(0, 400), slice(400, 600)
-    model = (LinearRegression() if task == "regression" else LogisticRegression(max_iter=500)).fit(
-        history[["x1", "x2"]][train], y[train])
+    estimator = LinearRegression() if task == "regression" else LogisticRegression(max_iter=500)
+    # the numeric features only; the store column passes through scoring untouched
+    model = make_pipeline(make_column_transformer(("passthrough", ["x1", "x2"])), estimator).fit(
+        history[train], y[train])
     task_def = tasks.get_task(task, uc.primary.metric)
     figures = tasks.task_metrics(task_def, y[holdout].to_numpy(), tasks.predict(task_def, model, history[["x1", "x2"]][holdout]))
     # this test's store for tracking and registry alike (an earlier test's resource set both)
@@ -120,13 +127,22 @@ def _materialize(asset, uc, instance):
     return {k: getattr(v, "value", v) for k, v in mat.metadata.items()}, checks
 
 
-def _recompute(uc, task: str) -> dict:
-    """The day's figures straight from served.<uc> joined with labels.<uc>, by scikit-learn."""
+def _recompute(uc, task: str, segment: str | None = None) -> dict:
+    """The day's figures straight from served.<uc> joined with labels.<uc>, by scikit-learn
+    (with `segment`: per value of that column of raw.<uc>)."""
+    with duckdb.connect(str(settings.duckdb_path()), read_only=True) as con:
+        df = con.execute(f"SELECT s.*, l.y AS label, r.store FROM served.{uc.name} s JOIN labels.{uc.name} l "
+                         f"USING (item_id, event_ts) JOIN (SELECT DISTINCT item_id, event_ts, store FROM {uc.raw_table}) r "
+                         "USING (item_id, event_ts) "
+                         "WHERE CAST(s.event_ts AS DATE) = ?", [DAY]).df()
+    if segment is not None:
+        return {value: _figures(task, rows) for value, rows in df.groupby(segment)}
+    return _figures(task, df)
+
+
+def _figures(task: str, df: pd.DataFrame) -> dict:
     from sklearn import metrics as sk
 
-    with duckdb.connect(str(settings.duckdb_path()), read_only=True) as con:
-        df = con.execute(f"SELECT s.*, l.y AS label FROM served.{uc.name} s JOIN labels.{uc.name} l "
-                         "USING (item_id, event_ts) WHERE CAST(s.event_ts AS DATE) = ?", [DAY]).df()
     if task == "regression":
         y, p = df["label"].astype(float), df["score"]
         return {"rows": len(df), "mae": sk.mean_absolute_error(y, p), "rmse": math.sqrt(sk.mean_squared_error(y, p)),
@@ -156,7 +172,7 @@ def test_a_days_performance_report_matches_the_stored_predictions_and_labels(wor
     instance = dg.DagsterInstance.ephemeral()
 
     # the day's rows land without their target and are scored
-    rows = _rows(rng, 120, DAY)
+    rows = _rows(rng, 160, DAY)
     landing = uc.landing.path()
     landing.mkdir(parents=True, exist_ok=True)
     rows.assign(y=None).to_csv(landing / f"{name}_{DAY}.csv", index=False)
@@ -174,7 +190,7 @@ def test_a_days_performance_report_matches_the_stored_predictions_and_labels(wor
     _materialize(build_labels_asset(uc), uc, instance)
     md, checks = _materialize(build_performance_report(uc), uc, instance)
     expected = _recompute(uc, task)
-    assert md[handoffs.PERF_EVALUATED] is True and md["labelled_rows"] == expected.pop("rows") == 120
+    assert md[handoffs.PERF_EVALUATED] is True and md["labelled_rows"] == expected.pop("rows") == 160
     for figure, value in expected.items():
         assert md[figure] == pytest.approx(value, abs=1e-5), figure
     primary = uc.primary.metric
@@ -186,6 +202,9 @@ def test_a_days_performance_report_matches_the_stored_predictions_and_labels(wor
     direction = -1 if primary == "rmse" else 1
     assert verdict.drop == pytest.approx((holdout_figure - expected[primary]) * direction, abs=1e-5)
     assert "target_drift_score" in md and md["report"].endswith(f"performance_report_{DAY}.html")
+    if uc.segment_column:  # each store's figure, recomputed from the same rows
+        stores = _recompute(uc, task, segment="store")
+        assert md["segment_figures"] == pytest.approx({s: stores[s][primary] for s in ("north", "south")}, abs=1e-5)
 
     # prediction drift of the day: predicted values (regression) or predicted classes (multiclass)
     drift, _ = _materialize(build_drift_report(uc), uc, instance)

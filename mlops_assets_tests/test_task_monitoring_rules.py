@@ -157,6 +157,20 @@ def test_multiclass_versions_judged_on_macro_f1():
     assert v.drop == pytest.approx(0.9 - (2 / 3 + 0.8) / 2)
 
 
+def test_per_segment_figures_by_hand():
+    labelled = pd.DataFrame({"label": [1.0, 2.0, 3.0, 5.0, 5.0, 7.0],
+                             "score": [1.0, 2.0, 4.0, 5.0, 6.0, 6.0],
+                             "region": ["n", "n", "n", "s", "s", "x"]})
+    rows = perf.per_segment(labelled, "region", tasks.get_task("regression", "mae"), min_rows=2)
+    assert rows == [
+        {"segment": "n", "labelled_rows": 3, "metric": "mae", "value": pytest.approx(1 / 3, abs=1e-5), "note": ""},
+        {"segment": "s", "labelled_rows": 2, "metric": "mae", "value": 0.5, "note": ""},
+        {"segment": "x", "labelled_rows": 1, "metric": "mae", "value": None, "note": "1 labelled rows < 2"}]
+    binary = pd.DataFrame({"label": [0, 1, 1, 1], "score": [0.2, 0.7, 0.6, 0.9], "region": ["n", "n", "s", "s"]})
+    n, s_ = perf.per_segment(binary, "region", "binary", min_rows=2)
+    assert n["value"] == 1.0 and s_["value"] is None and "single class" in s_["note"]
+
+
 # ------------------------------------------------------------------------------------- drift
 
 

@@ -90,7 +90,8 @@ def build_performance_report(uc: UseCase) -> dg.AssetsDefinition:
                 for day in days:
                     start, end = day_window(day)
                     inputs[day] = (oc.served_predictions(con, uc, start, end), oc.outcomes(con, uc, start, end),
-                                   oc.rescored_rows(con, uc, start, end))
+                                   oc.rescored_rows(con, uc, start, end),
+                                   oc.segments(con, uc, start, end) if uc.segment_column else None)
                 reference_labels = oc.training_labels(con, uc)
             except LookupError as exc:
                 raise dg.Failure(str(exc)) from exc
@@ -106,7 +107,7 @@ def build_performance_report(uc: UseCase) -> dg.AssetsDefinition:
 
 
 def _performance_of_day(context, mlflow: MlflowResource, uc: UseCase, day: str, served, labels, rescored: int,
-                        reference_labels) -> tuple[dict, dg.AssetCheckResult]:
+                        segments, reference_labels) -> tuple[dict, dg.AssetCheckResult]:
     """One day's served predictions against its labels: the day's metadata and check result.
     A day of a range that was never scored is reported as not evaluated, saying so."""
     from mlops_assets.evaluation.metrics import calibration_table
@@ -140,6 +141,8 @@ def _performance_of_day(context, mlflow: MlflowResource, uc: UseCase, day: str, 
         context.log.info(verdict.description)
         return _result(metadata, verdict, mon.max_roc_auc_drop)
 
+    if segments is not None:  # each segment's model on its own rows
+        metadata.update(_segment_metadata(uc, task, labelled, segments))
     client = mlflow.client()
     if task.name != "binary":
         return _task_performance_of_day(context, mlflow, client, uc, task, day, joined, labelled, coverage, versions,
@@ -237,6 +240,23 @@ def _task_performance_of_day(context, mlflow: MlflowResource, client, uc: UseCas
         mlflow.model_version_url(uc.registered_model_name, versions[-1]))
     context.log.info(verdict.description)
     return _result(metadata, verdict, mon.max_roc_auc_drop)
+
+
+def _segment_metadata(uc: UseCase, task, labelled, segments) -> dict:
+    """The monitored metric per segment of the day (segment_column's value of each row)."""
+    import pandas as pd
+
+    from mlops_assets.monitoring import performance as perf
+
+    keys, ts = [uc.entity_column, uc.timestamp_column], uc.timestamp_column
+    # one timestamp unit on both sides (DuckDB hands back microseconds)
+    segments = segments.assign(**{ts: pd.to_datetime(segments[ts]).astype("datetime64[ns]")})
+    labelled = labelled.assign(**{ts: pd.to_datetime(labelled[ts]).astype("datetime64[ns]")})
+    rows = labelled.merge(segments.drop_duplicates(keys), on=keys, how="left", validate="many_to_one")
+    rows[uc.segment_column] = rows[uc.segment_column].fillna("(no feature row)")
+    table = perf.per_segment(rows, uc.segment_column, task, uc.monitoring.min_labelled_rows)
+    return {"per_segment": dg.MetadataValue.md(_md(table)),
+            "segment_figures": dg.MetadataValue.json({r["segment"]: r["value"] for r in table})}
 
 
 def _primary_metadata(metric: str, overall: dict | None, per_version, verdict) -> dict:

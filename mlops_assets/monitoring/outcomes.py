@@ -72,3 +72,14 @@ def training_labels(con, uc: UseCase) -> pd.Series:
     return con.execute(f"SELECT {ident(uc.target_column)} FROM {qualified(table)} "
                        f"WHERE {ident(data.SPLIT_COLUMN)} = 'train' AND {ident(uc.target_column)} IS NOT NULL").df()[
         uc.target_column]
+
+
+def segments(con, uc: UseCase, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
+    """(entity, timestamp, segment) of the feature rows in [start, end) of a use case with a
+    segment column: which segment's model each served row belongs to."""
+    if uc.segment_column is None:
+        raise ValueError(f"{uc.name} has no segment_column")
+    ts = ident(uc.timestamp_column)
+    cols = ", ".join(ident(c) for c in (uc.entity_column, uc.timestamp_column, uc.segment_column))
+    return con.execute(f"SELECT DISTINCT {cols} FROM {qualified(uc.features_table)} WHERE {ts} >= ? AND {ts} < ?",
+                       [start, end]).df()

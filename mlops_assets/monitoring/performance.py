@@ -391,5 +391,21 @@ def per_version(joined: pd.DataFrame, holdout: dict[str, float | None],
     return out
 
 
+def per_segment(labelled: pd.DataFrame, segment: str, task: tasks.Task | str, min_rows: int) -> list[dict]:
+    """The monitored metric (ROC AUC for binary, else the task's primary metric) per value of
+    the `segment` column of the labelled rows: each segment's model is watched on its own rows.
+    A segment below `min_rows` labelled rows, or where the metric is undefined, gets None."""
+    task = tasks.as_task(task)
+    metric = "roc_auc" if task.name == tasks.BINARY else task.primary_metric
+    out = []
+    for value, rows in labelled.groupby(labelled[segment].astype(str), sort=True):
+        why = "" if len(rows) >= min_rows else f"{len(rows)} labelled rows < {min_rows}"
+        why = why or defined(task, rows)
+        figure = None if why else task_figures(task, rows).get(metric)
+        out.append({"segment": value, "labelled_rows": len(rows), "metric": metric,
+                    "value": None if figure is None else round(float(figure), 5), "note": why})
+    return out
+
+
 def _version_order(v: Any):
     return (0, int(v), "") if str(v).isdigit() else (1, 0, str(v))
