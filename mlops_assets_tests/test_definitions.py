@@ -45,7 +45,7 @@ def test_a_bad_use_case_file_is_shown_and_the_good_ones_load(cases, dbt_manifest
     keys = {k.to_user_string() for k in repo.assets_defs_by_key}
     assert {"tumours/raw", "tumours/training_set", "tumours/candidate_model", "tumours/model_evaluation",
             "tumours/champion_model", "tumours/batch_predictions", "tumours/drift_report"} <= keys
-    assert "churn/raw" in keys
+    assert {"churn/raw", "demand/raw", "demand/performance_report"} <= keys  # the shipped demo use cases
     assert {k for k in keys if k.startswith("invalid_use_case/")} == {"invalid_use_case/broken_one",
                                                                       "invalid_use_case/bad_cron"}
     assert not any(k.startswith(("broken/", "bad_cron/")) for k in keys)
