@@ -259,3 +259,44 @@ def test_candidates_are_logged_as_nested_runs_and_the_best_is_chosen(platform):
                                   f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert {r.data.tags["mlops.candidate"] for r in children} == set(figures)
     assert all("validation_r2" in r.data.metrics for r in children)
+
+
+def test_the_http_answer_has_the_task_shape(platform):
+    import httpx
+
+    from mlops_assets import settings
+    from mlops_assets.serving.app import create_app
+    from mlops_assets.serving.holder import ChampionHolder
+    from mlops_assets.serving.validation import FeatureSpec
+    from mlops_assets_tests.dev_server import serve_app
+
+    spec = FeatureSpec(numeric=("x1", "x2"), categorical=("seg",))
+    rows = [{"x1": 0.2, "x2": 0.0, "seg": "north"}, {"x1": 3.9, "x2": 1.0, "seg": "east"}]
+    answers = {}
+    for name, task in (("kinds", "multiclass"), ("demand_rule", "regression")):
+        if platform.champion(name) is None:
+            platform.chain(name)
+        holder = ChampionHolder(f"{name}_model", spec, settings.mlflow_tracking_uri(), poll_seconds=3600, task=task)
+        assert holder.refresh()  # loads the champion from the registry and warms it up
+        with serve_app(create_app(holder, poll=False)) as port:
+            r = httpx.post(f"http://127.0.0.1:{port}/predict", json={"rows": rows}, timeout=30)
+        assert r.status_code == 200, r.text
+        answers[name] = r.json()
+    kinds = answers["kinds"]
+    assert kinds["predictions"] == ["low", "high"] and sorted(kinds["classes"]) == ["high", "low", "mid"]
+    assert all(sum(p) == pytest.approx(1.0) for p in kinds["probabilities"]) and "scores" not in kinds
+    assert answers["demand_rule"]["predictions"] == pytest.approx([1.4, 8.8])  # the rule: 2 * x1 + 1
+
+
+def test_a_target_that_does_not_fit_the_task_is_refused_naming_column_and_value(tmp_path):
+    from mlops_assets.evaluation.tasks import check_target
+    from mlops_assets.ingest.landing import LandingFileError, check_target_values
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE staged AS SELECT * FROM (VALUES ('a', '3.5'), ('b', 'lots'), ('c', NULL)) t(id, y)")
+    with pytest.raises(LandingFileError, match=r"column 'y' of the regression task must hold numbers; 1 row\(s\) do "
+                                               r"not \(e.g. 'lots'\)"):
+        check_target_values(con, "staged", "y", "regression", tmp_path / "f.csv", allow_empty=True)
+    check_target_values(con, "staged", "y", "multiclass", tmp_path / "f.csv", allow_empty=True)  # any label
+    with pytest.raises(ValueError, match=r"target column 'y' of the multiclass task holds a single class \('a'\)"):
+        check_target("multiclass", pd.Series(["a", "a", None]), "y")

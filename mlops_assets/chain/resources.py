@@ -146,8 +146,8 @@ class MlflowResource(dg.ConfigurableResource):
             yield run
 
     def load_model(self, name: str, version: str | int):
-        """A registered version as the scikit-learn object it was logged as. By version, not by
-        alias, so the version recorded is the one that was loaded."""
+        """A registered version as the object it was logged as (registry.load_model). By version,
+        not by alias, so the version recorded is the one that was loaded."""
         return registry.load_model(self.tracking_uri, name, version)
 
     def display_uri(self) -> str:

@@ -88,6 +88,7 @@ def build_candidate_model(uc: UseCase) -> dg.AssetsDefinition:
     specs = uc.model.specs()
     what = (f"the best of {len(specs)} candidates ({', '.join(c.name for c in uc.model.candidates)}) on a "
             f"{uc.split.validation_days}-day validation window before the holdout" if uc.model.candidates
+            else f"a {uc.model.family} scikit-learn Pipeline" if uc.task == "binary" and uc.model.kind == "family"
             else f"a {uc.model.label} {uc.task} model")
 
     @dg.asset(
