@@ -2,33 +2,57 @@
 folder, so tests never see each other's files or the user's ./data."""
 import fcntl
 import os
+import sys
 
 import pytest
 
 # MLOPS_STRICT_SKIPS=1 (CI): a skip whose reason is not allowed there fails.
 from mlops_assets_tests.strict_skips import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401
 
-ENV_KEYS = ("MLOPS_DATA_DIR", "MLOPS_DUCKDB_PATH", "MLFLOW_TRACKING_URI", "DAGSTER_HOME", "MLOPS_USE_CASE_DIRS",
-            "MLOPS_MLFLOW_ARTIFACT_ROOT")
+ENV_KEYS = ("MLOPS_DATA_DIR", "MLOPS_DUCKDB_PATH", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "DAGSTER_HOME",
+            "MLOPS_USE_CASE_DIRS", "MLOPS_MLFLOW_ARTIFACT_ROOT")
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
-# The modules that take minutes (dagster dev, the soak, replays), longest first. They are
-# collected first so that pytest-xdist starts them first and the short ones fill the other
-# worker meanwhile, instead of one long module starting last on its own.
-LONG_MODULES = ("test_soak.py", "test_killed_run_retried.py", "test_dagster_dev_e2e.py", "test_demo_replay.py",
-                "test_concurrent_runs.py", "test_browser_ui.py", "test_use_case_component.py", "test_governance.py",
-                "test_ui_stop.py", "test_dead_run_slots.py", "test_shared_profile_graph.py")
+# Collected first, in this order, so that pytest-xdist starts them first: the memory benchmark's
+# module (its child's peak RSS includes the worker's own at the fork, which grows test after
+# test), then the modules that take minutes (dagster dev, the soak, replays), longest first, so
+# that the short ones fill the other worker meanwhile instead of one long module starting last.
+FIRST_MODULES = ("test_bench_plain_pipeline.py", "test_soak.py", "test_killed_run_retried.py",
+                 "test_dagster_dev_e2e.py", "test_demo_replay.py", "test_concurrent_runs.py", "test_browser_ui.py",
+                 "test_use_case_component.py", "test_governance.py", "test_ui_stop.py", "test_dead_run_slots.py",
+                 "test_shared_profile_graph.py")
 
 
 def pytest_collection_modifyitems(items):
-    rank = {name: i for i, name in enumerate(LONG_MODULES)}
+    rank = {name: i for i, name in enumerate(FIRST_MODULES)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored():
+    """Each test leaves os.environ and MLflow's URIs as it found them. Code under test sets
+    variables directly (settings.fill_env_defaults; mlflow.set_tracking_uri also exports
+    MLFLOW_TRACKING_URI), which would reach the later tests of the same worker (and their
+    subprocesses), in an order pytest-xdist decides."""
+    saved = dict(os.environ)
+    yield
+    for key in set(os.environ) - set(saved):
+        del os.environ[key]
+    for key, value in saved.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
+    mlflow = sys.modules.get("mlflow")
+    if mlflow is not None:  # its process-wide URIs back to what the environment says
+        mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI"))
+        mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI"))
 
 
 def _point_env_at(root, mp):
     for key in ENV_KEYS:
-        mp.delenv(key, raising=False)
+        # set first, so that undoing deletes a value the code under test sets meanwhile
+        mp.setenv(key, "")
+        mp.delenv(key)
     mp.setenv("MLOPS_DATA_DIR", str(root))
     mp.setenv("DAGSTER_HOME", str(root / "dagster_home"))
     (root / "dagster_home").mkdir(parents=True)

@@ -74,7 +74,8 @@ def platform(tmp_path_factory, dbt_manifest):
     root = tmp_path_factory.mktemp("governance") / "data"
     with pytest.MonkeyPatch.context() as mp:
         for k in ENV_KEYS:
-            mp.delenv(k, raising=False)
+            mp.setenv(k, "")  # so that leaving the module also deletes what the runs set meanwhile
+            mp.delenv(k)
         mp.setenv("MLOPS_DATA_DIR", str(root))
         mp.setenv("DAGSTER_HOME", str(root / "dagster_home"))
         mp.setenv("MLOPS_MLFLOW_UI_URL", "http://mlflow.example:5000/")
