@@ -186,12 +186,15 @@ def demo_log_path() -> Path:
 # replay: enough for its labels to arrive on days it scored and a performance report per day, at
 # little cost to the demo's time; it has no drift knob set, so it stays calm.
 SECOND_REPLAY_DAYS = 2
+# and a history of this many days rather than every day from its first_day: a day partition
+# costs about the same whatever its rows, and its model needs no more (training window 120 days).
+SECOND_HISTORY_DAYS = 90
 
 
 def demo(args) -> int:
     """prepare; into an empty landing folder simulate the history of each simulated use case
-    (churn, demand; with labels 7 days late, and for churn a concept drift that starts a few days
-    before the replay); load it, train and score the days whose labels are still to come; replay
+    (churn from its first_day, demand its last SECOND_HISTORY_DAYS days; with labels 7 days late,
+    and for churn a concept drift that starts a few days before the replay); load it, train and score the days whose labels are still to come; replay
     the last days as events through the sensors (orchestrate.replay: churn's 14, demand's
     SECOND_REPLAY_DAYS); summarise. Dagster's log stream goes to a file, the terminal gets one
     line per step and day."""
@@ -218,7 +221,8 @@ def demo(args) -> int:
             _log(f"{uc.name}: the replay needs labels that arrive later (a `labels:` section, no --labels-in-rows); "
                  "not replaying")
             replay_days = 0
-        start, days, replayed = demo_plan(uc.first_day, utc_today(), replay_days, args.days, args.start)
+        history = args.days or (SECOND_HISTORY_DAYS if uc.name != "churn" and args.start is None else None)
+        start, days, replayed = demo_plan(uc.first_day, utc_today(), replay_days, history, args.start)
         concept, cov = (args.concept_drift_from, args.covariate_drift_from) if uc.name == "churn" else (None, None)
         if uc.name == "churn" and replayed and concept is None and cov is None:
             concept = replayed[0] - dt.timedelta(days=DEMO_CONCEPT_DRIFT_LEAD_DAYS)
