@@ -189,6 +189,13 @@ def test_regression_estimator_by_path_is_trained_gated_promoted_and_scored(platf
 
     model = registry.load_model(settings.mlflow_tracking_uri(), "demand_est_model", evaluation["candidate_version"])
     assert type(model).__name__ == "Pipeline"
+    import mlflow
+
+    info = mlflow.models.get_model_info(f"models:/demand_est_model/{evaluation['candidate_version']}")
+    assert "sklearn" in info.flavors
+    requirements = mlflow.pyfunc.get_model_dependencies(f"models:/demand_est_model/{evaluation['candidate_version']}")
+    pinned = open(requirements).read()
+    assert "scikit-learn==" in pinned and "skops==" in pinned and "mlflow==" in pinned
 
 
 def test_worse_candidate_is_refused_by_the_gates_with_the_margin_named(platform):
@@ -219,6 +226,12 @@ def test_rule_training_function_runs_the_chain_and_a_raising_one_keeps_the_champ
 
     model = registry.load_model(settings.mlflow_tracking_uri(), "demand_rule_model", champion)
     assert isinstance(model, team_models.DemandRule)  # the pyfunc keeps the object itself
+    # what `mlflow models serve` calls: the generic pyfunc's predict
+    import mlflow
+
+    served = mlflow.pyfunc.load_model(f"models:/demand_rule_model/{champion}")
+    assert list(served.predict(pd.DataFrame({"x1": [1.0, 2.0], "x2": [0.0, 0.0], "seg": ["north", "east"]}))) \
+        == pytest.approx([3.0, 5.0])
     scored = platform.predictions("demand_rule")
     assert scored["score"].round(6).tolist() == pytest.approx(
         (2 * pd.read_csv(platform.root / "landing" / "demand_rule" / f"demand_rule_{D0 + dt.timedelta(days=DAYS - 1)}.csv")

@@ -47,11 +47,9 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
                     "and model size. Logged as MLflow metrics and JSON artifacts on the candidate's run.",
     )
     def model_evaluation(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, mlflow: MlflowResource):
-        from sklearn.dummy import DummyClassifier
-
         from mlops_assets.evaluation import report as rep
         from mlops_assets.evaluation.report import evaluation_report, slice_metrics
-        from mlops_assets.evaluation.tasks import BINARY, predict
+        from mlops_assets.evaluation.tasks import BINARY, baseline_prediction, predict
 
         candidate_meta = latest_metadata(context, key(uc, CANDIDATE))
         candidate = handoffs.read_candidate(candidate_meta, key(uc, CANDIDATE).to_user_string())
@@ -63,8 +61,9 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
         model = mlflow.load_model(uc.registered_model_name, candidate_version)
         X, y = holdout[uc.features.all], holdout[uc.target_column].astype(int).to_numpy()
         prob = predict(BINARY, model, X)  # P(1): predict_proba's column of class 1, or a rule's own
-        baseline = DummyClassifier(strategy="prior").fit(train[uc.features.all], train[uc.target_column].astype(int))
-        report = evaluation_report(y, prob, baseline.predict_proba(X)[:, 1],
+        # The trivial baseline: the training positive rate for every row (the class prior).
+        base_prob = baseline_prediction(BINARY, train[uc.target_column].astype(int).to_numpy(), len(X))
+        report = evaluation_report(y, prob, base_prob,
                                    {c: holdout[c].to_numpy() for c in uc.slice_columns})
         report["candidate"] = {"model_uri": candidate.model_uri, "mlflow_run_id": candidate.run_id,
                                "version": candidate_version}
@@ -88,7 +87,7 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
             try:
                 champ = mlflow.load_model(uc.registered_model_name, champion_version)
                 champ_prob = predict(BINARY, champ, X)
-                champion_metrics = evaluation_report(y, champ_prob, baseline.predict_proba(X)[:, 1], {})["model"]
+                champion_metrics = evaluation_report(y, champ_prob, base_prob, {})["model"]
                 champion_slices = {c: slice_metrics(y, champ_prob, holdout[c].to_numpy(), t.min_slice_rows)
                                    for c in uc.slice_columns}
                 # The last few champions on the same rows too: bounds the slide across promotions.
@@ -97,7 +96,7 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
                         continue
                     past = mlflow.load_model(uc.registered_model_name, version)
                     recent[version] = evaluation_report(y, predict(BINARY, past, X),
-                                                        baseline.predict_proba(X)[:, 1], {})["model"]
+                                                        base_prob, {})["model"]
             except Exception as exc:  # noqa: BLE001 - reported through the gates, see above
                 champion_error = (f"champion v{champion_version} or a recent champion could not be scored on the "
                                   f"holdout: {exc!r}")
@@ -135,7 +134,7 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
         from mlops_assets.evaluation.plot_artifacts import log_evaluation_plots
 
         plots = log_evaluation_plots(client, run_id, uc.registered_model_name, candidate_version, model, X, y, prob,
-                                     baseline.predict_proba(X)[:, 1],
+                                     base_prob,
                                      settings.reports_dir() / uc.name / "evaluation" / f"v{candidate_version}",
                                      mlflow.ui_url)
 
