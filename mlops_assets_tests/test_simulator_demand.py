@@ -101,3 +101,19 @@ def test_labels_in_rows_and_parquet(tmp_path):
     assert df[TARGET].notna().all() and len(df) == 10
     (path,) = write_days(tmp_path / "e", [DAY], cfg, fmt="parquet", label_folder=tmp_path / "l")
     assert pd.read_parquet(path)[TARGET].isna().all()
+
+
+def test_simulate_command_writes_both_demo_use_cases_or_the_one_picked(data_dir):
+    from mlops_assets import cli
+    from mlops_assets.use_cases.loader import get_use_case
+
+    churn, dem = get_use_case("churn"), get_use_case("demand")
+    assert cli.main(["simulate", "--days", "2", "--start", "2026-02-01", "--rows-per-day", "20"]) == 0
+    assert sorted(p.name for p in churn.landing.path().glob("*.csv")) == ["churn_2026-02-01.csv", "churn_2026-02-02.csv"]
+    assert sorted(p.name for p in dem.landing.path().glob("*.csv")) == ["demand_2026-02-01.csv", "demand_2026-02-02.csv"]
+    assert len(pd.read_csv(dem.landing.path() / "demand_2026-02-01.csv")) == 60  # --rows-per-day is churn's
+    assert cli.main(["simulate", "--days", "1", "--use-case", "demand"]) == 0  # continues after its last day
+    assert (dem.landing.path() / "demand_2026-02-03.csv").exists()
+    assert not (churn.landing.path() / "churn_2026-02-03.csv").exists()
+    with pytest.raises(SystemExit):
+        cli.main(["simulate", "--use-case", "fraud"])
