@@ -313,3 +313,33 @@ def test_a_target_that_does_not_fit_the_task_is_refused_naming_column_and_value(
     check_target_values(con, "staged", "y", "multiclass", tmp_path / "f.csv", allow_empty=True)  # any label
     with pytest.raises(ValueError, match=r"target column 'y' of the multiclass task holds a single class \('a'\)"):
         check_target("multiclass", pd.Series(["a", "a", None]), "y")
+
+
+@pytest.mark.parametrize("model, extra, message", [
+    ({"estimator": "PoissonRegressor"}, {}, "model.estimator 'PoissonRegressor' is not an import path"),
+    ({"training_function": "team_models.rule_model"}, {}, "is not of the form 'package.module:function'"),
+    ({"family": "random_forest", "estimator": "sklearn.linear_model.Ridge"}, {},
+     "name at most one of family, estimator and training_function"),
+    ({"candidates": [{"name": "a"}, {"name": "a", "family": "random_forest"}]}, {}, r"names \['a'\] more than once"),
+    ({"family": "random_forest", "candidates": [{"name": "a"}]}, {}, "model.family belong inside each candidate"),
+    ({}, {"segment_column": "x1"}, "segment_column 'x1' must be a categorical feature"),
+    ({}, {"thresholds": {"primary_metric": "roc_auc"}}, "'roc_auc' is not a metric of the regression task"),
+])
+def test_the_schema_refuses_a_model_it_cannot_build(model, extra, message):
+    from mlops_assets.use_cases.config import UseCase
+
+    with pytest.raises(ValueError, match=message):
+        UseCase(**_use_case("bad", "regression", model, **extra))
+
+
+def test_task_defaults_and_the_metric_names_agree_with_the_tasks():
+    from mlops_assets.evaluation import tasks
+    from mlops_assets.use_cases.config import TASK_METRICS, UseCase
+
+    for task, names in TASK_METRICS.items():
+        assert set(names) == set(tasks.get_task(task).directions) and tasks.get_task(task).primary_metric == names[0]
+    binary = UseCase(**_use_case("b", "binary", {})).primary
+    assert (binary.metric, binary.bound, binary.max_drop, binary.max_slice_drop) == ("roc_auc", 0.6, 0.01, 0.03)
+    rmse = UseCase(**_use_case("r", "regression", {}, thresholds={"primary_metric": "rmse"})).primary
+    assert (rmse.metric, rmse.bound) == ("rmse", None)  # an error in the target's unit: no default bound
+    assert UseCase(**_use_case("r", "regression", {})).primary.bound == 0.0  # R² of the training mean
