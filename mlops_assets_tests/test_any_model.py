@@ -343,3 +343,18 @@ def test_task_defaults_and_the_metric_names_agree_with_the_tasks():
     rmse = UseCase(**_use_case("r", "regression", {}, thresholds={"primary_metric": "rmse"})).primary
     assert (rmse.metric, rmse.bound) == ("rmse", None)  # an error in the target's unit: no default bound
     assert UseCase(**_use_case("r", "regression", {})).primary.bound == 0.0  # R² of the training mean
+
+
+def test_a_training_function_returning_no_model_is_refused_naming_it():
+    from mlops_assets.training import models
+    from mlops_assets.training.estimators import TrainingFunctionError
+    from mlops_assets.use_cases.config import ModelSpec, UseCase
+
+    uc = UseCase(**_use_case("bad", "regression", {"training_function": "mlops_assets_tests.team_models:no_predict"}))
+    frame = _frame("regression", 0).head(50)
+    with pytest.raises(TrainingFunctionError, match=r"training function mlops_assets_tests.team_models:no_predict "
+                                                    r"returned a dict without a predict method"):
+        models.fit(uc, uc.model, frame, frame["y"])
+    glm = ModelSpec(training_function="mlops_assets_tests.team_models:glm_model")
+    fitted = models.fit(uc, glm, frame, frame["y"])
+    assert "statsmodels" in " ".join(models.pip_requirements(models.flavour_of(fitted), fitted))
