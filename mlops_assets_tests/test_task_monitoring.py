@@ -53,7 +53,7 @@ def _use_case_yaml(name: str, task: str, root) -> str:
         # the regression's days are also reported per store (each segment's own figures)
         *(["  segment_column: store"] if task == "regression" else []),
         f"  thresholds: {{primary_metric: {primary}}}",
-        "  monitoring: {min_labelled_rows: 50, min_label_coverage: 0.8, max_roc_auc_drop: 0.5}",
+        "  monitoring: {min_labelled_rows: 50, min_label_coverage: 0.8, max_primary_metric_drop: 0.5}",
         "",
     ])
 

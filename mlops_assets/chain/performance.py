@@ -74,7 +74,7 @@ def build_performance_report(uc: UseCase) -> dg.AssetsDefinition:
         automation_condition=per_day(closed_days_only=uc.last_day is None),
         check_specs=[dg.AssetCheckSpec(
             handoffs.PERFORMANCE_CHECK, asset=asset_key, blocking=False, partitions_def=partitions,
-            description=f"Each model version that served the day keeps its {metric} within {mon.max_roc_auc_drop} of "
+            description=f"Each model version that served the day keeps its {metric} within {uc.performance_tolerance} of "
                         f"its holdout {metric}. Days with too few labels pass unevaluated (metadata evaluated=0).")],
         description=f"Served predictions of the day (predictions.{uc.name}) against their labels, once the label "
                     f"coverage reaches {mon.min_label_coverage:.0%} and {mon.min_labelled_rows} rows: {figures_text}, "
@@ -137,9 +137,9 @@ def _performance_of_day(context, mlflow: MlflowResource, uc: UseCase, day: str, 
         **({handoffs.PERF_METRIC: task.primary_metric} if task.name != "binary" else {}),
     }
     if not coverage.enough:
-        verdict = perf.tolerance_verdict(day, coverage, [], mon.max_roc_auc_drop, mon.min_labelled_rows)
+        verdict = perf.tolerance_verdict(day, coverage, [], uc.performance_tolerance, mon.min_labelled_rows)
         context.log.info(verdict.description)
-        return _result(metadata, verdict, mon.max_roc_auc_drop)
+        return _result(metadata, verdict, uc.performance_tolerance)
 
     if segments is not None:  # each segment's model on its own rows
         metadata.update(_segment_metadata(uc, task, labelled, segments))
@@ -149,7 +149,7 @@ def _performance_of_day(context, mlflow: MlflowResource, uc: UseCase, day: str, 
                                         metadata, reference_labels)
     holdout = {v: holdout_roc_auc(client, uc.registered_model_name, v) for v in versions}
     per_version = perf.per_version(joined, holdout)
-    verdict = perf.tolerance_verdict(day, coverage, per_version, mon.max_roc_auc_drop, mon.min_labelled_rows)
+    verdict = perf.tolerance_verdict(day, coverage, per_version, uc.performance_tolerance, mon.min_labelled_rows)
     html = performance_report_path(uc, day)
     overall = perf.figures(labelled[perf.LABEL], labelled[perf.SCORE]) if labelled[perf.LABEL].nunique() > 1 else None
     if overall is not None:
@@ -193,7 +193,7 @@ def _performance_of_day(context, mlflow: MlflowResource, uc: UseCase, day: str, 
     metadata["mlflow_model_version_url"] = dg.MetadataValue.url(
         mlflow.model_version_url(uc.registered_model_name, versions[-1]))
     context.log.info(verdict.description)
-    return _result(metadata, verdict, mon.max_roc_auc_drop)
+    return _result(metadata, verdict, uc.performance_tolerance)
 
 
 def _task_performance_of_day(context, mlflow: MlflowResource, client, uc: UseCase, task, day: str, joined, labelled,
@@ -208,7 +208,7 @@ def _task_performance_of_day(context, mlflow: MlflowResource, client, uc: UseCas
     mon, metric = uc.monitoring, task.primary_metric
     holdout = {v: holdout_metric(client, uc.registered_model_name, v, metric) for v in versions}
     per_version = perf.per_version(joined, holdout, task)
-    verdict = perf.tolerance_verdict(day, coverage, per_version, mon.max_roc_auc_drop, mon.min_labelled_rows)
+    verdict = perf.tolerance_verdict(day, coverage, per_version, uc.performance_tolerance, mon.min_labelled_rows)
     why = perf.defined(task, labelled)
     overall = None if why else perf.task_figures(task, labelled)
     html = performance_report_path(uc, day)
@@ -239,7 +239,7 @@ def _task_performance_of_day(context, mlflow: MlflowResource, client, uc: UseCas
     metadata["mlflow_model_version_url"] = dg.MetadataValue.url(
         mlflow.model_version_url(uc.registered_model_name, versions[-1]))
     context.log.info(verdict.description)
-    return _result(metadata, verdict, mon.max_roc_auc_drop)
+    return _result(metadata, verdict, uc.performance_tolerance)
 
 
 def _segment_metadata(uc: UseCase, task, labelled, segments) -> dict:
@@ -351,5 +351,6 @@ def recent_performance(instance: dg.DagsterInstance, uc: UseCase, training_stora
         after = bool(scored) and (training_storage_id is None or scored[0].storage_id > training_storage_id)
         out.append(PerformanceDay(day=day, passed=verdict.passed, roc_auc=verdict.roc_auc,
                                   holdout_roc_auc=verdict.holdout_roc_auc, roc_auc_drop=verdict.roc_auc_drop,
-                                  storage_id=mat.storage_id, scored_after_training=after))
+                                  storage_id=mat.storage_id, scored_after_training=after, metric=verdict.metric,
+                                  value=verdict.value, holdout=verdict.holdout, drop=verdict.drop))
     return tuple(out)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlops_assets.use_cases.config import RetrainConfig
+from mlops_assets.evaluation.tasks import LABELS
+from mlops_assets.use_cases.config import ERROR_METRICS, RetrainConfig
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,12 @@ class PerformanceDay:
     # last retrain produced (or the same one, if it was not promoted) served them. Days served
     # before it say nothing about the current model.
     scored_after_training: bool
+    # The day's figure of the metric it was judged on (binary: ROC AUC, as in the fields above;
+    # multiclass and regression: the primary metric) and the drop (for an error, the rise).
+    metric: str = "roc_auc"
+    value: float | None = None
+    holdout: float | None = None
+    drop: float | None = None
 
 
 @dataclass(frozen=True)
@@ -71,10 +78,20 @@ def failing_streak(days: tuple[PerformanceDay, ...], n: int | None) -> tuple[Per
 
 
 def _figures(d: PerformanceDay) -> str:
+    if d.roc_auc is None and d.value is not None:  # a multiclass or regression day: its primary metric
+        return _metric_figures(d)
     if d.roc_auc is None:
         return f"{d.day} failed"
     holdout = f" vs holdout {d.holdout_roc_auc:.3f}" if d.holdout_roc_auc is not None else ""
     return f"{d.day} ROC AUC {d.roc_auc:.3f}{holdout}" + (f" (drop {d.roc_auc_drop:+.3f})" if d.roc_auc_drop is not None else "")
+
+
+def _metric_figures(d: PerformanceDay) -> str:
+    error = d.metric in ERROR_METRICS  # in the target's unit, of any size
+    num = (lambda v: f"{v:.4g}") if error else (lambda v: f"{v:.3f}")
+    holdout = f" vs holdout {num(d.holdout)}" if d.holdout is not None else ""
+    change = f" ({'rise' if error else 'drop'} {d.drop:+.3g})" if d.drop is not None else ""
+    return f"{d.day} {LABELS.get(d.metric, d.metric)} {num(d.value)}{holdout}{change}"
 
 
 def held_back(cfg: RetrainConfig, in_progress: str | None, last_end: float | None, now: float) -> str | None:

@@ -131,6 +131,9 @@ TASK_METRICS = {
     "multiclass": ("macro_f1", "accuracy", "log_loss"),
     "regression": ("r2", "mae", "rmse", "mape"),
 }
+# Lower is better: their size depends on the target (or the classes), so no tolerance fits every use case.
+ERROR_METRICS = frozenset({"mae", "rmse", "mape", "log_loss", "brier", "ece"})
+MONITORING_SCORE_DROP = 0.05  # a day's default tolerance on a score bounded by 1 (r2, macro_f1, accuracy)
 _IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
 _FUNCTION_SPEC = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
@@ -296,7 +299,8 @@ class DriftSettings(_Section):
 class MonitoringConfig(_Section):
     min_label_coverage: float = Field(default=0.8, gt=0.0, le=1.0, description="Share of a day's scored rows that must have a label before its performance is reported.")
     min_labelled_rows: int = Field(default=100, ge=1, description="Labelled rows a day needs (as well) before its performance is reported.")
-    max_roc_auc_drop: float = Field(default=0.05, ge=0.0, description="ROC AUC a day's served predictions may lose against the model version's holdout ROC AUC before performance_within_tolerance fails.")
+    max_roc_auc_drop: float = Field(default=0.05, ge=0.0, description="Binary: ROC AUC a day's served predictions may lose against the model version's holdout ROC AUC before performance_within_tolerance fails.")
+    max_primary_metric_drop: float | None = Field(default=None, ge=0.0, description="Multiclass and regression: what a day's served predictions may lose on the primary metric against the model version's holdout figure (for an error such as rmse, the rise, in the target's unit) before performance_within_tolerance fails. null: 0.05 for a score (r2, macro_f1, accuracy); required when the primary metric is an error (mae, rmse, mape, log_loss). Binary days are judged on ROC AUC with max_roc_auc_drop.")
     open_day_min_rows: int | None = Field(default=None, ge=1, description="A day still open (not yet ended in the use case's zone) gets its drift and performance reports once it holds this many rows; null: only after it ends.")
     performance_retrain_days: int | None = Field(default=3, ge=1, description="Retrain when performance_within_tolerance failed on this many consecutive labelled days; null: off.")
     drift: DriftSettings = Field(default_factory=DriftSettings, description="Per-column drift settings.")
@@ -359,6 +363,7 @@ with warnings.catch_warnings():
             if self.thresholds.regression_baseline is not None and self.task != "regression":
                 raise ValueError("thresholds.regression_baseline applies to a regression task only "
                                  f"(this use case's task is {self.task})")
+            self._check_performance_tolerance()
             drift = self.monitoring.drift
             for what, cols in (("monitoring.drift.exclude_columns", drift.exclude_columns),
                                ("monitoring.drift.column_stattests", list(drift.column_stattests))):
@@ -368,6 +373,30 @@ with warnings.catch_warnings():
             if not set(self.features.all) - set(drift.exclude_columns):
                 raise ValueError("monitoring.drift.exclude_columns leaves no feature to check for drift")
             return self
+
+        def _check_performance_tolerance(self) -> None:
+            mon, metric = self.monitoring, self.primary.metric
+            if self.task == "binary":
+                if mon.max_primary_metric_drop is not None:
+                    raise ValueError("monitoring.max_primary_metric_drop is for multiclass and regression use cases; "
+                                     "a binary day is judged on ROC AUC with monitoring.max_roc_auc_drop")
+                return
+            if "max_roc_auc_drop" in mon.model_fields_set:
+                raise ValueError(f"monitoring.max_roc_auc_drop judges binary days; a {self.task} day is judged on "
+                                 f"{metric}: set monitoring.max_primary_metric_drop instead")
+            if mon.max_primary_metric_drop is None and metric in ERROR_METRICS:
+                raise ValueError(f"monitoring.max_primary_metric_drop is required: the primary metric {metric} is an "
+                                 "error whose size depends on the target, so no default tolerance fits (e.g. the "
+                                 f"{metric} a day may rise above the holdout's, in the target's unit)")
+
+        @property
+        def performance_tolerance(self) -> float:
+            """What a day's served predictions may lose on the monitored metric against the serving
+            version's holdout figure: ROC AUC for binary, else the primary metric (a rise, for an error)."""
+            mon = self.monitoring
+            if self.task == "binary":
+                return mon.max_roc_auc_drop
+            return mon.max_primary_metric_drop if mon.max_primary_metric_drop is not None else MONITORING_SCORE_DROP
 
         @property
         def raw_table(self) -> str:
