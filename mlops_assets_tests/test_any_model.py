@@ -58,7 +58,8 @@ USE_CASES = {
     "demand_pick": ("regression", {"candidates": [
         {"name": "constant", "estimator": "sklearn.dummy.DummyRegressor"},
         {"name": "ridge", "family": "logistic_regression"},
-        {"name": "trees", "family": "hist_gradient_boosting", "params": {"max_iter": 60}}]}),
+        {"name": "trees", "family": "hist_gradient_boosting", "params": {"max_iter": 60}},
+        {"name": "rule", "training_function": "mlops_assets_tests.team_models:rule_model"}]}),
 }
 
 
@@ -259,7 +260,7 @@ def test_candidates_are_logged_as_nested_runs_and_the_best_is_chosen(platform):
     platform.chain("demand_pick")
     candidate = platform.metadata("demand_pick", "candidate_model")
     figures = {c["name"]: c for c in candidate["candidates"]}
-    assert set(figures) == {"constant", "ridge", "trees"}
+    assert set(figures) == {"constant", "ridge", "trees", "rule"}
     best = max(figures.values(), key=lambda c: c["validation_r2"])
     assert candidate["winner"] == best["name"] != "constant" and best["chosen"]
     assert figures["constant"]["validation_r2"] < 0.05
@@ -272,6 +273,19 @@ def test_candidates_are_logged_as_nested_runs_and_the_best_is_chosen(platform):
                                   f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert {r.data.tags["mlops.candidate"] for r in children} == set(figures)
     assert all("validation_r2" in r.data.metrics for r in children)
+
+
+def test_a_candidate_that_raises_fails_the_run_naming_it_and_the_champion_stays(platform, monkeypatch):
+    if platform.champion("demand_pick") is None:
+        platform.chain("demand_pick")
+    champion = platform.champion("demand_pick")
+    monkeypatch.setenv(team_models.FAIL_ENV, "1")
+    broken = platform.materialize("demand_pick", ["candidate_model", "model_evaluation", "champion_model"])
+    assert not broken.success
+    message = _failures(broken)
+    assert ("demand_pick: candidate 'rule': training function mlops_assets_tests.team_models:rule_model raised "
+            "RuntimeError") in message and "the champion stays" in message
+    assert platform.champion("demand_pick") == champion
 
 
 def test_the_http_answer_has_the_task_shape(platform):
@@ -340,7 +354,8 @@ def test_task_defaults_and_the_metric_names_agree_with_the_tasks():
         assert set(names) == set(tasks.get_task(task).directions) and tasks.get_task(task).primary_metric == names[0]
     binary = UseCase(**_use_case("b", "binary", {})).primary
     assert (binary.metric, binary.bound, binary.max_drop, binary.max_slice_drop) == ("roc_auc", 0.6, 0.01, 0.03)
-    rmse = UseCase(**_use_case("r", "regression", {}, thresholds={"primary_metric": "rmse"})).primary
+    rmse = UseCase(**_use_case("r", "regression", {}, thresholds={"primary_metric": "rmse"},
+                               monitoring={"max_primary_metric_drop": 2.0})).primary
     assert (rmse.metric, rmse.bound) == ("rmse", None)  # an error in the target's unit: no default bound
     assert UseCase(**_use_case("r", "regression", {})).primary.bound == 0.0  # R² of the training mean
 

@@ -229,7 +229,11 @@ def _choose(context, uc: UseCase, task, mlflow, fit, train, y):
         with mlflow.start_run(f"{uc.name}-candidate-{spec.name}", {"use_case": uc.name, "mlops.role": "candidate_choice",
                                                                   "mlops.candidate": spec.name}):
             started = time.perf_counter()
-            model = fit(spec, fit_part, fit_y)
+            try:
+                model = fit(spec, fit_part, fit_y)
+            except dg.Failure as exc:  # name the candidate beside the function or estimator it used
+                raise dg.Failure(f"{uc.name}: candidate {spec.name!r}: "
+                                 f"{(exc.description or '').removeprefix(f'{uc.name}: ')}") from exc
             seconds = time.perf_counter() - started
             metrics = task_metrics(task, valid_y.to_numpy(), task_predict(task, model, valid_part[uc.features.all]))
             mlflow_lib.log_params({**models.describe(spec), **spec.params, "fit_rows": len(fit_part),
