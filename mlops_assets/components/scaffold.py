@@ -75,17 +75,22 @@ def _section(annotation: Any, value: Any) -> type[BaseModel] | None:
     return None
 
 
-def _emit(model: type[BaseModel], values: dict[str, Any], indent: int) -> list[str]:
+# Fields a task other than binary must not set (the schema refuses them even at their default).
+BINARY_ONLY = {"monitoring.max_roc_auc_drop"}
+
+
+def _emit(model: type[BaseModel], values: dict[str, Any], indent: int, skip: frozenset[str] = frozenset(),
+          where: str = "") -> list[str]:
     lines, pad = [], "  " * indent
     for field, info in model.model_fields.items():
-        if info.exclude:
+        if info.exclude or f"{where}{field}" in skip:
             continue
         value = values[field] if field in values else info.get_default(call_default_factory=True)
         comment = f"  # {info.description}" if info.description else ""
         nested = _section(info.annotation, value)
         if nested is not None:
             sub = value.model_dump() if isinstance(value, BaseModel) else (value or {})
-            lines += [f"{pad}{field}:{comment}", *_emit(nested, sub, indent + 1)]
+            lines += [f"{pad}{field}:{comment}", *_emit(nested, sub, indent + 1, skip, f"{where}{field}.")]
         else:
             lines.append(f"{pad}{field}: {_scalar(value)}{comment}")
     return lines
@@ -95,16 +100,17 @@ def defs_yaml(name: str, task: str = "binary", labels: bool = True) -> str:
     """The component file of a new use case: every field of config.UseCase, with its default,
     and the task's own defaults."""
     fields = _required(name, task, labels)
-    config.UseCase(**fields)  # the skeleton itself must be a valid use case
-    return "\n".join([
+    text = "\n".join([
         f"# Use case {name} ({task}): every field with its type, default and meaning: `uv run mlops-assets fields`.",
         f"# Replace the TODO and the placeholder columns, and edit dbt_project/models/{name}/ to match",
         "# your raw files" + (" and label files." if labels else "."),
         f"type: {COMPONENT_TYPE}",
         "attributes:",
-        *_emit(config.UseCase, fields, 1),
+        *_emit(config.UseCase, fields, 1, frozenset() if task == "binary" else frozenset(BINARY_ONLY)),
         "",
     ])
+    config.UseCase(**yaml.safe_load(text)["attributes"])  # the skeleton as written must be a valid use case
+    return text
 
 
 def _typed_columns(task: str) -> str:
