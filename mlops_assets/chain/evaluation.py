@@ -161,6 +161,7 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
                     {"gate": g.name, "passed": g.passed, "description": g.description} for g in results]),
                 "gate_verdicts": dg.MetadataValue.json(verdicts),
                 **_candidates_metadata(choice, "roc_auc"),
+                **_segment_evaluation(context, uc, mlflow, client, candidate_meta, train, holdout),
                 "batch_latency_ms": round(latency_ms, 2),
                 "model_size_mb": round(size_mb, 3),
                 handoffs.CANDIDATE_RUN_ID: run_id,
@@ -339,6 +340,7 @@ def _build_task_evaluation(uc: UseCase, asset_key: dg.AssetKey, descriptions: di
                     {"gate": g.name, "passed": g.passed, "description": g.description} for g in results]),
                 "gate_verdicts": dg.MetadataValue.json(verdicts),
                 **_candidates_metadata(choice, task.primary_metric),
+                **_segment_evaluation(context, uc, mlflow, client, candidate_meta, train, holdout),
                 "batch_latency_ms": round(latency_ms, 2),
                 "model_size_mb": round(size_mb, 3),
                 handoffs.CANDIDATE_RUN_ID: run_id,
@@ -359,6 +361,78 @@ def _build_task_evaluation(uc: UseCase, asset_key: dg.AssetKey, descriptions: di
         )
 
     return model_evaluation
+
+
+def _segment_evaluation(context, uc: UseCase, mlflow, client, candidate_meta, train, holdout) -> dict:
+    """Each segment's candidate (a use case with a segment_column) gated on its own segment's
+    holdout rows, on the task's primary metric: minimum quality, lift over the baseline learnt
+    from the segment's training rows, and no regression against the model serving the segment
+    now (its segment champion, else the global champion). The verdicts are metadata read by
+    champion_model, which moves each segment's alias independently; the global model's gates
+    above are unchanged. Each segment model's holdout figures are logged on its own MLflow run
+    (the performance monitoring judges a segment against them)."""
+    segments = _values(candidate_meta).get("segment_candidates")
+    if not uc.segment_column or segments is None:
+        return {}
+    from mlops_assets.evaluation import report as rep
+    from mlops_assets.evaluation import tasks
+    from mlops_assets.serving.segments import segment_values
+
+    task, bounds, name, target = tasks.task_of(uc), uc.primary, uc.registered_model_name, uc.target_column
+    champions = registry.segment_champions(client, name)
+    global_champion = registry.champion_version(client, name)
+    train_values, holdout_values = segment_values(train, uc.segment_column), segment_values(holdout, uc.segment_column)
+    verdicts: dict[str, dict] = {}
+    for segment, candidate in sorted(segments.items()):
+        version = candidate["version"]
+        bar = champions.get(segment)
+        against = f"segment champion v{bar}" if bar else None
+        if bar is None and global_champion is not None:
+            bar, against = global_champion, f"global champion v{global_champion}"
+        figures: dict = {}
+        champion_figures = None
+        try:
+            part = holdout[holdout_values == segment]
+            y = tasks.check_target(task, part[target], target)
+            X = part.loc[y.index, uc.features.all]
+            y_train = tasks.check_target(task, train[train_values == segment][target], target)
+            pred = tasks.predict(task, mlflow.load_model(name, version), X)
+            report = rep.task_report(task, y.to_numpy(), pred,
+                                     tasks.baseline_prediction(task, y_train.to_numpy(), len(X)))
+            figures = report["model"]
+            if bar is not None:
+                champion_figures = tasks.task_metrics(task, y.to_numpy(),
+                                                      tasks.predict(task, mlflow.load_model(name, bar), X))
+            results = tasks.primary_metric_gates(task, figures, report["baseline"], champion_figures, bar,
+                                                 bound=bounds.bound, min_lift=bounds.min_lift,
+                                                 max_drop=bounds.max_drop)[:3]  # no slices within a segment
+        except Exception as exc:  # noqa: BLE001 - a segment that cannot be judged keeps its champion
+            results = [gates.GateResult("segment_evaluation", False, f"cannot evaluate segment {segment!r}: {exc}")]
+        for metric, value in figures.items():
+            client.log_metric(candidate["run_id"], f"holdout_{metric}", value)
+        passed = all(g.passed for g in results)
+        verdicts[segment] = {
+            "candidate_version": version, "compared_with": against or "none (no champion yet)",
+            "holdout_rows": int((holdout_values == segment).sum()), "metric": task.primary_metric,
+            "value": figures.get(task.primary_metric),
+            "champion_value": None if champion_figures is None else champion_figures.get(task.primary_metric),
+            "passed": passed, "quality": {k: float(v) for k, v in figures.items()},
+            "gates": {g.name: {"passed": bool(g.passed), "description": g.description} for g in results}}
+        context.log.info(f"segment {segment!r} v{version} vs {against or 'nothing'}: "
+                         + ("passed" if passed else "failed: " + "; ".join(
+                             g.description for g in results if not g.passed)))
+
+    def fmt(v):
+        return "-" if v is None else f"{v:.4f}"
+
+    rows = [f"| {s} | v{v['candidate_version']} | {v['compared_with']} | {v['holdout_rows']} | {fmt(v['value'])} | "
+            f"{fmt(v['champion_value'])} | {v['passed']} | "
+            + "; ".join(g["description"] for g in v["gates"].values() if not g["passed"]).replace("|", "/") + " |"
+            for s, v in verdicts.items()]
+    table = "\n".join([f"| segment | candidate | compared with | holdout_rows | {task.primary_metric} | "
+                       f"champion_{task.primary_metric} | passed | failed gates |", "|---|---|---|---|---|---|---|---|",
+                       *rows])
+    return {"segment_gates": dg.MetadataValue.md(table), "segment_verdicts": dg.MetadataValue.json(verdicts)}
 
 
 def _values(metadata) -> dict:

@@ -53,7 +53,8 @@ def build_champion_model(uc: UseCase) -> dg.AssetsDefinition:
             context.log.info(decision.summary)
             return dg.MaterializeResult(metadata={"promoted": False, "reason": decision.summary,
                                                   "champion_version": current,
-                                                  "mlflow_model_version_url": dg.MetadataValue.url(url)})
+                                                  "mlflow_model_version_url": dg.MetadataValue.url(url),
+                                                  **_promote_segments(context, uc, client, event)})
         if not decision.promote:
             # A refusal fails the step rather than materializing `promoted: false`: the champion
             # did not change, so no new materialization should tell downstream assets (batch
@@ -85,9 +86,40 @@ def build_champion_model(uc: UseCase) -> dg.AssetsDefinition:
             "registered_model": uc.registered_model_name,
             "mlflow_model_version_url": dg.MetadataValue.url(url),
             "evaluation_run_id": event.run_id,
+            **_promote_segments(context, uc, client, event),
         })
 
     return champion_model
+
+
+def _promote_segments(context, uc: UseCase, client, event) -> dict:
+    """Move each segment's alias (`champion_<segment>`) to its candidate when that segment's
+    gates passed in the evaluation (model_evaluation's segment_verdicts); a segment that failed
+    keeps its champion, or stays on the global model when it has none. Runs once the global
+    candidate passed its gates (the blocking checks stop this step otherwise). Returns the
+    metadata: each segment's champion after this step and what happened to it."""
+    if not uc.segment_column:
+        return {}
+    value = event.asset_materialization.metadata.get("segment_verdicts")
+    verdicts = getattr(value, "value", value) or {}
+    before = registry.segment_champions(client, uc.registered_model_name)
+    rows, after = [], dict(before)
+    for segment, verdict in sorted(verdicts.items()):
+        version, current = str(verdict["candidate_version"]), before.get(segment)
+        if verdict["passed"] and version != current:
+            alias = registry.promote_segment(client, uc.registered_model_name, segment, version, current,
+                                             context.run.run_id, verdict.get("quality"))
+            after[segment], outcome = version, f"promoted ({alias})"
+        elif verdict["passed"]:
+            outcome = "already champion"
+        else:
+            failed = "; ".join(g["description"] for g in verdict["gates"].values() if not g["passed"])
+            outcome = f"refused, keeps {'v' + current if current else 'the global model'}: {failed}"
+        context.log.info(f"segment {segment!r} v{version}: {outcome}")
+        rows.append(f"| {segment} | v{version} | {'v' + after[segment] if segment in after else 'global'} | "
+                    f"{outcome.replace('|', '/')} |")
+    table = "\n".join(["| segment | candidate | champion | outcome |", "|---|---|---|---|", *rows])
+    return {"segment_champions": dg.MetadataValue.json(after), "segment_promotions": dg.MetadataValue.md(table)}
 
 
 def _verdict(instance: dg.DagsterInstance, check_key: dg.AssetCheckKey, evaluation_run_id: str) -> gates.GateResult:

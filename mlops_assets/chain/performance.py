@@ -142,7 +142,7 @@ def _performance_of_day(context, mlflow: MlflowResource, uc: UseCase, day: str, 
         return _result(metadata, verdict, uc.performance_tolerance)
 
     if segments is not None:  # each segment's model on its own rows
-        metadata.update(_segment_metadata(uc, task, labelled, segments))
+        metadata.update(_segment_metadata(uc, task, labelled, segments, mlflow.client()))
     client = mlflow.client()
     if task.name != "binary":
         return _task_performance_of_day(context, mlflow, client, uc, task, day, joined, labelled, coverage, versions,
@@ -242,8 +242,11 @@ def _task_performance_of_day(context, mlflow: MlflowResource, client, uc: UseCas
     return _result(metadata, verdict, uc.performance_tolerance)
 
 
-def _segment_metadata(uc: UseCase, task, labelled, segments) -> dict:
-    """The monitored metric per segment of the day (segment_column's value of each row)."""
+def _segment_metadata(uc: UseCase, task, labelled, segments, client) -> dict:
+    """The monitored metric per segment of the day (segment_column's value of each row), and
+    each segment's verdict: its figure against the holdout figure of the version that served
+    most of its rows (a segment's own model: measured on its segment's holdout rows; the global
+    model: on the whole holdout), within the performance check's tolerance."""
     import pandas as pd
 
     from mlops_assets.monitoring import performance as perf
@@ -255,8 +258,42 @@ def _segment_metadata(uc: UseCase, task, labelled, segments) -> dict:
     rows = labelled.merge(segments.drop_duplicates(keys), on=keys, how="left", validate="many_to_one")
     rows[uc.segment_column] = rows[uc.segment_column].fillna("(no feature row)")
     table = perf.per_segment(rows, uc.segment_column, task, uc.monitoring.min_labelled_rows)
+    verdicts = _segment_verdicts(uc, task, rows, table, client)
+    for r in table:
+        v = verdicts[r["segment"]]
+        r.update({"version": v["version"], "model": v["model"], "holdout": v["holdout"], "drop": v["drop"],
+                  "passed": v["passed"]})
+    failing = sorted(s for s, v in verdicts.items() if v["passed"] is False)
     return {"per_segment": dg.MetadataValue.md(_md(table)),
-            "segment_figures": dg.MetadataValue.json({r["segment"]: r["value"] for r in table})}
+            "segment_figures": dg.MetadataValue.json({r["segment"]: r["value"] for r in table}),
+            "segment_verdicts": dg.MetadataValue.json(verdicts),
+            SEGMENTS_FAILING: ",".join(failing)}
+
+
+SEGMENTS_FAILING = "segments_failing"
+
+
+def _segment_verdicts(uc: UseCase, task, rows, table: list[dict], client) -> dict[str, dict]:
+    """Per segment of the day: the version that served most of its rows, whether it is a
+    segment's model (tag mlops.segment) or the global one, and its drop against its holdout
+    figure (None when either figure is undefined, e.g. too few labelled rows)."""
+    from mlops_assets.governance import registry
+    from mlops_assets.monitoring import performance as perf
+
+    tolerance = uc.performance_tolerance
+    out: dict[str, dict] = {}
+    for r in table:
+        served = rows[rows[uc.segment_column].astype(str) == r["segment"]][perf.VERSION]
+        version = str(served.value_counts().idxmax()) if len(served) else None
+        holdout = None if version is None else holdout_metric(client, uc.registered_model_name, version, r["metric"])
+        tags = (registry.version_tags(client, uc.registered_model_name, version) or {}) if version else {}
+        drop = (None if holdout is None or r["value"] is None
+                else round((holdout - r["value"]) * task.direction(r["metric"]), 5))
+        out[r["segment"]] = {"version": version, "model": "segment" if registry.TAG_SEGMENT in tags else "global",
+                             "metric": r["metric"], "value": r["value"],
+                             "holdout": None if holdout is None else round(holdout, 5), "drop": drop,
+                             "tolerance": tolerance, "passed": None if drop is None else bool(drop <= tolerance)}
+    return out
 
 
 def _primary_metadata(metric: str, overall: dict | None, per_version, verdict) -> dict:
@@ -299,6 +336,8 @@ def _result(metadata: dict, verdict, tolerance: float) -> tuple[dict, dg.AssetCh
         holdout_roc_auc=metadata.get(handoffs.PERF_HOLDOUT_ROC_AUC), drop=verdict.worst_drop, tolerance=tolerance,
         metric=metadata.get(handoffs.PERF_METRIC), value=metadata.get(handoffs.PERF_VALUE),
         holdout=metadata.get(handoffs.PERF_HOLDOUT_VALUE))
+    if SEGMENTS_FAILING in metadata:  # a use case with a segment column: the segments out of tolerance
+        check_meta = {**check_meta, SEGMENTS_FAILING: metadata[SEGMENTS_FAILING] or "none"}
     return metadata, dg.AssetCheckResult(
         check_name=handoffs.PERFORMANCE_CHECK, passed=verdict.passed, severity=dg.AssetCheckSeverity.WARN,
         description=verdict.description[:1000], metadata=check_meta)

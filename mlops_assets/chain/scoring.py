@@ -73,7 +73,8 @@ def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
         owners=asset_metadata.OWNERS,
         tags=asset_metadata.tags("scoring", uc.name),
         code_version=asset_metadata.source_code_version("chain/scoring.py", "serving/predictions.py",
-                                                        "evaluation/tasks.py"),
+                                                        "evaluation/tasks.py",
+                                                        *(["serving/segments.py"] if uc.segment_column else [])),
         # Each new day is scored once; a promotion does not re-score the history (backfill for
         # that), nor do labels that arrive later and rebuild the day's features: what was served
         # stays what is measured. A changed landing file's run re-scores its days itself.
@@ -109,16 +110,30 @@ def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
             rows = con.execute(f"SELECT {cols} FROM {qualified(uc.features_table)} WHERE {ts} >= ? AND {ts} < ? "
                                f"ORDER BY {ts}", [start, end]).df()
         task = task_of(uc)
-        prediction = (predict(task, model, rows[uc.features.all]) if len(rows)
-                      else predict_nothing(task))
+        # A use case with a segment_column: each row by its segment's champion, else the global
+        # one (a pinned version scores every row). Only the segments of the day's rows are loaded.
+        segment_models: dict = {}
+        if uc.segment_column and not pinned and len(rows):
+            from mlops_assets.serving.segments import predict_routed, segment_values
+
+            present = set(segment_values(rows, uc.segment_column).dropna())
+            segment_models = {s: (v, mlflow.load_model(uc.registered_model_name, v)) for s, v in
+                              registry.segment_champions(client, uc.registered_model_name).items() if s in present}
+        if segment_models:
+            values, scored_by = predict_routed(task, rows, uc.features.all, uc.segment_column, (version, model),
+                                               segment_models, prediction_values)
+        else:
+            prediction = (predict(task, model, rows[uc.features.all]) if len(rows)
+                          else predict_nothing(task))
+            values, scored_by = prediction_values(task, prediction, rows.index), str(version)
         # When the model scored (UTC): a prediction counts as served when made before its label
         # arrived (serving/predictions.py), so this is taken here, not when the rows are written.
         scored_at = pd.Timestamp.now(tz="UTC").tz_localize(None)
         frame = pd.DataFrame({
             uc.entity_column: rows[uc.entity_column],
             uc.timestamp_column: pd.to_datetime(rows[uc.timestamp_column]),
-            **prediction_values(task, prediction, rows.index),
-            "model_version": str(version),
+            **values,
+            "model_version": scored_by,
             "scored_at": pd.Series(scored_at, index=rows.index, dtype="datetime64[ns]"),
         })
         if rows.empty:
@@ -146,6 +161,10 @@ def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
             "dagster/table_name": predictions_table(uc),
             "dagster/column_schema": schema,
             "mlflow_model_version_url": dg.MetadataValue.url(mlflow.model_version_url(uc.registered_model_name, version)),
+            **({"segment_versions": dg.MetadataValue.json({s: v for s, (v, _) in segment_models.items()}),
+                "rows_per_version": dg.MetadataValue.json(
+                    {str(k): int(n) for k, n in frame["model_version"].value_counts().sort_index().items()})}
+               if uc.segment_column else {}),
         })
 
     return batch_predictions

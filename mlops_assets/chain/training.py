@@ -82,6 +82,10 @@ class CandidateConfig(dg.Config):
     model no better than chance: tests use it to prove the gates refuse a degraded candidate."""
 
     shuffle_labels: bool = False
+    shuffle_segments: list[str] = []
+    """Segment values whose own models train on permuted labels (a use case with a
+    segment_column): tests use it to prove one segment's worse model is refused while the others
+    are promoted."""
 
 
 def build_candidate_model(uc: UseCase) -> dg.AssetsDefinition:
@@ -100,11 +104,14 @@ def build_candidate_model(uc: UseCase) -> dg.AssetsDefinition:
         tags=asset_metadata.tags("training", uc.name),
         code_version=code_version(uc, CANDIDATE_SOURCES, uc.model, uc.features, uc.target_column,
                                   *([uc.task, uc.split.validation_days, uc.primary.metric]
-                                    if uc.task != "binary" or uc.model.candidates else [])),
+                                    if uc.task != "binary" or uc.model.candidates else []),
+                                  *([uc.segment_column, uc.segment_min_rows] if uc.segment_column else [])),
         automation_condition=after_upstream(),
         description=f"{what[0].upper()}{what[1:]}, trained on the training rows, logged to MLflow "
                     f"(params, metrics, signature, input example, model) and registered as a new version of "
-                    f"{uc.registered_model_name}.",
+                    f"{uc.registered_model_name}."
+                    + (f" One more model per value of {uc.segment_column} with at least {uc.segment_min_rows} "
+                       "training rows, each a version tagged mlops.segment." if uc.segment_column else ""),
     )
     def candidate_model(context: dg.AssetExecutionContext, config: CandidateConfig, warehouse: DuckDBWarehouse,
                         mlflow: MlflowResource) -> dg.MaterializeResult:
@@ -167,16 +174,21 @@ def build_candidate_model(uc: UseCase) -> dg.AssetsDefinition:
             example = X.head(5)
             example = example.astype({c: "float64" for c in example.select_dtypes("integer").columns})
             info = models.log_model(model, example, task)
+            segment_models = (_fit_segments(context, uc, task, mlflow, fit, spec, train, y, example, config)
+                              if uc.segment_column else None)
         # Every candidate becomes a registry version; only the promotion asset moves the champion alias.
         window_start, window_end = str(window.train_start), str(window.train_end)
-        version = registry.register_candidate(info.model_uri, uc.registered_model_name, {
+        version_tags = {
             registry.TAG_DAGSTER_RUN: context.run.run_id,
             registry.TAG_WINDOW_START: window_start,
             registry.TAG_WINDOW_END: window_end,
             registry.TAG_CODE_VERSION: registry.code_version(),
             registry.TAG_MANIFEST_HASH: registry.dbt_manifest_hash(),
             registry.TAG_TRAINING_DIGEST: digest,
-        }).version
+        }
+        version = registry.register_candidate(info.model_uri, uc.registered_model_name, version_tags).version
+        segment_meta = ({} if segment_models is None else
+                        _register_segments(context, uc, mlflow, segment_models, version_tags, str(version)))
         candidate = handoffs.CandidateModel(uc.registered_model_name, str(version), info.model_uri,
                                             run.info.run_id, run.info.experiment_id)
         url = mlflow.model_version_url(uc.registered_model_name, version)
@@ -199,9 +211,72 @@ def build_candidate_model(uc: UseCase) -> dg.AssetsDefinition:
             "training_set_digest": digest,
             **({"task": uc.task} if task.name != "binary" else {}),
             **({"winner": spec.name, "candidates": dg.MetadataValue.json(candidates)} if candidates else {}),
+            **segment_meta,
         })
 
     return candidate_model
+
+
+def _fit_segments(context, uc: UseCase, task, mlflow, fit, spec, train, y, example, config: CandidateConfig) -> dict:
+    """One model per segment with at least segment_min_rows training rows, built like the global
+    one (the same spec: with candidates, the winner's), each fitted on its segment's rows in a
+    nested MLflow run. Returns {"own": {segment: figures and logged model}, "global": {segment:
+    rows}} (segments left to the global model)."""
+    import mlflow as mlflow_lib
+
+    from mlops_assets.evaluation.tasks import task_metrics
+    from mlops_assets.evaluation.tasks import predict as task_predict
+    from mlops_assets.training import models
+    from mlops_assets.serving.segments import segment_values
+
+    values = segment_values(train, uc.segment_column)
+    own, too_small = models.segment_plan(values, uc.segment_min_rows)
+    fitted: dict[str, dict] = {}
+    for segment in own:
+        rows = train[values == segment]
+        target = y.loc[rows.index]
+        if segment in config.shuffle_segments:
+            context.log.warning(f"shuffle_segments: segment {segment!r} trains on permuted labels")
+            target = target.sample(frac=1.0, random_state=0).set_axis(target.index)
+        with mlflow.start_run(f"{uc.name}-candidate-segment-{registry.segment_alias(segment)}", {
+                "use_case": uc.name, "mlops.role": "segment_candidate", registry.TAG_SEGMENT: segment}) as run:
+            started = time.perf_counter()
+            model = fit(spec, rows, target)
+            seconds = time.perf_counter() - started
+            figures = task_metrics(task, target.to_numpy(), task_predict(task, model, rows[uc.features.all]))
+            mlflow_lib.log_params({**models.describe(spec), **spec.params, "task": uc.task, "train_rows": len(rows),
+                                   "segment_column": uc.segment_column, "segment": segment})
+            mlflow_lib.log_metrics({f"train_{k}": v for k, v in figures.items()} | {"fit_seconds": seconds})
+            info = models.log_model(model, example, task)
+        fitted[segment] = {"train_rows": len(rows), "run_id": run.info.run_id, "model_uri": info.model_uri,
+                           "fit_seconds": round(seconds, 3), f"train_{task.primary_metric}":
+                           round(float(figures[task.primary_metric]), 5) if task.primary_metric in figures else None}
+    if too_small:
+        context.log.info(f"segments with fewer than {uc.segment_min_rows} training rows use the global model: "
+                         + ", ".join(f"{k} ({n})" for k, n in too_small.items()))
+    return {"own": fitted, "global": too_small}
+
+
+def _register_segments(context, uc: UseCase, mlflow, segment_models: dict, tags: dict, global_version: str) -> dict:
+    """Register each segment's model as a version of the use case's model tagged with its
+    segment; the candidate's metadata: each segment's version (read by model_evaluation) and a
+    table of every segment, those left to the global model included."""
+    own: dict[str, dict] = {}
+    for segment, fitted in segment_models["own"].items():
+        version = registry.register_candidate(fitted["model_uri"], uc.registered_model_name, {
+            **tags, registry.TAG_SEGMENT: segment, "mlops.segment_column": uc.segment_column,
+            "mlops.segment_of_global_version": global_version}).version
+        own[segment] = {**fitted, "version": str(version)}
+        context.log.info(f"segment {segment!r}: {fitted['train_rows']} rows, registered "
+                         f"{uc.registered_model_name} v{version}")
+    rows = [f"| {s} | {f['train_rows']} | v{f['version']} | {registry.segment_alias(s)} |" for s, f in own.items()]
+    rows += [f"| {s} | {n} | global (fewer than {uc.segment_min_rows} rows) | {registry.CHAMPION_ALIAS} |"
+             for s, n in segment_models["global"].items()]
+    table = "\n".join(["| segment | train_rows | model | alias |", "|---|---|---|---|", *rows])
+    return {"segment_column": uc.segment_column,
+            "segment_candidates": dg.MetadataValue.json(own),
+            "segments_on_global": dg.MetadataValue.json(segment_models["global"]),
+            "segments": dg.MetadataValue.md(table)}
 
 
 def _choose(context, uc: UseCase, task, mlflow, fit, train, y):

@@ -41,6 +41,18 @@ TAG_PROMOTED_ROC_AUC = "mlops.promoted_holdout_roc_auc"
 TAG_PROMOTED_LOG_LOSS = "mlops.promoted_holdout_log_loss"
 
 
+# A model per segment (use case's segment_column): each segment model is a version of the same
+# registered model tagged with its segment value; the segment's champion is the alias
+# `champion_<segment>` (an alias takes letters, digits, '_' and '-' only, so the value is
+# sanitised and the registered model keeps the alias -> value mapping in a tag).
+TAG_SEGMENT = "mlops.segment"
+TAG_SEGMENT_ALIASES = "mlops.segment_aliases"
+# Promotion provenance of a segment champion, apart from the global's tags: the global's gates
+# compare with recent global champions (TAG_PROMOTED_AT) and must not meet a segment's model.
+TAG_SEGMENT_PROMOTED_AT = "mlops.segment_promoted_at"
+TAG_SEGMENT_PREVIOUS_CHAMPION = "mlops.previous_segment_champion"
+
+
 class RegistryError(RuntimeError):
     pass
 
@@ -239,3 +251,50 @@ def model_size_mb(model_uri: str) -> float:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp))
         total = sum(p.stat().st_size for p in local.rglob("*") if p.is_file())
     return total / 1e6
+
+
+def segment_alias(segment: str) -> str:
+    """The alias of a segment's champion: `champion_` + the value in lower-case letters, digits
+    and '_'; a value that needed changing also gets a short hash of itself, so two values that
+    sanitise alike ("North", "north!") never share an alias."""
+    import re
+
+    value = str(segment)
+    clean = re.sub(r"[^a-z0-9_]", "_", value.lower())[:80]
+    if clean != value:
+        clean = f"{clean}_{hashlib.sha256(value.encode()).hexdigest()[:6]}"
+    return f"{CHAMPION_ALIAS}_{clean}"
+
+
+def segment_champions(c, name: str) -> dict[str, str]:
+    """Segment value -> version its `champion_<segment>` alias points at (empty when the model,
+    or any segment champion, does not exist)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        model = c.get_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return {}
+        raise
+    by_alias = json.loads(model.tags.get(TAG_SEGMENT_ALIASES) or "{}")
+    return {segment: str(model.aliases[alias]) for alias, segment in sorted(by_alias.items())
+            if alias in model.aliases}
+
+
+def promote_segment(c, name: str, segment: str, version: str, previous: str | None, dagster_run_id: str,
+                    quality: dict[str, float] | None = None) -> str:
+    """Move the segment's alias to ``version`` after recording the promotion on it (as
+    `promote` does for the global champion); returns the alias."""
+    alias = segment_alias(segment)
+    model = c.get_registered_model(name)
+    by_alias = json.loads(model.tags.get(TAG_SEGMENT_ALIASES) or "{}")
+    if by_alias.get(alias) != segment:
+        c.set_registered_model_tag(name, TAG_SEGMENT_ALIASES, json.dumps({**by_alias, alias: segment}, sort_keys=True))
+    for metric, value in (quality or {}).items():
+        c.set_model_version_tag(name, version, f"{TAG_PROMOTED_PREFIX}{metric}", f"{value:.6f}")
+    c.set_model_version_tag(name, version, TAG_SEGMENT_PREVIOUS_CHAMPION, previous or "")
+    c.set_model_version_tag(name, version, TAG_SEGMENT_PROMOTED_AT, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    c.set_model_version_tag(name, version, TAG_PROMOTED_BY, dagster_run_id)
+    c.set_registered_model_alias(name, alias, version)
+    return alias

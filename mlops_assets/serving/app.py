@@ -2,7 +2,9 @@
 
   POST /predict   {"rows": [{column: value, ...}, ...]}  ->  {"model_version", "scores", ...}
                   rows shaped like a landing file's rows (features computed by the use case's
-                  dbt SQL, features.py) or rows with every feature column
+                  dbt SQL, features.py) or rows with every feature column; a use case with a
+                  segment column scores each row by its segment's champion, else the global
+                  one, and answers the version of each row ("model_versions")
   GET  /version   the version served and when it was loaded
   GET  /health    200 while a model is loaded, with the poller's last error if any
 """
@@ -21,6 +23,7 @@ from starlette.routing import Route
 from mlops_assets.evaluation import tasks
 from mlops_assets.serving.features import FeatureSQLError, LandingSpec
 from mlops_assets.serving.holder import ChampionHolder, frame_from_columns
+from mlops_assets.serving.segments import answer_routed
 from mlops_assets.serving.validation import (
     MAX_BYTES_DEFAULT,
     MAX_ROWS_DEFAULT,
@@ -113,12 +116,17 @@ def create_app(holder: ChampionHolder, max_rows: int = MAX_ROWS_DEFAULT, poll: b
         started = time.perf_counter()
         # Prediction is CPU-bound: keep it off the event loop so /health stays responsive.
         frame = await run_in_threadpool(frame_from_columns, columns, spec)
-        prediction = await run_in_threadpool(tasks.predict, holder.task, served.model, frame)
+        if served.segments:
+            answer = await run_in_threadpool(answer_routed, holder.task, frame, holder.segment_column,
+                                             (served.version, served.model), served.segments)
+        else:
+            prediction = await run_in_threadpool(tasks.predict, holder.task, served.model, frame)
+            answer = tasks.serving_answer(holder.task, prediction)
         return JSONResponse({
             "model_name": served.name,
             "model_version": served.version,
             # binary: "scores" (P(1)); regression: "predictions"; multiclass: labels, classes, probabilities
-            **tasks.serving_answer(holder.task, prediction),
+            **answer,
             "rows": len(frame),
             "input": shape,
             "predict_ms": round((time.perf_counter() - started) * 1000, 3),
@@ -128,7 +136,8 @@ def create_app(holder: ChampionHolder, max_rows: int = MAX_ROWS_DEFAULT, poll: b
         served = holder.current
         return JSONResponse({"model_name": served.name, "model_version": served.version,
                              "loaded_at": served.loaded_at, "load_seconds": round(served.load_seconds, 3),
-                             "swaps": holder.swaps})
+                             "swaps": holder.swaps,
+                             **({"segment_versions": served.segment_versions()} if holder.segment_column else {})})
 
     async def health(_: Request) -> JSONResponse:
         served = holder.current
@@ -238,7 +247,7 @@ def serve(use_case: str, port: int, host: str = "127.0.0.1", poll_seconds: float
 
     uc = _use_case(use_case)
     holder = ChampionHolder(uc.registered_model_name, feature_spec(uc), settings.mlflow_tracking_uri(), poll_seconds,
-                            task=uc.task)
+                            task=uc.task, segment_column=uc.segment_column)
     try:
         holder.refresh()
     except RegistryError as exc:

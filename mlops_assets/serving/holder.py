@@ -5,13 +5,16 @@ that version is loaded and warmed up completely on the side, then published by r
 reference. A request reads the reference once and uses that model for its whole life, so a
 swap never fails or mixes versions within a request in flight; assigning an attribute is atomic
 in CPython, no lock is needed on the read path.
+
+A use case with a segment column serves each segment's champion (alias `champion_<segment>`)
+beside the global one; they are published together, as one reference, whenever any of them moves.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -31,12 +34,17 @@ class LoadedModel:
     model: Any
     loaded_at: float
     load_seconds: float
+    segments: dict[str, tuple[str, Any]] = field(default_factory=dict)  # segment -> (version, model)
+
+    def segment_versions(self) -> dict[str, str]:
+        return {s: v for s, (v, _) in self.segments.items()}
 
 
 class ChampionHolder:
     def __init__(self, model_name: str, spec: FeatureSpec, tracking_uri: str, poll_seconds: float = 5.0,
-                 task: str = "binary"):
+                 task: str = "binary", segment_column: str | None = None):
         self.model_name = model_name
+        self.segment_column = segment_column  # routes rows to their segment's champion (serving/segments.py)
         self.task = task  # the use case's task: the form of the prediction (evaluation.tasks.predict)
         self.spec = spec
         self.tracking_uri = tracking_uri
@@ -61,22 +69,37 @@ class ChampionHolder:
         when the registry cannot be read or the new version cannot be loaded; the model being
         served is kept in that case."""
         with self._refresh_lock:
-            version = registry.champion_version(registry.mlflow_client(self.tracking_uri), self.model_name)
+            client = registry.mlflow_client(self.tracking_uri)
+            version = registry.champion_version(client, self.model_name)
+            segment_versions = registry.segment_champions(client, self.model_name) if self.segment_column else {}
             self.last_checked = time.time()
             if version is None:
                 raise registry.RegistryError(f"{self.model_name} has no {registry.CHAMPION_ALIAS!r} alias")
-            if self._current is not None and self._current.version == version:
+            if (self._current is not None and self._current.version == version
+                    and self._current.segment_versions() == segment_versions):
                 return False
             started = time.perf_counter()
-            model = registry.load_model(self.tracking_uri, self.model_name, version)
-            # Warm-up on a row of missing values (imputed like in training): a version that
-            # cannot predict is never published.
-            predict(self.task, model, empty_row_frame(self.spec))
+            # Versions already served are reused, not loaded again.
+            loaded = {} if self._current is None else {
+                self._current.version: self._current.model, **{v: m for v, m in self._current.segments.values()}}
+
+            def load(v: str):
+                if v not in loaded:
+                    loaded[v] = registry.load_model(self.tracking_uri, self.model_name, v)
+                    # Warm-up on a row of missing values (imputed like in training): a version
+                    # that cannot predict is never published.
+                    predict(self.task, loaded[v], empty_row_frame(self.spec))
+                return loaded[v]
+
+            model = load(version)
+            segments = {s: (v, load(v)) for s, v in segment_versions.items()}
             previous = self._current
-            self._current = LoadedModel(self.model_name, version, model, time.time(), time.perf_counter() - started)
+            self._current = LoadedModel(self.model_name, version, model, time.time(), time.perf_counter() - started,
+                                        segments)
             self.swaps += previous is not None
-            log.warning("serving %s v%s (was %s), loaded in %.2fs", self.model_name, version,
-                        f"v{previous.version}" if previous else "nothing", self._current.load_seconds)
+            log.warning("serving %s v%s (was %s)%s, loaded in %.2fs", self.model_name, version,
+                        f"v{previous.version}" if previous else "nothing",
+                        f", segments {segment_versions}" if segment_versions else "", self._current.load_seconds)
             return True
 
     def start_polling(self) -> None:

@@ -199,3 +199,12 @@ def describe(spec: ModelSpec) -> Mapping[str, Any]:
     return {"model_kind": spec.kind, "model": spec.label,
             **({"model_family": spec.family} if spec.kind == "family" else {})}
 
+
+def segment_plan(values, min_rows: int) -> tuple[dict[str, int], dict[str, int]]:
+    """The segments of the training rows (``values``: each row's segment value) that get a model
+    of their own (at least ``min_rows`` rows) and those left to the global model, each with its
+    row count. Values are named as strings (as the registry tags and the routing name them);
+    rows without a value only train the global model."""
+    counts = values.dropna().astype(str).value_counts().sort_index()
+    own = {str(k): int(n) for k, n in counts.items() if n >= min_rows}
+    return own, {str(k): int(n) for k, n in counts.items() if n < min_rows}

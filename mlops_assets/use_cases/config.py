@@ -327,6 +327,7 @@ with warnings.catch_warnings():
         features: FeaturesConfig = Field(description="Feature columns and the dbt model that holds them.")
         slice_columns: list[Identifier] = Field(default_factory=list, description="Categorical features whose values are compared one by one by the evaluation gates.")
         segment_column: Identifier | None = Field(default=None, description="A categorical feature (e.g. region) with one model per value, each trained and gated on its own, plus a global fallback; null: one model.")
+        segment_min_rows: int = Field(default=200, ge=1, description="Training rows a segment needs for a model of its own; a segment with fewer is scored by the global model.")
         model: ModelConfig = Field(default_factory=ModelConfig, description="The model (family, estimator by import path or training function) and its parameters, or several candidates.")
         split: SplitConfig = Field(default_factory=SplitConfig, description="Time-based train/holdout split.")
         retrain: RetrainConfig = Field(default_factory=RetrainConfig, description="When retraining is requested.")
