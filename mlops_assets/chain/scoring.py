@@ -100,8 +100,6 @@ def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
         if version is None:
             raise dg.Failure(f"{uc.registered_model_name} has no champion yet: materialize "
                              f"{key(uc, CHAMPION).to_user_string()} first")
-        # Load by version, not by alias, so the version recorded is the one that scored.
-        model = mlflow.load_model(uc.registered_model_name, version)
 
         cols = ", ".join(ident(c) for c in [uc.entity_column, uc.timestamp_column, *uc.features.all])
         ts = ident(uc.timestamp_column)
@@ -116,9 +114,14 @@ def build_batch_predictions(uc: UseCase) -> dg.AssetsDefinition:
         if uc.segment_column and not pinned and len(rows):
             from mlops_assets.serving.segments import predict_routed, segment_values
 
-            present = set(segment_values(rows, uc.segment_column).dropna())
+            of_rows = segment_values(rows, uc.segment_column)
+            present = set(of_rows.dropna())
             segment_models = {s: (v, mlflow.load_model(uc.registered_model_name, v)) for s, v in
                               registry.segment_champions(client, uc.registered_model_name).items() if s in present}
+        # Load by version, not by alias, so the version recorded is the one that scored; the
+        # global model only when some row is not in a segment with its own champion.
+        needs_global = not segment_models or not of_rows.isin(list(segment_models)).all()
+        model = mlflow.load_model(uc.registered_model_name, version) if needs_global else None
         if segment_models:
             values, scored_by = predict_routed(task, rows, uc.features.all, uc.segment_column, (version, model),
                                                segment_models, prediction_values)
