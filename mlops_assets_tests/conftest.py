@@ -37,6 +37,18 @@ def _environment_restored():
     subprocesses), in an order pytest-xdist decides."""
     saved = dict(os.environ)
     yield
+    _restore_environment(saved)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _module_environment_restored():
+    """The same for a module's own shared state (e.g. a registry URI its platform exported)."""
+    saved = dict(os.environ)
+    yield
+    _restore_environment(saved)
+
+
+def _restore_environment(saved: dict) -> None:
     for key in set(os.environ) - set(saved):
         del os.environ[key]
     for key, value in saved.items():
