@@ -224,7 +224,7 @@ def _fit_segments(context, uc: UseCase, task, mlflow, fit, spec, train, y, examp
     rows}} (segments left to the global model)."""
     import mlflow as mlflow_lib
 
-    from mlops_assets.evaluation.tasks import task_metrics
+    from mlops_assets.evaluation.tasks import check_target, task_metrics
     from mlops_assets.evaluation.tasks import predict as task_predict
     from mlops_assets.training import models
     from mlops_assets.serving.segments import segment_values
@@ -232,9 +232,16 @@ def _fit_segments(context, uc: UseCase, task, mlflow, fit, spec, train, y, examp
     values = segment_values(train, uc.segment_column)
     own, too_small = models.segment_plan(values, uc.segment_min_rows)
     fitted: dict[str, dict] = {}
+    unfit: dict[str, str] = {}
     for segment in own:
         rows = train[values == segment]
         target = y.loc[rows.index]
+        try:  # a segment whose target does not fit the task on its own (one class) keeps the global model
+            check_target(task, target, uc.target_column)
+        except ValueError as exc:
+            unfit[segment] = str(exc)
+            context.log.warning(f"segment {segment!r} uses the global model: {exc}")
+            continue
         if segment in config.shuffle_segments:
             context.log.warning(f"shuffle_segments: segment {segment!r} trains on permuted labels")
             target = target.sample(frac=1.0, random_state=0).set_axis(target.index)
@@ -254,7 +261,7 @@ def _fit_segments(context, uc: UseCase, task, mlflow, fit, spec, train, y, examp
     if too_small:
         context.log.info(f"segments with fewer than {uc.segment_min_rows} training rows use the global model: "
                          + ", ".join(f"{k} ({n})" for k, n in too_small.items()))
-    return {"own": fitted, "global": too_small}
+    return {"own": fitted, "global": too_small, "unfit": unfit}
 
 
 def _register_segments(context, uc: UseCase, mlflow, segment_models: dict, tags: dict, global_version: str) -> dict:
@@ -272,10 +279,14 @@ def _register_segments(context, uc: UseCase, mlflow, segment_models: dict, tags:
     rows = [f"| {s} | {f['train_rows']} | v{f['version']} | {registry.segment_alias(s)} |" for s, f in own.items()]
     rows += [f"| {s} | {n} | global (fewer than {uc.segment_min_rows} rows) | {registry.CHAMPION_ALIAS} |"
              for s, n in segment_models["global"].items()]
+    rows += [f"| {s} | - | global ({why.replace('|', '/')}) | {registry.CHAMPION_ALIAS} |"
+             for s, why in segment_models["unfit"].items()]
     table = "\n".join(["| segment | train_rows | model | alias |", "|---|---|---|---|", *rows])
     return {"segment_column": uc.segment_column,
             "segment_candidates": dg.MetadataValue.json(own),
             "segments_on_global": dg.MetadataValue.json(segment_models["global"]),
+            **({"segments_not_fitted": dg.MetadataValue.json(segment_models["unfit"])}
+               if segment_models["unfit"] else {}),
             "segments": dg.MetadataValue.md(table)}
 
 

@@ -163,7 +163,8 @@ def main() -> None:
         print(f"\n{args.rows} rows a day, {len(REGIONS)} regions; model: {spec}; {args.pairs} pair(s), medians; "
               f"load average {load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
         print(f"batch_predictions of a day, one model: {one:.2f} s")
-        print(f"batch_predictions of a day, {n_segments} segment models + the global one: {segmented:.2f} s")
+        print(f"batch_predictions of a day, {n_segments} segment models (the global one loaded only for rows outside "
+              f"them): {segmented:.2f} s")
         print(f"per-segment / one model = {ratio:.2f} (goal <= 1.5: {'met' if ratio <= 1.5 else 'not met'})")
         print(f"prediction alone (models loaded): one model {single * 1000:.1f} ms, routed to {n_segments} "
               f"segment models {routed * 1000:.1f} ms ({routed / single:.2f}x)")
