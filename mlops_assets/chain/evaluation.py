@@ -157,31 +157,46 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
                 "metrics_per_slice": rep.metadata_table(rep.SLICE_METRICS_COLUMNS, [
                     {"column": c, **r} for c, rows in candidate_slices.items() for r in rows]),
                 "calibration": rep.metadata_table(rep.CALIBRATION_COLUMNS, report["calibration"]),
-                "gates": rep.metadata_table(rep.GATES_COLUMNS, [
-                    {"gate": g.name, "passed": g.passed, "description": g.description} for g in results]),
-                "gate_verdicts": dg.MetadataValue.json(verdicts),
+                **_gates_metadata(results, verdicts),
                 **_candidates_metadata(choice, "roc_auc"),
                 **_segment_evaluation(context, uc, mlflow, client, candidate_meta, train, holdout),
-                "batch_latency_ms": round(latency_ms, 2),
-                "model_size_mb": round(size_mb, 3),
-                handoffs.CANDIDATE_RUN_ID: run_id,
-                handoffs.CANDIDATE_MODEL_URI: candidate.model_uri,
-                "mlflow_run_url": dg.MetadataValue.url(mlflow.run_url(exp, run_id)),
-                "mlflow_model_version_url": dg.MetadataValue.url(
-                    mlflow.model_version_url(uc.registered_model_name, candidate_version)),
-                "report_artifact_url": dg.MetadataValue.url(mlflow.artifact_url(exp, run_id, "evaluation/report.json")),
-                "comparison_artifact_url": dg.MetadataValue.url(
-                    mlflow.artifact_url(exp, run_id, "evaluation/champion_challenger.json")),
+                **_run_metadata(uc, mlflow, exp, run_id, candidate, candidate_version, latency_ms, size_mb),
                 **plots,  # ROC, PR, calibration, confusion matrix, feature importance (PNG in MLflow)
             },
-            check_results=[
-                dg.AssetCheckResult(check_name=g.name, passed=bool(g.passed), description=g.description,
-                                    metadata={k: float(v) for k, v in g.metadata.items()})
-                for g in results
-            ],
+            check_results=_check_results(results),
         )
 
     return model_evaluation
+
+
+def _gates_metadata(results, verdicts) -> dict:
+    from mlops_assets.evaluation import report as rep
+
+    return {"gates": rep.metadata_table(rep.GATES_COLUMNS, [
+                {"gate": g.name, "passed": g.passed, "description": g.description} for g in results]),
+            "gate_verdicts": dg.MetadataValue.json(verdicts)}
+
+
+def _check_results(results) -> list[dg.AssetCheckResult]:
+    return [dg.AssetCheckResult(check_name=g.name, passed=bool(g.passed), description=g.description,
+                                metadata={k: float(v) for k, v in g.metadata.items()}) for g in results]
+
+
+def _run_metadata(uc: UseCase, mlflow, exp, run_id: str, candidate, candidate_version, latency_ms: float,
+                  size_mb: float) -> dict:
+    """The serving budget's figures and the links into MLflow, the same for every task."""
+    return {
+        "batch_latency_ms": round(latency_ms, 2),
+        "model_size_mb": round(size_mb, 3),
+        handoffs.CANDIDATE_RUN_ID: run_id,
+        handoffs.CANDIDATE_MODEL_URI: candidate.model_uri,
+        "mlflow_run_url": dg.MetadataValue.url(mlflow.run_url(exp, run_id)),
+        "mlflow_model_version_url": dg.MetadataValue.url(
+            mlflow.model_version_url(uc.registered_model_name, candidate_version)),
+        "report_artifact_url": dg.MetadataValue.url(mlflow.artifact_url(exp, run_id, "evaluation/report.json")),
+        "comparison_artifact_url": dg.MetadataValue.url(
+            mlflow.artifact_url(exp, run_id, "evaluation/champion_challenger.json")),
+    }
 
 
 def _batch_latency_ms(predict, X, rows: int) -> tuple[float, int]:
@@ -336,28 +351,13 @@ def _build_task_evaluation(uc: UseCase, asset_key: dg.AssetKey, descriptions: di
                 "slices_vs_champion": rep.metadata_table(rep.TASK_SLICES_VS_CHAMPION_COLUMNS, slice_rows),
                 "metrics_per_slice": rep.metadata_table(rep.TASK_SLICE_METRICS_COLUMNS, [
                     {"column": c, **r} for c, rows in candidate_slices.items() for r in rows]),
-                "gates": rep.metadata_table(rep.GATES_COLUMNS, [
-                    {"gate": g.name, "passed": g.passed, "description": g.description} for g in results]),
-                "gate_verdicts": dg.MetadataValue.json(verdicts),
+                **_gates_metadata(results, verdicts),
                 **_candidates_metadata(choice, task.primary_metric),
                 **_segment_evaluation(context, uc, mlflow, client, candidate_meta, train, holdout),
-                "batch_latency_ms": round(latency_ms, 2),
-                "model_size_mb": round(size_mb, 3),
-                handoffs.CANDIDATE_RUN_ID: run_id,
-                handoffs.CANDIDATE_MODEL_URI: candidate.model_uri,
-                "mlflow_run_url": dg.MetadataValue.url(mlflow.run_url(exp, run_id)),
-                "mlflow_model_version_url": dg.MetadataValue.url(
-                    mlflow.model_version_url(uc.registered_model_name, candidate_version)),
-                "report_artifact_url": dg.MetadataValue.url(mlflow.artifact_url(exp, run_id, "evaluation/report.json")),
-                "comparison_artifact_url": dg.MetadataValue.url(
-                    mlflow.artifact_url(exp, run_id, "evaluation/champion_challenger.json")),
+                **_run_metadata(uc, mlflow, exp, run_id, candidate, candidate_version, latency_ms, size_mb),
                 **plots,
             },
-            check_results=[
-                dg.AssetCheckResult(check_name=g.name, passed=bool(g.passed), description=g.description,
-                                    metadata={k: float(v) for k, v in g.metadata.items()})
-                for g in results
-            ],
+            check_results=_check_results(results),
         )
 
     return model_evaluation
