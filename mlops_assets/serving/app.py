@@ -24,6 +24,7 @@ from mlops_assets.evaluation import tasks
 from mlops_assets.serving.features import FeatureSQLError, LandingSpec
 from mlops_assets.serving.holder import ChampionHolder, frame_from_columns
 from mlops_assets.serving.segments import answer_routed
+from mlops_assets.simulate import shipped
 from mlops_assets.serving.validation import (
     MAX_BYTES_DEFAULT,
     MAX_ROWS_DEFAULT,
@@ -181,7 +182,7 @@ def feature_spec(uc) -> FeatureSpec:
 
 def example_rows(uc, n: int = 2) -> list[dict]:
     """Landing-shaped rows for a request: the first rows of the use case's newest landing file,
-    else (the demo use case) rows of the simulator, else rows of empty values with the columns
+    else (a shipped demo use case) rows of its simulator, else rows of empty values with the columns
     the features SQL reads (which compiles it)."""
     import json
 
@@ -200,11 +201,10 @@ def example_rows(uc, n: int = 2) -> list[dict]:
             break
         except Exception:  # noqa: BLE001 - an unreadable file: the loader reports it; try the next
             continue
-    if frame is None and uc.name == "churn":
-        from mlops_assets.simulate.churn import SimulationConfig, simulate_day
-
-        cfg = SimulationConfig()
-        frame = simulate_day(cfg.start_date, cfg).head(n)
+    if frame is None and uc.name in shipped.SIMULATORS:
+        sim = shipped.simulator(uc.name)
+        cfg = sim.SimulationConfig()
+        frame = sim.simulate_day(cfg.start_date, cfg).head(n)
     if frame is None:
         landing = compile_landing(uc)
         if landing is None:
