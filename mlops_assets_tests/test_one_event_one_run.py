@@ -99,7 +99,9 @@ def test_the_daily_chain_has_one_backfill_policy_and_jobs_warn_nothing(churn, db
             job.get_subset  # noqa: B018 - resolving is what warns
     assert not [w for w in caught if "BackfillPolic" in str(w.message)], [str(w.message) for w in caught]
     partitioned = [k for k in graph.get_all_asset_keys() if graph.get(k).partitions_def is not None]
-    assert len(partitioned) == 7
+    # Seven daily assets per shipped use case (raw, labels, stg, features, predictions, drift, performance).
+    per_use_case = {uc: sum(1 for k in partitioned if k.path[0] == uc) for uc in ("churn", "demand")}
+    assert per_use_case == {"churn": 7, "demand": 7} and len(partitioned) == 14, per_use_case
     for k in partitioned:
         assert graph.get(k).backfill_policy == dg.BackfillPolicy.single_run(), k
 
