@@ -103,7 +103,7 @@ def test_a_backfill_and_a_sensor_run_write_the_warehouse_at_once(data_dir, dbt_m
     overrides.write_text("churn: {retrain: {min_new_rows: null}}\n")
     monkeypatch.setenv(OVERRIDES_ENV, str(overrides))
     folder = data_dir / "landing" / "churn"
-    write_days(folder, day_range(D0, len(BACKFILL_DAYS)), SimulationConfig(rows_per_day=15_000))
+    write_days(folder, day_range(D0, len(BACKFILL_DAYS)), SimulationConfig(rows_per_day=40_000))
     home = data_dir / "dagster_home"
     assert instance_home.write_dagster_yaml(home, "embedded")
     cli.prepare_instance()  # what `mlops-assets ui` does before starting dagster dev
