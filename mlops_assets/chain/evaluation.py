@@ -120,17 +120,10 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
         verdicts = {g.name: {"passed": g.passed, "description": g.description} for g in results}
 
         run_id = candidate.run_id
-        for name, value in m.items():
-            client.log_metric(run_id, f"holdout_{name}", value)
-        for name, value in report["baseline"].items():
-            client.log_metric(run_id, f"baseline_{name}", value)
-        client.log_metric(run_id, "batch_latency_ms", latency_ms)
-        client.log_metric(run_id, "model_size_mb", size_mb)
-        client.log_dict(run_id, report, "evaluation/report.json")
-        client.log_dict(run_id, {"candidate_version": candidate_version, "champion_version": champion_version,
-                                 "champion_error": champion_error, "comparison": comparison,
-                                 "recent_champions": recent, "metrics": metric_rows, "slices": slice_rows,
-                                 "gates": verdicts}, "evaluation/champion_challenger.json")
+        _log_evaluation(client, run_id, m, report, latency_ms, size_mb, {
+            "candidate_version": candidate_version, "champion_version": champion_version,
+            "champion_error": champion_error, "comparison": comparison, "recent_champions": recent,
+            "metrics": metric_rows, "slices": slice_rows, "gates": verdicts})
         from mlops_assets.evaluation.plot_artifacts import log_evaluation_plots
 
         plots = log_evaluation_plots(client, run_id, uc.registered_model_name, candidate_version, model, X, y, prob,
@@ -167,6 +160,20 @@ def build_model_evaluation(uc: UseCase) -> dg.AssetsDefinition:
         )
 
     return model_evaluation
+
+
+def _log_evaluation(client, run_id: str, holdout: dict, report: dict, latency_ms: float, size_mb: float,
+                    comparison: dict) -> None:
+    """The candidate's holdout, baseline and budget figures and the two evaluation files, on its
+    MLflow run (the same for every task)."""
+    for name, value in holdout.items():
+        client.log_metric(run_id, f"holdout_{name}", value)
+    for name, value in report["baseline"].items():
+        client.log_metric(run_id, f"baseline_{name}", value)
+    client.log_metric(run_id, "batch_latency_ms", latency_ms)
+    client.log_metric(run_id, "model_size_mb", size_mb)
+    client.log_dict(run_id, report, "evaluation/report.json")
+    client.log_dict(run_id, comparison, "evaluation/champion_challenger.json")
 
 
 def _gates_metadata(results, verdicts) -> dict:
@@ -316,17 +323,10 @@ def _build_task_evaluation(uc: UseCase, asset_key: dg.AssetKey, descriptions: di
         verdicts = {g.name: {"passed": g.passed, "description": g.description} for g in results}
 
         run_id = candidate.run_id
-        for name, value in m.items():
-            client.log_metric(run_id, f"holdout_{name}", value)
-        for name, value in report["baseline"].items():
-            client.log_metric(run_id, f"baseline_{name}", value)
-        client.log_metric(run_id, "batch_latency_ms", latency_ms)
-        client.log_metric(run_id, "model_size_mb", size_mb)
-        client.log_dict(run_id, report, "evaluation/report.json")
-        client.log_dict(run_id, {"candidate_version": candidate_version, "champion_version": champion_version,
-                                 "champion_error": champion_error, "comparison": comparison,
-                                 "recent_champions": recent, "metrics": metric_rows, "slices": slice_rows,
-                                 "gates": verdicts}, "evaluation/champion_challenger.json")
+        _log_evaluation(client, run_id, m, report, latency_ms, size_mb, {
+            "candidate_version": candidate_version, "champion_version": champion_version,
+            "champion_error": champion_error, "comparison": comparison, "recent_champions": recent,
+            "metrics": metric_rows, "slices": slice_rows, "gates": verdicts})
         plots = _task_plots(context, uc, task, client, run_id, candidate_version, model, X, y, pred, base_pred,
                             mlflow.ui_url)
 
