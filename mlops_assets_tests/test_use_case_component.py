@@ -23,7 +23,7 @@ from mlops_assets.use_cases.loader import DEFS_DIR, OVERRIDES_ENV, load, load_us
 REPO = Path(__file__).resolve().parent.parent
 CHURN_DEFS = DEFS_DIR / "churn" / "defs.yaml"
 BIN = Path(sys.executable).parent
-HEAVY = ("sklearn", "mlflow", "evidently")
+HEAVY = ("sklearn", "mlflow", "evidently", "pandas", "numpy")  # imported by steps, never by loading
 
 
 def _attributes(path: Path = CHURN_DEFS) -> dict:

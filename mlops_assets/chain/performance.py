@@ -11,6 +11,7 @@ from mlops_assets.chain.automation import per_day
 from mlops_assets.chain.lineage import BATCH_PREDICTIONS, LABELS, PERFORMANCE, RAW, day_check_result, key
 from mlops_assets.chain.partitions import day_results, day_window, daily_partitions
 from mlops_assets.chain.resources import DuckDBWarehouse, MlflowResource
+from mlops_assets.evaluation.gates import LABELS as LABEL_OF_METRIC
 from mlops_assets.use_cases.config import UseCase
 from mlops_assets.training.triggers import PerformanceDay
 
@@ -47,16 +48,22 @@ def monitored_task(uc: UseCase):
     return tasks.get_task(tasks.BINARY) if uc.task == tasks.BINARY else tasks.task_of(uc)
 
 
+def monitored_metric(uc: UseCase) -> tuple[str, str]:
+    """The metric monitored_task judges and how it reads, from the use case alone: the code
+    location calls this, and evaluation.tasks (numpy, pandas) is imported only when a report runs."""
+    metric = "roc_auc" if uc.task == "binary" else uc.primary.metric
+    return metric, LABEL_OF_METRIC.get(metric, metric)
+
+
 def build_performance_report(uc: UseCase) -> dg.AssetsDefinition:
     asset_key = key(uc, PERFORMANCE)
     partitions = daily_partitions(uc)
     mon = uc.monitoring
-    task = monitored_task(uc)
-    metric = task.label("roc_auc" if task.name == "binary" else task.primary_metric)
+    metric = monitored_metric(uc)[1]
     figures_text = ("ROC AUC, precision, recall, F1, log loss (Evidently ClassificationPreset), Brier and calibration "
-                    "error" if task.name == "binary" else
+                    "error" if uc.task == "binary" else
                     "accuracy, macro-F1, log loss and per-class recall (Evidently ClassificationPreset)"
-                    if task.name == "multiclass" else "MAE, RMSE, R² and MAPE (Evidently RegressionPreset)")
+                    if uc.task == "multiclass" else "MAE, RMSE, R² and MAPE (Evidently RegressionPreset)")
 
     @dg.asset(
         key=asset_key,

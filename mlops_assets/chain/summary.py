@@ -5,7 +5,7 @@ from mlops_assets import settings
 from mlops_assets.chain import handoffs as h
 from mlops_assets.chain import metadata as asset_metadata
 from mlops_assets.chain.lineage import BATCH_PREDICTIONS, DRIFT, PERFORMANCE, SUMMARY, key
-from mlops_assets.chain.performance import monitored_task
+from mlops_assets.chain.performance import monitored_metric
 from mlops_assets.chain.resources import DuckDBWarehouse
 from mlops_assets.warehouse.sql import ident, qualified
 from mlops_assets.monitoring.summary import as_float, as_int, columns, overview_html, table_records, verdict
@@ -79,9 +79,7 @@ def summary_rows(predictions: dict[str, dict], drift: dict[str, dict], performan
 
 def summary_metric(uc: UseCase) -> tuple[str, str]:
     """The metric the summary shows per day, the one the performance report judges, and how it reads."""
-    task = monitored_task(uc)
-    metric = "roc_auc" if task.name == "binary" else task.primary_metric
-    return metric, task.label(metric)
+    return monitored_metric(uc)
 
 
 def build_monitoring_summary(uc: UseCase) -> dg.AssetsDefinition:

@@ -11,6 +11,12 @@ from dataclasses import dataclass, field
 
 from mlops_assets.use_cases.config import Thresholds
 
+# How each metric's name reads in a gate's message (here, not in tasks.py: the code location
+# imports these names, and tasks.py imports numpy and pandas).
+LABELS = {"roc_auc": "ROC AUC", "f1": "F1", "log_loss": "log loss", "brier": "Brier score",
+          "ece": "calibration error", "accuracy": "accuracy", "macro_f1": "macro-F1", "mae": "MAE",
+          "rmse": "RMSE", "r2": "R²", "mape": "MAPE"}
+
 
 @dataclass(frozen=True)
 class GateResult:

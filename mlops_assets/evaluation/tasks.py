@@ -21,17 +21,13 @@ import numpy as np
 import pandas as pd
 
 from mlops_assets.evaluation import metrics as binary_metrics
-from mlops_assets.evaluation.gates import (BEATS_BASELINE, MINIMUM_QUALITY, NO_REGRESSION, NO_SLICE_REGRESSION,
-                                           GateResult)
+from mlops_assets.evaluation.gates import (BEATS_BASELINE, LABELS, MINIMUM_QUALITY, NO_REGRESSION,
+                                           NO_SLICE_REGRESSION, GateResult)
 
 BINARY, MULTICLASS, REGRESSION = "binary", "multiclass", "regression"
 TASK_NAMES = (BINARY, MULTICLASS, REGRESSION)
 EPS = 1e-15  # probabilities are clipped to [EPS, 1 - EPS] before a log, as in metrics.log_loss
 
-# How each metric's name reads in a gate's message.
-LABELS = {"roc_auc": "ROC AUC", "f1": "F1", "log_loss": "log loss", "brier": "Brier score",
-          "ece": "calibration error", "accuracy": "accuracy", "macro_f1": "macro-F1", "mae": "MAE",
-          "rmse": "RMSE", "r2": "R²", "mape": "MAPE"}
 RECALL_PREFIX = "recall_"
 
 

@@ -24,6 +24,13 @@ storage:
       env: {settings.DAGSTER_PG_URL_ENV}
 """
 _DAGSTER_YAML_REST = """\
+# The queue is looked at every second (Dagster's default: 5 s), so a run a sensor or the UI
+# submits starts within about a second of its turn; the limits are under `concurrency` above.
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: 1
 # The default launcher plus a check that a run's worker process is still alive, so that run
 # monitoring (below) fails a run whose worker was killed instead of leaving it STARTED.
 run_launcher:

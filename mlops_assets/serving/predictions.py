@@ -29,11 +29,13 @@ their label has not arrived. Windows scored before the served table existed are 
 from __future__ import annotations
 
 import datetime as dt
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from mlops_assets.warehouse.sql import ident, qualified
 from mlops_assets.use_cases.config import UseCase
+
+if TYPE_CHECKING:  # pandas is imported where rows are handled: the code location imports this module
+    import pandas as pd
 
 SCHEMA = "predictions"
 SERVED_SCHEMA = "served"
@@ -67,6 +69,7 @@ def prediction_values(task, prediction, index=None) -> dict[str, pd.Series]:
     import json
 
     import numpy as np
+    import pandas as pd
 
     from mlops_assets.evaluation.tasks import MULTICLASS, as_task
 
@@ -87,6 +90,8 @@ def _plain(value):
 
 
 def _utc_naive(value) -> dt.datetime:
+    import pandas as pd
+
     ts = pd.Timestamp(value)
     return (ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts).to_pydatetime()
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlops_assets.evaluation.tasks import LABELS
+from mlops_assets.evaluation.gates import LABELS
 from mlops_assets.use_cases.config import ERROR_METRICS, RetrainConfig
 
 
