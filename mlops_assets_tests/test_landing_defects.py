@@ -98,15 +98,14 @@ def test_file_changing_while_the_window_is_read_fails_the_load(churn, con, monke
     (path,) = write_days(folder, [D1], SimulationConfig(rows_per_day=30))
     _load(con, churn, D1)
     write_days(folder, [D1], SimulationConfig(rows_per_day=60, seed=4))  # a new version, indexed below
-    real_stage = landing.stage_window
+    real_insert = landing.portable.insert_from
 
-    def writer_appends_meanwhile(con_, uc, p, *a):
-        n = real_stage(con_, uc, p, *a)
-        with open(p, "a") as f:  # the writer is still at work after the load read the file
+    def writer_appends_meanwhile(*a, **kw):
+        real_insert(*a, **kw)
+        with open(path, "a") as f:  # the writer is still at work after the load read the file
             f.write("C999,2026-01-01 23:00:00,1\n")
-        return n
 
-    monkeypatch.setattr(landing, "stage_window", writer_appends_meanwhile)
+    monkeypatch.setattr(landing.portable, "insert_from", writer_appends_meanwhile)
     with pytest.raises(landing.LandingFileError, match=r"churn_2026-01-01\.csv: changed while being read.*nothing "
                                                        r"was written"):
         _load(con, churn, D1)

@@ -13,6 +13,11 @@ never as a column of its own. Every file that fails a window is named. The windo
 replaced in one transaction: re-loading a day replaces it, never duplicates it, and a bad file
 leaves the warehouse exactly as it was.
 
+Each file is sniffed once per load (its Layout: columns, types, CSV dialect); the window's rows
+of all its files are then checked and inserted by one INSERT ... SELECT over one reader per
+layout (read_csv/read_parquet of a file list, the filename column naming each row's file):
+sniffing and per-file statements, not reading, were what a load of many files cost.
+
 Files are always read and validated by DuckDB: on the embedded profile in the warehouse
 connection itself, on PostgreSQL in a private in-memory DuckDB whose validated rows are then
 copied over with COPY (warehouse/portable.py), so the error messages are the same on both.
@@ -182,6 +187,69 @@ def reader_sql(path: Path) -> str:
     raise LandingFileError(f"{path}: unsupported file type {suffix!r}; expected .csv or .parquet")
 
 
+SOURCE = "_source_file"  # the column naming each row's file (the readers' filename column)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How DuckDB reads a file: its columns and types and, for a CSV, the dialect its sniffer
+    found. Sniffing (run over the whole file, sample_size=-1) costs far more than reading, so a
+    file is sniffed once per load and then read with auto-detection off; files of one layout
+    are read by one reader, in one pass."""
+    suffix: str
+    columns: tuple[tuple[str, str], ...]  # (name, DuckDB type), in file order
+    options: tuple[tuple[str, str], ...] = ()  # CSV reader options, as SQL
+
+    @property
+    def names(self) -> list[str]:
+        return [c for c, _ in self.columns]
+
+    def reader(self, paths: list[Path]) -> str:
+        """SQL reading every row of `paths` with this layout, plus the _source_file column."""
+        files = "[" + ", ".join(literal(glob_escaped(p)) for p in paths) + "]"
+        if self.suffix == ".parquet":
+            return f"read_parquet({files}, filename = {literal(SOURCE)})"
+        columns = "{" + ", ".join(f"{literal(c)}: {literal(t)}" for c, t in self.columns) + "}"
+        options = "".join(f", {k} = {v}" for k, v in self.options)
+        return f"read_csv({files}, auto_detect = false{options}, columns = {columns}, filename = {literal(SOURCE)})"
+
+
+def sniff(con: duckdb.DuckDBPyConnection, path: Path) -> Layout:
+    """The file's Layout, as reader_sql would read it. Raises LandingFileError when it does not parse."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            cols = con.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {reader_sql(path)})"
+                               ).fetchall()
+            return Layout(suffix, tuple(cols))
+        reader_sql(path)  # refuses any other suffix
+        row = con.execute(
+            "SELECT Delimiter, Quote, Escape, NewLineDelimiter, Comment, SkipRows, HasHeader, Columns, DateFormat, "
+            f"TimestampFormat FROM sniff_csv({literal(glob_escaped(path))}, header = true, delim = ',', "
+            "quote = '\"', sample_size = -1)").fetchone()
+    except duckdb.Error as exc:
+        raise unparseable(path, exc) from exc
+    delim, quote, escape, new_line, comment, skip, header, cols, date_fmt, ts_fmt = row
+
+    def text(v):  # sniff_csv says '(empty)' for none
+        return literal("" if v == "(empty)" else v)
+
+    options = [("header", "true" if header else "false"), ("delim", text(delim)), ("quote", text(quote)),
+               ("escape", text(escape)), ("new_line", text(new_line)), ("comment", text(comment)),
+               ("skip", str(int(skip)))]
+    options += [(k, literal(v)) for k, v in (("dateformat", date_fmt), ("timestampformat", ts_fmt)) if v]
+    return Layout(suffix, tuple((c["name"], c["type"]) for c in cols), tuple(options))
+
+
+def layout_of(con: duckdb.DuckDBPyConnection, path: Path, layouts: dict | None = None) -> Layout:
+    """sniff(path), once per `layouts` (a cache kept for one load)."""
+    if layouts is None:
+        return sniff(con, path)
+    if path not in layouts:
+        layouts[path] = sniff(con, path)
+    return layouts[path]
+
+
 def _not_utf8(path: Path) -> str | None:
     """Where the file stops being UTF-8, or None. Only run once DuckDB failed on the file."""
     decoder, offset = codecs.getincrementaldecoder("utf-8")(), 0
@@ -226,19 +294,16 @@ def _csv_header(path: Path) -> list[str]:
     return next(csv.reader([line]), [])
 
 
-def file_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+def file_columns(con: duckdb.DuckDBPyConnection, path: Path, layouts: dict | None = None) -> list[str]:
     """The file's column names, refused unless each is a plain identifier (they reach SQL, and
-    a header is user input) and unique."""
+    a header is user input) and unique. `layouts`: see layout_of."""
     try:
         size = path.stat().st_size
     except OSError as exc:
         raise LandingFileError(f"{path}: cannot be read: {exc.strerror or exc}") from exc
     if size == 0:
         raise LandingFileError(f"{path}: empty file (0 bytes); expected a header line and rows")
-    try:
-        cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {reader_sql(path)}").fetchall()]
-    except duckdb.Error as exc:
-        raise unparseable(path, exc) from exc
+    cols = layout_of(con, path, layouts).names
     if path.suffix.lower() == ".csv":
         header = _csv_header(path)
         dups = sorted({c for c in header if header.count(c) > 1})
@@ -265,15 +330,16 @@ def file_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
 
 
 def file_days(con: duckdb.DuckDBPyConnection, path: Path, ts_col: str, tz: str = "UTC",
-              required: tuple[str, ...] | list[str] = (), what: str = "") -> dict[dt.date, int]:
+              required: tuple[str, ...] | list[str] = (), what: str = "",
+              layouts: dict | None = None) -> dict[dt.date, int]:
     """Rows per day (in the zone `tz`) of the file's timestamp column. Raises LandingFileError when the
     file does not parse, lacks the column, has a column name that is not a plain identifier, or
     has timestamps that are empty or do not parse: such rows could not be placed in any day and
     would otherwise be lost silently. A file without the timestamp column is refused naming
     every column of `required` it lacks too (`what`: what kind of file, for the message). Names
-    match whatever their case. Sets the connection's session time zone to `tz`."""
+    match whatever their case. Sets the connection's session time zone to `tz`. `layouts`: see layout_of."""
     in_zone(con, tz)
-    cols = file_columns(con, path)
+    cols = file_columns(con, path, layouts)
     if missing_columns([ts_col], cols):
         missing = missing_columns([*required, ts_col] if ts_col in required else [ts_col, *required], cols)
         raise LandingFileError(f"{path}: missing required column(s) {missing}{what}; the file has {cols}")
@@ -282,7 +348,7 @@ def file_days(con: duckdb.DuckDBPyConnection, path: Path, ts_col: str, tz: str =
         rows = con.execute(
             f"""SELECT CAST({ts} AS DATE) AS day, count(*),
                        min(CASE WHEN {ts} IS NULL THEN coalesce(CAST({ident(ts_col)} AS VARCHAR), '<empty>') END)
-                FROM {reader_sql(path)} GROUP BY 1"""
+                FROM {layout_of(con, path, layouts).reader([path])} GROUP BY 1"""
         ).fetchall()
     except duckdb.Error as exc:
         raise unparseable(path, exc) from exc
@@ -318,7 +384,7 @@ def changed_while_read(f: LandingFile) -> str:
 
 def refresh_index(con, uc: UseCase, files: list[LandingFile],
                   log=None, *, index_key: str | None = None, required: tuple[str, ...] | list[str] = (),
-                  what: str = "", notes: list[str] | None = None) -> dict[str, str]:
+                  what: str = "", notes: list[str] | None = None, layouts: dict | None = None) -> dict[str, str]:
     """Bring the file index up to date: read new and changed files (by size and mtime), forget
     vanished ones. A file that cannot be read (or changes while it is read) is returned with
     its problem, so that one bad file does not stop other days loading; the caller reports it.
@@ -327,7 +393,8 @@ def refresh_index(con, uc: UseCase, files: list[LandingFile],
     `index_key` keeps another folder's files apart in the index (the label files); default:
     the use case's name (its landing files). `required` and `what`: see file_days. A file that
     holds a header and no rows is said in `notes` (it holds no day, so no load would name it;
-    it is not indexed, so it is read, and said, again on each load while it stays so)."""
+    it is not indexed, so it is read, and said, again on each load while it stays so).
+    `layouts`: the files' layouts, kept for the load that follows (see layout_of)."""
     ensure_tables(con)
     index, name = qualified(INDEX), index_key or uc.name
     known = {(p, s, m) for p, s, m in con.execute(
@@ -338,7 +405,7 @@ def refresh_index(con, uc: UseCase, files: list[LandingFile],
     with portable.files_connection(con) as reader:  # DuckDB: con itself; PostgreSQL: in memory
         for f in changed:  # all are read before anything is written
             try:
-                days = file_days(reader, f.path, uc.timestamp_column, uc.timezone, required, what)
+                days = file_days(reader, f.path, uc.timestamp_column, uc.timezone, required, what, layouts)
             except LandingFileError as exc:
                 unreadable[str(f.path)] = str(exc)
                 continue
@@ -407,36 +474,64 @@ def declared_names(uc: UseCase, table_columns=()) -> dict[str, str]:
     return names
 
 
-def stage_window(con: duckdb.DuckDBPyConnection, uc: UseCase, path: Path, staging: str,
-                 start: dt.datetime, end: dt.datetime, table_columns=()) -> int:
-    """The file's rows inside [start, end) in a temp table, validated, its columns named as the
-    raw table (`table_columns`, when it exists) or the use case names them, whatever case the
-    file used. Raises LandingFileError naming the file and what is wrong; writes nothing
-    outside the temp table."""
-    ts = zoned_ts(uc.timestamp_column)
-    try:
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {ident(staging)} AS SELECT * FROM {reader_sql(path)}
-                WHERE {ts} >= ? AND {ts} < ?""", [start, end])
-    except duckdb.Error as exc:
-        raise unparseable(path, exc) from exc
-    cols = [r[0] for r in con.execute(f"DESCRIBE {ident(staging)}").fetchall()]
-    # file_days refused this version already if a name is not plain; checked again (cheaply, on
-    # the staged table) because from here the names reach SQL.
-    odd = [c for c in cols if not is_plain(c)]
-    if odd:
-        raise LandingFileError(f"{path}: column name {odd[0][:200]!r} is not a plain identifier; rename it in the header")
-    missing = missing_columns(required_raw_columns(uc, table_columns), cols)
-    if missing:
-        raise LandingFileError(f"{path}: missing required column(s) {missing}; the file has {cols}")
-    # A name differing only in case is the same column (as to DuckDB and dbt): stored under the
-    # table's or the use case's spelling, never as a column of its own or left out as extra.
-    names = declared_names(uc, table_columns)
-    for c in cols:
-        if names.get(c.lower(), c) != c:
-            con.execute(f"ALTER TABLE {ident(staging)} RENAME COLUMN {ident(c)} TO {ident(names[c.lower()])}")
-    check_target_values(con, ident(staging), uc.target_column, uc.task, path, allow_empty=True)
-    return int(con.execute(f"SELECT count(*) FROM {ident(staging)}").fetchone()[0])
+LOADED_AT = "_loaded_at"
+
+
+def window_rows(reader: duckdb.DuckDBPyConnection, uc: UseCase, paths: list[Path], start: dt.datetime,
+                end: dt.datetime, table_types: dict[str, str], layouts: dict | None = None) -> tuple[list[str], list[str]]:
+    """The rows of `paths` inside [start, end), validated, as SELECTs ready to insert into the raw
+    table, one per file layout (each with two `?`: start, end), and notes. Columns are named as
+    the raw table (`table_types`, when it exists) or the use case names them, whatever case a
+    file used; columns the table lacks are left out (noted). Files of one layout are read and
+    checked by one query each (the filename column names the offending file), since running
+    statements file by file costs more than the reading. Raises LandingFileError naming every
+    failing file; writes nothing."""
+    errors: dict[str, LandingFileError] = {}
+    groups: dict[Layout, list[Path]] = {}
+    for path in paths:
+        try:
+            groups.setdefault(layout_of(reader, path, layouts), []).append(path)
+        except LandingFileError as exc:
+            errors[str(path)] = exc
+    names, required = declared_names(uc, table_types), required_raw_columns(uc, table_types)
+    columns = dict(table_types)  # no table yet: the first layout's columns, as it creates the table
+    ts, target = ident(uc.timestamp_column), ident(uc.target_column)
+    window, selects, notes = f"{zoned_ts(uc.timestamp_column)} >= ? AND {zoned_ts(uc.timestamp_column)} < ?", [], []
+    for layout, group in groups.items():
+        cols = layout.names
+        # file_columns refused such names when the file was indexed; checked again because from
+        # here they reach SQL.
+        odd = [c for c in cols if not is_plain(c)]
+        missing = missing_columns(required, cols)
+        for path in group:
+            if odd:
+                errors[str(path)] = LandingFileError(f"{path}: column name {odd[0][:200]!r} is not a plain identifier; "
+                                                     "rename it in the header")
+            elif missing:
+                errors[str(path)] = LandingFileError(f"{path}: missing required column(s) {missing}; the file has {cols}")
+        if odd or missing:
+            continue
+        # A name differing only in case is the same column (as to DuckDB and dbt): stored under the
+        # table's or the use case's spelling, never as a column of its own or left out as extra.
+        types = {names.get(c.lower(), c): t for c, t in layout.columns}
+        if not columns:
+            columns = {**types, SOURCE: "VARCHAR", LOADED_AT: "TIMESTAMP"}
+        known = {c.lower() for c in columns}
+        extra = [c for c in types if c.lower() not in known]
+        if extra:
+            notes += [f"{p.name}: column(s) {extra} are not in {uc.raw_table}; ignored" for p in group]
+        kept = ", ".join(f"{ident(c)} AS {ident(names.get(c.lower(), c))}" for c in cols
+                         if names.get(c.lower(), c).lower() in known)
+        rows = f"(SELECT {kept}, {SOURCE} FROM {layout.reader(group)} WHERE {window})"
+        errors.update(_target_errors(reader, rows, [start, end], uc.target_column, uc.task, allow_empty=True,
+                                     types=types, by=SOURCE))
+        for path, exc in _rounding_errors(reader, rows, [start, end], uc, columns, types).items():
+            errors.setdefault(path, exc)
+        selects.append(f"SELECT * REPLACE ({zoned_ts(uc.timestamp_column)} AS {ts}, CAST({target} AS {target_type(uc)}) "
+                       f"AS {target}), timezone('UTC', now()) AS {LOADED_AT} FROM {rows}")
+    if errors:
+        raise LandingFileError.of_files([errors[p] for p in sorted(errors)])
+    return selects, notes
 
 
 TARGET_TYPES = {"binary": "INTEGER", "regression": "DOUBLE", "multiclass": "VARCHAR"}
@@ -452,44 +547,54 @@ def check_target_values(con: duckdb.DuckDBPyConnection, relation: str, column: s
     """Raise LandingFileError unless `column` fits the task: 0/1 (binary), a number (regression),
     any label (multiclass); empty with `allow_empty`. A single class or value is refused at
     training (evaluation.tasks.check_target), where the whole labelled window is seen."""
-    if task == "binary":
-        return check_binary(con, relation, column, path, allow_empty=allow_empty, where_col=where_col)
-    if task != "regression":
-        return None
-    c = ident(column)
-    bad = f"{c} IS NOT NULL AND TRY_CAST(CAST({c} AS VARCHAR) AS DOUBLE) IS NULL"
-    if not allow_empty:
-        bad = f"{c} IS NULL OR ({bad})"
-    n, example = con.execute(f"SELECT count(*), min(CAST({c} AS VARCHAR)) FROM {relation} WHERE {bad}").fetchone()
-    if n:
-        raise LandingFileError(f"{path}: column {column!r} of the regression task must hold numbers; {n} row(s) do "
-                               f"not (e.g. {example!r})")
-    return None
+    errors = _target_errors(con, relation, None, column, task, allow_empty=allow_empty, types=_columns(con, relation),
+                            where_col=where_col, path=path)
+    if errors:
+        raise next(iter(errors.values()))
 
 
 def check_binary(con: duckdb.DuckDBPyConnection, relation: str, column: str, path: Path, *,
                  allow_empty: bool, where_col: list[str] | None = None) -> None:
-    """Raise LandingFileError unless every value of `column` is 0 or 1 (or empty, with
-    `allow_empty`: a row whose outcome is not known yet). `where_col`: columns whose values
-    name the first bad row in the message (e.g. the entity and timestamp)."""
+    """check_target_values of a binary task."""
+    check_target_values(con, relation, column, "binary", path, allow_empty=allow_empty, where_col=where_col)
+
+
+def _target_errors(con: duckdb.DuckDBPyConnection, relation: str, params, column: str, task: str, *,
+                   allow_empty: bool, types: dict[str, str], where_col: list[str] | None = None,
+                   by: str | None = None, path: Path | None = None) -> dict[str, LandingFileError]:
+    """{file: error} for each file whose `column` does not fit the task (see check_target_values):
+    the file is named by the column `by` of each row, else it is `path`. `where_col`: columns
+    whose values name the first bad row in the message (e.g. the entity and timestamp). `types`:
+    the relation's column types."""
     c = ident(column)
     # Through VARCHAR so that booleans ("yes", "true") and fractions are not quietly coerced.
-    bad = f"coalesce(TRY_CAST(CAST({c} AS VARCHAR) AS DOUBLE) NOT IN (0, 1), true)"
-    if allow_empty:
-        bad = f"{c} IS NOT NULL AND {bad}"
+    number = f"TRY_CAST(CAST({c} AS VARCHAR) AS DOUBLE)"
+    if task == "binary":
+        bad = f"coalesce({number} NOT IN (0, 1), true)"
+    elif task == "regression":
+        bad = f"{number} IS NULL"
+    else:
+        return {}
+    bad = f"{c} IS NOT NULL AND {bad}" if allow_empty else f"{c} IS NULL OR {bad}"
     row = ", ".join(f"CAST({ident(w)} AS VARCHAR)" for w in where_col or []) or "NULL"
-    n, example, at = con.execute(
-        f"SELECT count(*), min(CAST({c} AS VARCHAR)), arg_min([{row}], coalesce(CAST({c} AS VARCHAR), '')) "
-        f"FROM {relation} WHERE {bad}").fetchone()
-    if not n:
-        return
-    # DuckDB reads yes/no, true/false, y/n as booleans: say so, the file never said 'true'.
-    is_bool = _columns(con, relation)[column] == "BOOLEAN"
-    as_bool = " (a yes/no or true/false value)" if is_bool else ""
-    where = (" at " + ", ".join(f"{w}={v!r}" for w, v in zip(where_col, at))) if where_col and at else ""
-    empty = "; leave it empty when the outcome is not known yet" if allow_empty else "; an empty label is not allowed"
-    raise LandingFileError(f"{path}: column {column!r} must be 0 or 1; {n} row(s) are not (e.g. {example!r}"
-                           f"{as_bool}{where}){empty}")
+    found = con.execute(
+        f"SELECT {ident(by) if by else 'NULL'}, count(*), min(CAST({c} AS VARCHAR)), "
+        f"arg_min([{row}], coalesce(CAST({c} AS VARCHAR), '')) FROM {relation} WHERE {bad} GROUP BY 1 ORDER BY 1",
+        params).fetchall()
+    errors = {}
+    for file, n, example, at in found:
+        where = Path(file) if by else path
+        if task == "regression":
+            errors[str(where)] = LandingFileError(f"{where}: column {column!r} of the regression task must hold numbers; "
+                                                  f"{n} row(s) do not (e.g. {example!r})")
+            continue
+        # DuckDB reads yes/no, true/false, y/n as booleans: say so, the file never said 'true'.
+        as_bool = " (a yes/no or true/false value)" if types.get(column) == "BOOLEAN" else ""
+        at_row = (" at " + ", ".join(f"{w}={v!r}" for w, v in zip(where_col, at))) if where_col and at else ""
+        empty = "; leave it empty when the outcome is not known yet" if allow_empty else "; an empty label is not allowed"
+        errors[str(where)] = LandingFileError(f"{where}: column {column!r} must be 0 or 1; {n} row(s) are not (e.g. "
+                                              f"{example!r}{as_bool}{at_row}){empty}")
+    return errors
 
 
 def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
@@ -505,61 +610,54 @@ def load_window(con, uc: UseCase, start: dt.datetime, end: dt.datetime,
     read fails the load, writing nothing. With `last_day`, rows the files date before the use
     case's first day or after last_day (no partition takes them) are counted in `outside`.
     Columns a file has beyond the raw table's are ignored (noted). Sets the session to the use
-    case's zone."""
+    case's zone.
+
+    Each file is sniffed once (its layout), then the window's rows of all files are validated
+    and inserted by one INSERT ... SELECT (one reader per layout, usually one): the cost is
+    DuckDB's reading, not statements per file."""
     in_zone(con, uc.timezone)
     scan = scan_landing(uc.landing.path(), uc.landing.pattern)
     files = scan.files
-    table_columns = list(portable.columns(con, uc.raw_table)) if table_exists(con, uc.raw_table) else []
-    notes = list(scan.ignored)
-    unreadable = refresh_index(con, uc, files, log, required=required_raw_columns(uc, table_columns), notes=notes)
+    table_types = portable.columns(con, uc.raw_table) if table_exists(con, uc.raw_table) else {}
+    notes, layouts = list(scan.ignored), {}
+    unreadable = refresh_index(con, uc, files, log, required=required_raw_columns(uc, table_types), notes=notes,
+                               layouts=layouts)
     unreadable.update(scan.refused)
     paths = files_for_window(con, uc, start, end)
     kept = [str(p) for p in paths if str(p) in unreadable]
     read = [p for p in paths if str(p) not in unreadable]
     by_path = {str(f.path): f for f in files}
     raw, ts = qualified(uc.raw_table), ident(uc.timestamp_column)
-    staged = []
     with portable.files_connection(con) as reader:  # DuckDB: con itself; PostgreSQL: in memory
+        selects, more_notes = window_rows(reader, uc, read, start, end, table_types, layouts)
+        notes += more_notes
+        con.execute("BEGIN TRANSACTION")
         try:
-            errors = []  # every failing file is named, not only the first
-            for i, path in enumerate(read):
-                name = f"_stage_{i}"
-                try:
-                    staged.append((path, name, stage_window(reader, uc, path, name, start, end, table_columns)))
-                except LandingFileError as exc:
-                    errors.append(exc)
-                    reader.execute(f"DROP TABLE IF EXISTS {ident(name)}")
-            if errors:
-                raise LandingFileError.of_files(errors)
-            for path in read:  # the rows staged are those of the version listed, or the load fails
+            portable.lock_table(con, uc.raw_table)
+            replaced, kept_rows, window = 0, {}, f"{ts} >= ? AND {ts} < ?"
+            if table_exists(con, uc.raw_table):
+                for path in kept:
+                    kept_rows[path] = int(con.execute(
+                        f"SELECT count(*) FROM {raw} WHERE {window} AND {SOURCE} = ?", [start, end, path]
+                    ).fetchone()[0])
+                replaced = portable.delete_where(con, uc.raw_table, f"{window} AND {portable.not_in(con, SOURCE)}",
+                                                 [start, end, kept])
+            if selects:
+                _insert(con, reader, uc, selects, [start, end], read)
+            # The insert read the files: what it read must be the versions listed, or nothing is written.
+            for path in read:
                 if str(path) in by_path and not _unchanged(by_path[str(path)]):
                     raise LandingFileError(changed_while_read(by_path[str(path)]) + "; nothing was written")
-            con.execute("BEGIN TRANSACTION")
-            try:
-                portable.lock_table(con, uc.raw_table)
-                replaced, kept_rows, window = 0, {}, f"{ts} >= ? AND {ts} < ?"
-                if table_exists(con, uc.raw_table):
-                    for path in kept:
-                        kept_rows[path] = int(con.execute(
-                            f"SELECT count(*) FROM {raw} WHERE {window} AND _source_file = ?", [start, end, path]
-                        ).fetchone()[0])
-                    replaced = portable.delete_where(con, uc.raw_table, f"{window} AND {portable.not_in(con, '_source_file')}",
-                                                     [start, end, kept])
-                for path, name, _ in staged:
-                    notes += _insert(con, reader, uc, path, name)
-                per_day, labelled = {}, {}
-                if table_exists(con, uc.raw_table):
-                    for d, n, n_labelled in con.execute(
-                            f"SELECT CAST({ts} AS DATE), count(*), count({ident(uc.target_column)}) FROM {raw} "
-                            f"WHERE {window} GROUP BY 1 ORDER BY 1", [start, end]).fetchall():
-                        per_day[str(d)], labelled[str(d)] = int(n), int(n_labelled)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-        finally:
-            for _, name, _ in staged:
-                reader.execute(f"DROP TABLE IF EXISTS {ident(name)}")
+            per_day, labelled = {}, {}
+            if table_exists(con, uc.raw_table):
+                for d, n, n_labelled in con.execute(
+                        f"SELECT CAST({ts} AS DATE), count(*), count({ident(uc.target_column)}) FROM {raw} "
+                        f"WHERE {window} GROUP BY 1 ORDER BY 1", [start, end]).fetchall():
+                    per_day[str(d)], labelled[str(d)] = int(n), int(n_labelled)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
     for path, n in kept_rows.items():
         unreadable[path] += f"; kept the {n} row(s) its last good version loaded for this window"
     outside = rows_outside(con, uc, uc.first_day, last_day) if last_day else {}
@@ -573,30 +671,19 @@ def load_window(con, uc: UseCase, start: dt.datetime, end: dt.datetime,
                       labelled_per_day=labelled)
 
 
-def _insert(con, reader: duckdb.DuckDBPyConnection, uc: UseCase, path: Path, staging: str) -> list[str]:
-    """Append a staged file (on `reader`, DuckDB) to the raw table of the warehouse `con`
-    (created from the first file). Columns the table does not have are left out, and said so."""
-    ts, target = ident(uc.timestamp_column), ident(uc.target_column)
-    notes, exclude = [], ""
-    exists = table_exists(con, uc.raw_table)
-    if exists:
-        table_cols = portable.columns(con, uc.raw_table)
-        known = {c.lower() for c in table_cols}  # stage_window named the staged columns as the table
-        extra = [c for c in _columns(reader, ident(staging)) if c.lower() not in known]
-        if extra:
-            exclude = f"EXCLUDE ({', '.join(ident(c) for c in extra)})"
-            notes.append(f"{path.name}: column(s) {extra} are not in {uc.raw_table}; ignored")
-    select = (f"SELECT * {exclude} REPLACE ({zoned_ts(uc.timestamp_column)} AS {ts}, CAST({target} AS {target_type(uc)}) AS "
-              f"{target}), CAST(? AS VARCHAR) AS _source_file, timezone('UTC', now()) AS _loaded_at FROM {ident(staging)}")
-    if not exists:
-        portable.create_table(con, uc.raw_table, portable.relation_types(reader, select, [str(path)]))
-    _refuse_rounding(con, reader, uc, path, staging)
+def _insert(con, reader: duckdb.DuckDBPyConnection, uc: UseCase, selects: list[str], window: list,
+            paths: list[Path]) -> None:
+    """Append window_rows' SELECTs (run on `reader`, DuckDB) to the raw table of the warehouse
+    `con` in one statement, creating the table from the first layout's columns when missing."""
+    if not table_exists(con, uc.raw_table):
+        portable.create_table(con, uc.raw_table, portable.relation_types(reader, selects[0], window))
+    union = " UNION ALL BY NAME ".join(f"({s})" for s in selects)
     try:
-        portable.insert_from(con, uc.raw_table, reader, select, [str(path)])
+        portable.insert_from(con, uc.raw_table, reader, union, window * len(selects))
     except (duckdb.Error, *_pg_errors()) as exc:
+        which = str(paths[0]) if len(paths) == 1 else f"one of {len(paths)} files ({', '.join(p.name for p in paths)})"
         raise LandingFileError(
-            f"{path}: does not fit the existing table {uc.raw_table}: {str(exc).strip().splitlines()[0]}") from exc
-    return notes
+            f"{which}: does not fit the existing table {uc.raw_table}: {str(exc).strip().splitlines()[0]}") from exc
 
 
 def _pg_errors() -> tuple[type[Exception], ...]:
@@ -611,31 +698,37 @@ INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYIN
                  "UBIGINT", "UHUGEINT"}
 
 
-def _refuse_rounding(con, reader: duckdb.DuckDBPyConnection, uc: UseCase, path: Path, staging: str) -> None:
-    """The raw table's column types come from its first file; inserting 1.5 into an integer
+def _rounding_errors(reader: duckdb.DuckDBPyConnection, relation: str, params, uc: UseCase,
+                     table_types: dict[str, str], types: dict[str, str]) -> dict[str, LandingFileError]:
+    """{file: error} of the rows of `relation` (read with column `types`; _source_file names the
+    file). The raw table's column types come from its first file; inserting 1.5 into an integer
     column would silently store 2. Refuse instead, naming the column. Text such as 'N/A' is a
     different mistake (a missing value written as text): widening the column would not help."""
-    table_types = portable.columns(con, uc.raw_table)
-    for col, staged in _columns(reader, ident(staging)).items():
-        if table_types.get(col) not in INTEGER_TYPES or staged in INTEGER_TYPES or col == uc.target_column:
+    errors: dict[str, LandingFileError] = {}
+    for col, typ in types.items():
+        if table_types.get(col) not in INTEGER_TYPES or typ in INTEGER_TYPES or col == uc.target_column:
             continue
         c = ident(col)
         number = f"TRY_CAST(CAST({c} AS VARCHAR) AS DOUBLE)"
-        text_n, text_eg, frac_n, frac_eg = reader.execute(
-            f"""SELECT count(*) FILTER (WHERE {number} IS NULL),
+        found = reader.execute(
+            f"""SELECT {SOURCE}, count(*) FILTER (WHERE {number} IS NULL),
                        min(CAST({c} AS VARCHAR)) FILTER (WHERE {number} IS NULL),
                        count(*) FILTER (WHERE {number} <> round({number})),
                        min(CAST({c} AS VARCHAR)) FILTER (WHERE {number} <> round({number}))
-                FROM {ident(staging)} WHERE {c} IS NOT NULL""").fetchone()
-        if text_n:
-            raise LandingFileError(
-                f"{path}: column {col!r} must hold whole numbers ({uc.raw_table} stores it as {table_types[col]}); "
-                f"{text_n} value(s) are not numbers (e.g. {text_eg!r}); leave a missing value empty")
-        if frac_n:
-            raise LandingFileError(
-                f"{path}: column {col!r} has {frac_n} non-integer value(s) (e.g. {frac_eg!r}) but {uc.raw_table} "
-                f"stores it as {table_types[col]} (from the first file loaded); fix the file, or widen the column "
-                f"with ALTER TABLE {qualified(uc.raw_table)} ALTER {c} TYPE DOUBLE")
+                FROM {relation} WHERE {c} IS NOT NULL GROUP BY 1 ORDER BY 1""", params).fetchall()
+        for path, text_n, text_eg, frac_n, frac_eg in found:
+            if path in errors:
+                continue
+            if text_n:
+                errors[path] = LandingFileError(
+                    f"{path}: column {col!r} must hold whole numbers ({uc.raw_table} stores it as {table_types[col]}); "
+                    f"{text_n} value(s) are not numbers (e.g. {text_eg!r}); leave a missing value empty")
+            elif frac_n:
+                errors[path] = LandingFileError(
+                    f"{path}: column {col!r} has {frac_n} non-integer value(s) (e.g. {frac_eg!r}) but {uc.raw_table} "
+                    f"stores it as {table_types[col]} (from the first file loaded); fix the file, or widen the column "
+                    f"with ALTER TABLE {qualified(uc.raw_table)} ALTER {c} TYPE DOUBLE")
+    return errors
 
 
 def table_exists(con, name: str) -> bool:
