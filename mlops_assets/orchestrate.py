@@ -305,7 +305,7 @@ def takes_a_range(defs, asset_key) -> bool:
 
 
 def run_pipeline(monitor_days: int = 1, only: list[str] | None = None, log=print, *, score_days: int = 0,
-                 defs=None) -> bool:
+                 defs=None, monitored: tuple[str, ...] | None = None, summarize: bool = True) -> bool:
     """Per use case: load and build features for every day of its partitions the landing zone
     holds (one run over the range), train-evaluate-promote, then score and check drift for the
     latest `monitor_days` days. With `score_days`, instead one run scores the latest
@@ -313,7 +313,9 @@ def run_pipeline(monitor_days: int = 1, only: list[str] | None = None, log=print
     of days in one run): the days whose labels are still to come, so their served performance
     is reported when the labels arrive (the demo's replay). True only when everything
     succeeded, no blocking check failed, every landing file was read and every row found a
-    partition (days still to come aside)."""
+    partition (days still to come aside). `monitored` narrows the latest days' assets (default:
+    predictions, drift and performance) and `summarize=False` leaves the monitoring summary out:
+    `mlops-assets run` does the README's CI selections (drift and predictions of the last day)."""
     import dagster as dg
 
     from mlops_assets.definitions import build_defs
@@ -361,6 +363,8 @@ def run_pipeline(monitor_days: int = 1, only: list[str] | None = None, log=print
         per_day = set(daily.asset_layer.selected_asset_keys)
         monitoring = {k for k in per_day if k.path[-1] in (DRIFT, BATCH_PREDICTIONS, PERFORMANCE)}
         building = list(per_day - monitoring)
+        if monitored is not None:
+            monitoring = {k for k in monitoring if k.path[-1] in monitored}
         # Each step needs the one before; a failed use case does not stop the others.
         outcomes = [execute(defs, instance, f"{uc.name}_daily", building, log, tags={
             "dagster/asset_partition_range_start": listing.days[0].isoformat(),
@@ -377,7 +381,7 @@ def run_pipeline(monitor_days: int = 1, only: list[str] | None = None, log=print
         for day in listing.days[-monitor_days:] if outcomes[-1].success and not score_days else []:
             outcomes.append(execute(defs, instance, f"{uc.name}_daily", list(monitoring), log,
                                     partition_key=day.isoformat()))
-        if outcomes[-1].success:
+        if outcomes[-1].success and summarize:
             outcomes.append(execute(defs, instance, f"{uc.name}_monitoring_summary", [key(uc, SUMMARY)], log))
         checks = [line for o in outcomes for line in o.failed_checks]
         uc_ok &= all(o.success for o in outcomes)

@@ -25,6 +25,7 @@ CI_FILES = {"github": ROOT / ".github" / "workflows" / "ci.yml", "azure": ROOT /
 QUICKSTART = "quickstart"
 INSTALL = "install"
 CI = "ci"
+CI_DAGSTER = "ci-dagster"
 CI_TEMPLATES = "ci-templates"
 MARKER = re.compile(r"<!--\s*commands:([\w-]+)\s*-->")
 
@@ -129,7 +130,9 @@ def test_docs_name_the_commands_the_templates_use():
     assert ci_install == ["pip install uv", "uv sync --frozen"]
     assert image_install[1].startswith("uv sync --frozen --no-dev") and "--extra kubernetes" in image_install[1]
     assert "uv run --frozen pytest" in marked(QUICKSTART)
-    materialize = [c for c in marked(CI) if c.startswith("uv run --frozen dagster asset materialize")]
+    assert [c for c in marked(CI) if c.startswith("uv run --frozen mlops-assets run")], marked(CI)
+    # Dagster's CLI needs a command per selection (docs/operations.md says why): the same three.
+    materialize = [c for c in marked(CI_DAGSTER) if c.startswith("uv run --frozen dagster asset materialize")]
     assert len(materialize) == 3, materialize
 
 
@@ -157,8 +160,7 @@ def ci_commands(kind: str) -> list[str]:
 def test_ci_templates_run_the_documented_commands(kind):
     commands = ci_commands(kind)
     ci_install, _ = install_commands()
-    required = ci_install + ["uv run --frozen pytest"] + marked(CI)[:4] + [
-        c for c in marked(CI) if "dagster asset materialize" in c] + marked(CI_TEMPLATES)
+    required = ci_install + ["uv run --frozen pytest"] + marked(CI) + marked(CI_TEMPLATES)
     missing = [c for c in required if c not in commands]
     assert not missing, f"{CI_FILES[kind]} does not run these documented commands: {missing}"
     # Nothing that installs or runs the project is made up: each such line is in the docs.
@@ -182,8 +184,8 @@ def test_ci_scripts_stop_at_the_first_failing_command(kind):
 def test_ci_training_chain_runs_in_order_on_the_demo_data(kind):
     commands = ci_commands(kind)
     order = [next(i for i, c in enumerate(commands) if needle in c) for needle in (
-        "mlops-assets prepare", "mlops-assets simulate", "churn/raw", "churn/training_set", "churn/drift_report")]
-    assert order == sorted(order), f"{CI_FILES[kind]}: prepare, simulate, raw, training, scoring out of order"
+        "DAGSTER_HOME=", "mlops-assets simulate", "mlops-assets run")]
+    assert order == sorted(order), f"{CI_FILES[kind]}: the instance, the demo data and the chain out of order"
 
 
 # ---- Dockerfile ------------------------------------------------------------------------------
@@ -207,7 +209,7 @@ def test_dockerfile_installs_with_the_documented_commands():
     installs = [r for r in runs if r.split()[0] in ("pip", "uv")]
     assert installs == image_install, f"Dockerfile install lines {installs} != the docs' {image_install}"
     # The dbt manifest is built in the image (outside dg and dagster dev nothing builds it).
-    assert "uv run --frozen mlops-assets prepare" in marked(CI)
+    assert "uv run --frozen mlops-assets prepare" in marked("ci-check")
     assert "mlops-assets prepare" in runs
 
 

@@ -188,14 +188,15 @@ class SideResult:
     in_steps_s: dict[str, float] = field(default_factory=dict)  # platform: step time inside each run
 
 
-def _dagster_step_stats(env: dict) -> list[dict]:
-    """Step times of every run of the instance, oldest run first (a child process: the
-    benchmark itself imports nothing of Dagster)."""
+def _dagster_runs(env: dict) -> list[dict]:
+    """Every run of the instance, oldest first: its step times ("steps") and its wall time from
+    start to end ("wall"). A child process: the benchmark itself imports nothing of Dagster."""
     code = ("import dagster as dg, json\n"
             "i = dg.DagsterInstance.get()\n"
             "runs = sorted(i.get_run_records(), key=lambda r: r.create_timestamp.timestamp())\n"
-            "print(json.dumps([{s.step_key: s.end_time - s.start_time for s in i.get_run_step_stats(r.dagster_run.run_id)"
-            " if s.end_time and s.start_time} for r in runs]))")
+            "print(json.dumps([{'steps': {s.step_key: s.end_time - s.start_time for s in"
+            " i.get_run_step_stats(r.dagster_run.run_id) if s.end_time and s.start_time},"
+            " 'wall': (r.end_time or 0) - (r.start_time or 0)} for r in runs]))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -207,11 +208,15 @@ def _count(db: Path, sql: str) -> int:
         return con.execute(sql).fetchone()[0]
 
 
-def run_platform(landing: Path, first: dt.date, last: dt.date, work: Path) -> SideResult:
+def run_platform(landing: Path, first: dt.date, last: dt.date, work: Path, path: str = "one") -> SideResult:
+    """The platform's CI path: `one` is `mlops-assets run` (the three runs in one process), `three`
+    is `mlops-assets prepare` and three `dagster asset materialize` commands."""
     data = work / "data"
     link_files(landing, data / "landing" / USE_CASE)
     env = base_env(data)
     (data / "dagster_home").mkdir(parents=True)
+    if path == "one":
+        return _platform_one_command(data, env, work)
     materialize = [str(BIN / "dagster"), "asset", "materialize", "-m", "mlops_assets.definitions", "--select"]
     commands = {
         "prepare": [str(BIN / "mlops-assets"), "prepare"],
@@ -227,17 +232,40 @@ def run_platform(landing: Path, first: dt.date, last: dt.date, work: Path) -> Si
         groups[name] = m.wall_s
         maxrss, tree = max(maxrss, m.maxrss_mb), max(tree, m.tree_peak_mb)
         print(f"  platform {name:14s} {m.wall_s:7.1f}s  maxrss {m.maxrss_mb:6.0f} MB", flush=True)
-    runs = _dagster_step_stats(env)
+    runs = _dagster_runs(env)
     if len(runs) != 3:
         raise SystemExit(f"expected 3 Dagster runs in {data / 'dagster_home'}, found {len(runs)}")
-    detail = {k: v for run in runs for k, v in run.items()}
-    in_steps = {name: sum(run.values()) for name, run in zip(["load_features", "training", "last_day"], runs)}
+    detail = {k: v for run in runs for k, v in run["steps"].items()}
+    in_steps = {name: sum(run["steps"].values()) for name, run in zip(["load_features", "training", "last_day"], runs)}
+    return SideResult(sum(groups.values()), groups, detail, maxrss, tree, _platform_rows(data, last), in_steps)
+
+
+def _platform_one_command(data: Path, env: dict, work: Path) -> SideResult:
+    """`mlops-assets run`: per group, the wall time of its Dagster run; `prepare` holds the rest
+    (interpreter, imports, code location, dbt manifest check, the time between runs)."""
+    cmd = [str(BIN / "mlops-assets"), "run", "--use-case", USE_CASE]
+    m = measure(cmd, env, work / "platform_run.log")
+    _check(m, f"platform: {' '.join(cmd)}")
+    runs = _dagster_runs(env)
+    if len(runs) != 3:
+        raise SystemExit(f"expected 3 Dagster runs in {data / 'dagster_home'}, found {len(runs)}")
+    names = ["load_features", "training", "last_day"]
+    groups = {name: run["wall"] for name, run in zip(names, runs)}
+    groups = {"prepare": m.wall_s - sum(groups.values()), **groups}
+    detail = {k: v for run in runs for k, v in run["steps"].items()}
+    in_steps = {name: sum(run["steps"].values()) for name, run in zip(names, runs)}
+    print(f"  platform run           {m.wall_s:7.1f}s  maxrss {m.maxrss_mb:6.0f} MB", flush=True)
+    last = max(dt.date.fromisoformat(f.stem.rsplit("_", 1)[-1]) for f in (data / "landing" / USE_CASE).iterdir())
+    return SideResult(m.wall_s, groups, detail, m.maxrss_mb, m.tree_peak_mb, _platform_rows(data, last), in_steps)
+
+
+def _platform_rows(data: Path, last: dt.date) -> dict[str, int]:
     db = data / "warehouse.duckdb"
     rows = {"raw_rows": _count(db, f"SELECT count(*) FROM raw.{USE_CASE}"),
             "feature_rows": _count(db, f"SELECT count(*) FROM main.features_{USE_CASE}"),
             "prediction_rows": _count(db, f"SELECT count(*) FROM predictions.{USE_CASE} "
                                           f"WHERE CAST(event_ts AS DATE) = DATE '{last}'")}
-    return SideResult(sum(groups.values()), groups, detail, maxrss, tree, rows, in_steps)
+    return rows
 
 
 def run_plain(landing: Path, work: Path, pipeline: str) -> SideResult:
@@ -269,13 +297,23 @@ def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b > 0 else "-"
 
 
-def summarize(rows: int, pairs: list[tuple[SideResult, SideResult]]) -> tuple[list[str], dict]:
+PATH_TEXT = {
+    "one": ("`mlops-assets run --use-case churn` (one process: the three Dagster runs in process); per step the "
+            "wall time of its Dagster run", "start-up outside the runs (interpreter, imports, code location, "
+            "prepare)"),
+    "three": ("`mlops-assets prepare` and the three `dagster asset materialize` commands, each its own process; "
+              "per step the command's wall time", "prepare (dbt parse)"),
+}
+
+
+def summarize(rows: int, pairs: list[tuple[SideResult, SideResult]], path: str = "one") -> tuple[list[str], dict]:
     """Markdown table lines and the headline figures, medians over the pairs."""
     P = [p for p, _ in pairs]
     Q = [q for _, q in pairs]
     lines = ["| step | platform s | of which in Dagster steps s | plain s | platform / plain |",
              "|---|---:|---:|---:|---:|"]
     for name, label, _ in GROUPS:
+        label = PATH_TEXT[path][1] if name == "prepare" else label
         p = _median([r.groups_s[name] for r in P])
         q = _median([r.groups_s[name] for r in Q])
         inside = _median([r.in_steps_s[name] for r in P]) if name != "prepare" else float("nan")
@@ -408,6 +446,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="pairs per size (medians are reported)")
     parser.add_argument("--pipeline", choices=["plain", "platform"], default="plain",
                         help="the plain script's preprocessing (see plain_pipeline.py)")
+    parser.add_argument("--path", choices=["one", "three"], default="one",
+                        help="the platform's CI path: `mlops-assets run` (one process, the README's CI block) or "
+                             "`mlops-assets prepare` and three `dagster asset materialize` commands")
     parser.add_argument("--latency", action="store_true", help="also: landing file to drift report under dagster dev")
     parser.add_argument("--history", action="store_true", help="also: one new day at --histories days of history")
     parser.add_argument("--histories", default="30,180,365")
@@ -440,13 +481,13 @@ def main(argv: list[str] | None = None) -> int:
                       flush=True)
                 sides = {}
                 for side in (["platform", "plain"] if platform_first else ["plain", "platform"]):
-                    sides[side] = (run_platform(landing, first, last, work / "platform") if side == "platform"
+                    sides[side] = (run_platform(landing, first, last, work / "platform", args.path) if side == "platform"
                                    else run_plain(landing, work, args.pipeline))
                 if sides["platform"].rows != sides["plain"].rows:
                     raise SystemExit(f"the two sides processed different rows: platform {sides['platform'].rows}, "
                                      f"plain {sides['plain'].rows}")
                 pairs.append((sides["platform"], sides["plain"]))
-            table, head = summarize(rows, pairs)
+            table, head = summarize(rows, pairs, args.path)
             results[rows] = head
             print(f"\n{rows:,} rows ({args.days} days, {len(pairs)} pair(s), medians):")
             print("\n".join(table))
@@ -455,7 +496,8 @@ def main(argv: list[str] | None = None) -> int:
             sections[f"vs_script_{rows}"] = "\n".join([
                 f"## Platform vs plain script, {rows:,} rows", "",
                 f"{rows:,} demo rows over {args.days} days, {len(pairs)} pair(s) in alternating order "
-                f"(medians), plain script preprocessing `{args.pipeline}`. Measured {stamp}.", "",
+                f"(medians), plain script preprocessing `{args.pipeline}`. Platform: {PATH_TEXT[args.path][0]}. "
+                f"Measured {stamp}.", "",
                 *table, "",
                 f"Total: platform {head['platform_s']:.1f} s, plain {head['plain_s']:.1f} s, "
                 f"**{head['ratio']:.2f}x** ({_met(head['ratio'], head['goal'])}); peak memory (largest process) "
