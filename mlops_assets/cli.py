@@ -32,7 +32,9 @@ def _log(msg: str) -> None:
 
 def prepare() -> Path:
     """On the shared profile create its databases when missing; run `dbt parse` so the
-    manifest matches the SQL on disk."""
+    manifest matches the SQL on disk, unless it already does (chain/dbt_freshness.py: newer
+    than every dbt file, made for the same target and profile values)."""
+    from mlops_assets.chain.dbt_freshness import manifest_freshness, manifest_state, write_stamp
     from mlops_assets.settings import dbt_executable
 
     if settings.is_shared():
@@ -42,20 +44,27 @@ def prepare() -> Path:
             ensure_databases(settings.shared_database_urls(), log=_log)
         except DatabaseSetupError as exc:
             raise SystemExit(f"prepare: {exc}") from None
-    manifest = settings.DBT_PROJECT_DIR / "target" / "manifest.json"
+    project = settings.DBT_PROJECT_DIR
+    manifest = project / "target" / "manifest.json"
     # The variables of the dbt target (the profile's defaults unless set), e.g. MLOPS_WAREHOUSE_PG_*.
     env = {**os.environ, **settings.resource_env_values(), "DO_NOT_TRACK": "1"}
+    target = settings.dbt_target()
+    freshness = manifest_freshness(manifest, project, project, target, env)
+    if freshness.fresh:
+        _log(f"dbt manifest up to date at {manifest} ({freshness.reason}; skipped dbt parse)")
+        return manifest
+    state = manifest_state(project, project, target, env)  # before the parse: a file saved meanwhile is newer
     started = time.perf_counter()
     proc = subprocess.run(
-        [dbt_executable(), "parse", "--project-dir", str(settings.DBT_PROJECT_DIR),
-         "--profiles-dir", str(settings.DBT_PROJECT_DIR), "--quiet",
+        [dbt_executable(), "parse", "--project-dir", str(project), "--profiles-dir", str(project), "--quiet",
          # The target named as the dbt step names it: dbt keeps a parse state only for the same one.
-         "--target", settings.dbt_target()],
+         "--target", target],
         capture_output=True, text=True, env=env,
     )
     if proc.returncode != 0:
         raise SystemExit(f"dbt parse failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    _log(f"dbt manifest ready at {manifest} ({time.perf_counter() - started:.1f}s)")
+    write_stamp(manifest, state)
+    _log(f"dbt manifest ready at {manifest} ({time.perf_counter() - started:.1f}s; parsed because {freshness.reason})")
     return manifest
 
 

@@ -1,7 +1,9 @@
 """The tools of the environment run without it being activated: `.venv/bin/dagster dev` and
 `.venv/bin/dg check defs` with a PATH that does not hold the environment's bin folder find the
 dbt installed beside their Python, for the code location's `dbt parse` (dagster-dbt's preparer,
-run under `dagster dev` and `dg`) and for the dbt resource of the runs."""
+run under `dagster dev` and `dg`) and for the dbt resource of the runs. The runs' dbt step
+itself starts no dbt executable: it imports the dbt-core of this Python (chain/dbt.py), so
+PATH does not matter to it, and a dbt executable named elsewhere is used only by the preparer."""
 import os
 import subprocess
 import sys

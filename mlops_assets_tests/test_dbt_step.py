@@ -25,7 +25,7 @@ def test_window_variables_are_checked_dates():
 
 
 def test_parse_state_is_copied_back_only_when_it_changed(tmp_path):
-    from mlops_assets.chain.features import keep_parse_state
+    from mlops_assets.chain.dbt import keep_parse_state
 
     project, run = tmp_path / "target", tmp_path / "target" / "run-1"
     run.mkdir(parents=True)

@@ -2,18 +2,22 @@
 (the models' folder name under dbt_project/models/)."""
 import datetime as dt
 import os
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+# The Core engine's event message: the exported DbtCliEventMessage is its abstract base, and its
+# to_default_asset_events is how dagster-dbt turns a dbt result into Dagster events.
+from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 
 from mlops_assets import settings
 from mlops_assets.chain import metadata as asset_metadata
 from mlops_assets.chain.automation import per_day
 from mlops_assets.instance.concurrency import WAREHOUSE_POOL
-from mlops_assets.chain.dbt import dies_with_this_process
+from mlops_assets.chain.dbt import run_dbt
 from mlops_assets.chain.lineage import LABELS, RAW
 from mlops_assets.chain.partitions import daily_partitions
 from mlops_assets.chain.resources import DuckDBWarehouse
@@ -57,11 +61,13 @@ def _use_case_of(props: Mapping[str, Any]) -> str:
 
 
 def build_dbt_assets(uc: UseCase, project: DbtProject) -> dg.AssetsDefinition:
+    translator = UseCaseTranslator()
+
     @dbt_assets(
         manifest=project.manifest_path,
         project=project,
-        select=f"path:models/{uc.name}",
-        dagster_dbt_translator=UseCaseTranslator(),
+        select=select_of(uc),
+        dagster_dbt_translator=translator,
         name=f"{uc.name}_dbt_models",
         pool=WAREHOUSE_POOL,  # `dbt build` writes the warehouse (mlops_assets/instance/concurrency.py)
         partitions_def=daily_partitions(uc),
@@ -69,35 +75,59 @@ def build_dbt_assets(uc: UseCase, project: DbtProject) -> dg.AssetsDefinition:
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: DuckDBWarehouse):
-        # dbt runs in a subprocess: point its profile at the same warehouse as ours (the DuckDB
-        # file, or the PostgreSQL database: warehouse.dbt_env()).
-        os.environ.update(warehouse.dbt_env())
-        os.environ.setdefault("DO_NOT_TRACK", "1")
         window = context.partition_time_window
-        dbt_vars = {"min_date": window.start.strftime("%Y-%m-%d"), "max_date": window.end.strftime("%Y-%m-%d")}
-        context.log.info(f"dbt build for [{dbt_vars['min_date']}, {dbt_vars['max_date']})")
+        min_date, max_date = window.start.strftime("%Y-%m-%d"), window.end.strftime("%Y-%m-%d")
+        context.log.info(f"dbt build for [{min_date}, {max_date})")
+        # dbt runs in this process (chain/dbt.py: no dbt process, no parse per step); the resource
+        # gives the project, the profiles folder and the target.
+        project_dir = Path(dbt.project_dir)
+        selection = _selection(context, project, uc, translator)
         # dbt opens the file itself and fails at once if another process holds it: hold the
         # warehouse lock around the whole build, so concurrent runs queue instead.
-        with warehouse.write_lock(holder=f"dbt build of {uc.name} [{dbt_vars['min_date']}, "
-                                         f"{dbt_vars['max_date']}) in run {context.run.run_id}"):
-            # The window goes in variables that the models read only when executing (macros/
-            # window_bound.sql), not in --vars: dbt re-parses the whole project when --vars change.
-            os.environ.update(dbt_window_env(dbt_vars["min_date"], dbt_vars["max_date"]))
-            invocation = dbt.cli(["build"], context=context, raise_on_error=False)
-            with dies_with_this_process(invocation.process):  # a killed run leaves no dbt writing
-                events = list(invocation.stream())
-        keep_parse_state(invocation.target_path, context.log)
-        # The column schema of each built model, read once dbt has let go of the DuckDB file
-        # (dagster-dbt's fetch_column_metadata would open it while the dbt process still holds it).
+        with warehouse.write_lock(holder=f"dbt build of {uc.name} [{min_date}, {max_date}) in run {context.run.run_id}"):
+            run = run_dbt(["build", *selection], project_dir=project_dir,
+                          profiles_dir=Path(dbt.profiles_dir or project_dir), target=dbt.target or settings.dbt_target(),
+                          target_path=project_dir / "target" / f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{uuid.uuid4().hex[:7]}",
+                          # the profile points at the same warehouse as ours (the DuckDB file, or
+                          # the PostgreSQL database: warehouse.dbt_env())
+                          profile_env=warehouse.dbt_env(),
+                          # The window goes in variables that the models read only when executing
+                          # (macros/window_bound.sql), not in --vars: dbt parses again when --vars change.
+                          env=dbt_window_env(min_date, max_date), log=context.log)
+        context.log.info(f"{run.command}: {'succeeded' if run.success else 'failed'}"
+                         + (" (parsed the project first)" if run.parsed else " (manifest kept from an earlier step)"))
+        events = [e for raw in run.result_events
+                  for e in DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={}).to_default_asset_events(
+                      manifest=project.manifest_path, dagster_dbt_translator=translator, context=context,
+                      target_path=run.target_path, project=project)]
+        # The column schema of each built model, read once dbt has closed the warehouse.
         yield from with_column_schemas(events, warehouse, lambda e: _table_of(context.assets_def, e))
-        if not invocation.is_successful():
-            raise invocation.get_error()
+        if not run.success:
+            raise run.error()
 
     return models
 
 
+def select_of(uc: UseCase) -> str:
+    """The dbt selection of a use case's models."""
+    return f"path:models/{uc.name}"
+
+
+def _selection(context: dg.AssetExecutionContext, project: DbtProject, uc: UseCase,
+               translator: DagsterDbtTranslator) -> list[str]:
+    """The dbt selection arguments for the assets and checks this step runs: the use case's
+    models, or the subset picked in the UI, computed as dagster-dbt computes them for `dbt.cli`."""
+    from dagster_dbt.asset_utils import get_subset_selection_for_context
+    from dagster_dbt.dbt_manifest import validate_manifest
+
+    args, indirect = get_subset_selection_for_context(
+        context=context, manifest=validate_manifest(project.manifest_path), select=select_of(uc), exclude=None,
+        selector=None, dagster_dbt_translator=translator,
+        current_dbt_indirect_selection_env=os.environ.get("DBT_INDIRECT_SELECTION"))
+    return [*args, *(["--indirect-selection", indirect] if indirect else [])]
+
+
 WINDOW_ENV = {"min_date": "MLOPS_DBT_MIN_DATE", "max_date": "MLOPS_DBT_MAX_DATE"}  # macros/window_bound.sql
-PARTIAL_PARSE = "partial_parse.msgpack"
 
 
 def dbt_window_env(min_date: str, max_date: str) -> dict[str, str]:
@@ -108,31 +138,6 @@ def dbt_window_env(min_date: str, max_date: str) -> dict[str, str]:
         except ValueError as exc:
             raise ValueError(f"dbt window {name} {value!r}: expected a date YYYY-MM-DD") from exc
     return {WINDOW_ENV["min_date"]: min_date, WINDOW_ENV["max_date"]: max_date}
-
-
-def keep_parse_state(invocation_target: Path, log=None, project_target: Path | None = None) -> bool:
-    """Make the parse state of this `dbt build` the one the next build starts from.
-
-    dagster-dbt gives every invocation its own target folder and seeds it with the project's
-    target/partial_parse.msgpack; dbt parses the whole project again when that state was made
-    with another profile (e.g. `mlops-assets prepare` run with another warehouse path), and then
-    leaves the new state in the invocation's folder only, so every later build would parse again.
-    Copied back (atomically, only when it differs), only the first build after such a change
-    parses. Returns True when it copied."""
-    project_target = project_target or (settings.DBT_PROJECT_DIR / "target")
-    fresh = Path(invocation_target) / PARTIAL_PARSE
-    if not fresh.exists():
-        return False
-    dest = project_target / PARTIAL_PARSE
-    data = fresh.read_bytes()
-    if dest.exists() and dest.read_bytes() == data:
-        return False
-    tmp = dest.with_name(f".{PARTIAL_PARSE}.{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, dest)
-    if log is not None:
-        log.info(f"dbt parse state of this build kept in {dest} for the next builds")
-    return True
 
 
 def with_column_schemas(events: list, warehouse: DuckDBWarehouse, table_of) -> list:

@@ -3,9 +3,11 @@ own work. Prints figures, asserts nothing.
 
 In a fresh data folder: the simulator writes --days days, the raw asset loads them (one run),
 then the dbt asset is materialized for each of the last --repeat days, one `dg.materialize` each
-(in this process: no run launch, no code location load). For each step it prints the step's wall
-time, dbt's own elapsed time (run_results / the log) and whether dbt parsed the project again
-(from the invocation's dbt.log).
+(in this process: no run launch, no code location load). dbt runs in this process too
+(chain/dbt.py); for each step it prints the step's wall time, dbt's own elapsed time (the
+invocation's dbt.log) and whether the step parsed the project (the first one in a process does,
+the others reuse its manifest). Then `mlops-assets prepare` is timed fresh (manifest up to date:
+no dbt parse) and stale (a model touched: dbt parse).
 
     uv run python mlops_assets_tests/benchmarks/bench_dbt_step.py --days 30 --repeat 4
 """
@@ -40,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=4)
     parser.add_argument("--no-cli", action="store_true", help="skip the dbt-alone comparison")
     parser.add_argument("--no-steps", action="store_true", help="only the dbt-alone comparison")
+    parser.add_argument("--no-prepare", action="store_true", help="skip timing `mlops-assets prepare`")
     args = parser.parse_args(argv)
 
     data = Path(tempfile.mkdtemp(prefix="bench_dbt_step_"))
@@ -54,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     from mlops_assets import settings
     from mlops_assets.cli import prepare
     from mlops_assets.chain.build import dbt_assets_of
+    from mlops_assets.chain.dbt import parse_count
     from mlops_assets.chain.raw import build_raw_asset
     from mlops_assets.chain.resources import shared_resources
     from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
@@ -79,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(0 if args.no_steps else args.repeat):
         day = last - dt.timedelta(days=args.repeat - 1 - i)
         before = set(target.iterdir())
+        parses = parse_count()
         t0 = time.perf_counter()
         result = dg.materialize([raw, models], selection=[k for k in models.keys], instance=instance,
                                 resources=resources, partition_key=day.isoformat())
@@ -89,14 +94,38 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = re.findall(r"Finished running .* in [^(]*\(([\d.]+)s\)", log.read_text(errors="replace")) \
             if log.exists() else []
         walls.append(wall)
-        print(f"  {day}: step {wall:5.1f}s  dbt's own run {elapsed[-1] if elapsed else '?'}s  {_parse_kind(log)}",
-              flush=True)
+        parsed = "parsed the project" if parse_count() > parses else "manifest reused"
+        print(f"  {day}: step {wall:5.1f}s  dbt's own run {elapsed[-1] if elapsed else '?'}s  {parsed}", flush=True)
     if walls:
         print(f"median step {sorted(walls)[len(walls) // 2]:.1f}s; first {walls[0]:.1f}s, then "
               f"{min(walls[1:]) if len(walls) > 1 else float('nan'):.1f}..{max(walls[1:]) if len(walls) > 1 else float('nan'):.1f}s")
     if not args.no_cli:
         cli_comparison(last, args.repeat, data)
+    if not args.no_prepare:
+        prepare_comparison(args.repeat)
     return 0
+
+
+def prepare_comparison(repeat: int) -> None:
+    """`mlops-assets prepare` (its dbt part, in a new process as users run it) with the manifest
+    up to date (no dbt parse) and with a model touched (dbt parse)."""
+    import subprocess
+
+    from mlops_assets import settings
+
+    model = next((settings.DBT_PROJECT_DIR / "models" / "churn").glob("*.sql"))
+    code = "from mlops_assets.cli import prepare; prepare()"
+    print("mlops-assets prepare (python -c 'prepare()', process start included):")
+    for mode in ("stale", "fresh") * repeat:
+        if mode == "stale":
+            os.utime(model)  # now: newer than the manifest
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise SystemExit(f"prepare failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+        said = (proc.stdout.strip().splitlines() or ["?"])[-1]
+        print(f"  {mode}: {wall:5.2f}s  {said[:110]}", flush=True)
 
 
 def cli_comparison(last: dt.date, repeat: int, data: Path) -> None:
@@ -108,7 +137,8 @@ def cli_comparison(last: dt.date, repeat: int, data: Path) -> None:
     import subprocess
 
     from mlops_assets import settings
-    from mlops_assets.chain.features import dbt_window_env, keep_parse_state
+    from mlops_assets.chain.dbt import keep_parse_state
+    from mlops_assets.chain.features import dbt_window_env
     from mlops_assets.chain.resources import dbt_executable
 
     project = settings.DBT_PROJECT_DIR
