@@ -6,6 +6,9 @@
   demo      prepare, simulate the history of each demo use case whose landing folder is empty,
             load it and train, replay the last days as events through the sensors (churn 14,
             demand 2), summarise, say where to look
+  run       CI's chain in one process: prepare, then per use case the landing days' raw data and
+            features (one run over the range), train-evaluate-promote, and the last day's drift
+            report and batch predictions; exit 1 when a run or a blocking check failed
   ui        prepare, then start `dagster dev` with the embedded defaults
   serve     serve a use case's champion model over HTTP on 127.0.0.1, following promotions
   rollback  point a use case's champion alias back at a previously promoted version
@@ -280,6 +283,31 @@ def demo(args) -> int:
     return 0 if ok else 1
 
 
+def run_chain(use_cases: list[str] | None) -> int:
+    """The README's CI path in one process, with the same three selections as its `dagster asset
+    materialize` commands: Dagster's CLI needs a command (a process, a code-location load and the
+    imports of the steps) for each, because a partition range cannot go with unpartitioned
+    assets in one selection (BENCHMARKS.md). The runs are recorded in DAGSTER_HOME like theirs."""
+    from mlops_assets.chain.lineage import BATCH_PREDICTIONS, DRIFT
+    from mlops_assets.orchestrate import run_pipeline
+
+    from mlops_assets.use_cases.loader import load_use_case_set
+
+    loaded = load_use_case_set()
+    known = [uc.name for uc in loaded.use_cases]
+    unknown = [name for name in use_cases or [] if name not in known]
+    if unknown:
+        broken = "".join(f"\n  not loaded: {bad.error}" for bad in loaded.invalid)
+        raise SystemExit(f"mlops-assets run: no use case {', '.join(map(repr, unknown))}; "
+                         f"the use cases are {', '.join(known) or 'none'}{broken}")
+    started = time.perf_counter()
+    prepare()
+    prepare_instance()
+    ok = run_pipeline(only=use_cases, log=_log, monitored=(DRIFT, BATCH_PREDICTIONS), summarize=False)
+    _log(f"run {'done' if ok else 'FAILED'} in {time.perf_counter() - started:.0f}s")
+    return 0 if ok else 1
+
+
 def demo_summary(uc, report) -> None:
     """What the replay left in the instance: days scored, drift, performance, retrains."""
     import dagster as dg
@@ -369,6 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser.add_argument("--use-case", action="append", dest="use_cases", metavar="NAME",
                              help="run only this use case's chain (repeatable; default: every use case). The "
                                   "simulator and the replay write the demo use cases among them (churn, demand)")
+    run_parser = sub.add_parser("run", help="prepare, then CI's three Dagster runs per use case in this one process")
+    run_parser.add_argument("--use-case", action="append", dest="use_cases", metavar="NAME",
+                            help="run only this use case's chain (repeatable; default: every use case)")
     ui = sub.add_parser("ui", help="prepare, then run `dagster dev` with the embedded defaults")
     ui.add_argument("--no-mlflow-ui", action="store_true",
                     help="do not start the MLflow UI at MLOPS_MLFLOW_UI_URL beside Dagster")
@@ -415,6 +446,8 @@ def main(argv: list[str] | None = None) -> int:
                      use_case=uc.name)
     elif args.command == "demo":
         return demo(args)
+    elif args.command == "run":
+        return run_chain(args.use_cases)
     elif args.command == "ui":
         prepare()
         prepare_instance()

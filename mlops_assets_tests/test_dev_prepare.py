@@ -46,3 +46,20 @@ def test_dg_list_defs_builds_the_missing_manifest(tmp_path, data_dir):
     assert manifest.exists()
     keys = {a["asset_key"] for a in json.loads(listed.stdout)["assets"]}
     assert {"churn/stg_churn", "churn/features_churn", "churn/training_set"} <= keys
+
+    # Once built, later loads under the dev CLIs (every run worker of `dagster dev` loads the code
+    # location) keep it: no dbt parse while the manifest is newer than every dbt file...
+    stamp = manifest.with_name("manifest.stamp.json")
+    assert stamp.exists()
+    built = manifest.stat().st_mtime_ns
+    dev_env = env | {"DAGSTER_IS_DEV_CLI": "1"}
+    load = [sys.executable, "-c", "import mlops_assets.definitions"]
+    again = subprocess.run(load, cwd=project, env=dev_env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert manifest.stat().st_mtime_ns == built
+    # ... and a parse again once a model changes.
+    model = next((project / "dbt_project" / "models" / "churn").glob("*.sql"))
+    model.write_text(model.read_text() + "\n")
+    changed = subprocess.run(load, cwd=project, env=dev_env, capture_output=True, text=True, timeout=300)
+    assert changed.returncode == 0, changed.stderr[-2000:]
+    assert manifest.stat().st_mtime_ns > built

@@ -30,7 +30,7 @@ from dagster_dbt.dbt_project import DagsterDbtProjectPreparer
 from packaging import version
 
 from mlops_assets import settings
-from mlops_assets.chain.dbt_freshness import dbt_files
+from mlops_assets.chain.dbt_freshness import dbt_files, manifest_freshness, manifest_state, write_stamp
 
 
 def same_environment_dbt(executable: str) -> bool:
@@ -73,6 +73,19 @@ class ThisEnvironmentPreparer(DagsterDbtProjectPreparer):
 
     def _prepare_manifest(self, project) -> None:
         self._dbt(project).cli(self._prepare_project_cli_args, target_path=project.target_path).wait()
+
+    def prepare(self, project) -> None:
+        """`dbt deps` and `dbt parse`, unless the manifest is fresh (chain/dbt_freshness.py, the
+        test `mlops-assets prepare` applies). Under `dagster dev` the code location loads in every
+        run worker, and a parse there (a dbt process, 3-4 s) delayed the start of every run."""
+        env = {**os.environ, **settings.resource_env_values()}
+        target = settings.dbt_target()
+        if manifest_freshness(project.manifest_path, project.project_dir, project.profiles_dir, target, env).fresh:
+            return
+        state = manifest_state(project.project_dir, project.profiles_dir, target, env)  # before: a later edit is newer
+        super().prepare(project)
+        if project.manifest_path.exists():
+            write_stamp(project.manifest_path, state)
 
 
 def prepare_if_dev(project, dbt_executable: str) -> None:
