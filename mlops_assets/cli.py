@@ -37,8 +37,8 @@ def prepare() -> Path:
     """On the shared profile create its databases when missing; run `dbt parse` so the
     manifest matches the SQL on disk, unless it already does (chain/dbt_freshness.py: newer
     than every dbt file, made for the same target and profile values)."""
+    from mlops_assets.chain.dbt import parse_into_target
     from mlops_assets.chain.dbt_freshness import manifest_freshness, manifest_state, write_stamp
-    from mlops_assets.settings import dbt_executable
 
     if settings.is_shared():
         from mlops_assets.warehouse.shared import DatabaseSetupError, ensure_databases
@@ -58,14 +58,12 @@ def prepare() -> Path:
         return manifest
     state = manifest_state(project, project, target, env)  # before the parse: a file saved meanwhile is newer
     started = time.perf_counter()
-    proc = subprocess.run(
-        [dbt_executable(), "parse", "--project-dir", str(project), "--profiles-dir", str(project), "--quiet",
-         # The target named as the dbt step names it: dbt keeps a parse state only for the same one.
-         "--target", target],
-        capture_output=True, text=True, env=env,
-    )
-    if proc.returncode != 0:
-        raise SystemExit(f"dbt parse failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    # In this process (no dbt process to start; `mlops-assets run`'s dbt steps then find dbt
+    # imported), with the target named as the dbt step names it: dbt keeps a parse state only
+    # for the same one.
+    errors = parse_into_target(project, project, target, {**settings.resource_env_values(), "DO_NOT_TRACK": "1"})
+    if errors:
+        raise SystemExit("dbt parse failed:\n" + "\n".join(errors))
     write_stamp(manifest, state)
     _log(f"dbt manifest ready at {manifest} ({time.perf_counter() - started:.1f}s; parsed because {freshness.reason})")
     return manifest
@@ -252,9 +250,9 @@ def demo(args) -> int:
     _log(f"Dagster's log stream goes to {path} (every run and its events are in the UI too)")
     reports = []
     with dagster_logs_to(path):
-        from mlops_assets.definitions import build_defs
+        from mlops_assets.definitions import current_defs
 
-        defs = build_defs()
+        defs = current_defs()
         # The days whose labels arrive during the replay (up to label_delay days before it) must
         # have been served before: score the last label_delay history days.
         replaying = any(replayed for _, replayed, _ in plans.values())

@@ -65,4 +65,16 @@ def build_defs() -> dg.Definitions:
     )
 
 
+def _environment_key() -> tuple:
+    return tuple(sorted(os.environ.items()))
+
+
+def current_defs() -> dg.Definitions:
+    """The code location for the environment as it is now: `defs` below when the environment has
+    not changed since it was built (a command's process imports this module once, so it does not
+    build the location twice), else a new build (tests point the environment elsewhere)."""
+    return defs if _environment_key() == _built_for else build_defs()
+
+
 defs = build_defs()
+_built_for = _environment_key()  # after the build: it fills unset variables with their defaults

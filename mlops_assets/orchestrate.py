@@ -318,13 +318,13 @@ def run_pipeline(monitor_days: int = 1, only: list[str] | None = None, log=print
     `mlops-assets run` does the README's CI selections (drift and predictions of the last day)."""
     import dagster as dg
 
-    from mlops_assets.definitions import build_defs
+    from mlops_assets.definitions import current_defs
     from mlops_assets.chain.retrain import training_chain
     from mlops_assets.chain.lineage import BATCH_PREDICTIONS, DRIFT, LABELS, PERFORMANCE, SUMMARY, key
     from mlops_assets.instance.recovery import fail_dead_runs
     from mlops_assets.use_cases.loader import load_use_case_set
 
-    defs, instance, ok = defs or build_defs(), dg.DagsterInstance.get(), True
+    defs, instance, ok = defs or current_defs(), dg.DagsterInstance.get(), True
     fail_dead_runs(instance, log)  # a killed earlier run must not hold the queue
     summary: list[str] = []
     loaded = load_use_case_set()

@@ -211,6 +211,23 @@ def parsed_manifest(project_dir: Path, profiles_dir: Path, target: str, profile_
     return result.result, True
 
 
+def parse_into_target(project_dir: Path, profiles_dir: Path, target: str, env: Mapping[str, str]) -> list[str]:
+    """`dbt parse` in this process, writing the project's target/manifest.json and parse state
+    (what `mlops-assets prepare` makes). No dbt process: in `mlops-assets run` the dbt steps that
+    follow in the same process find dbt imported and the parse state fresh. `env`: the variables
+    the profile reads, set for the parse only. Returns dbt's error messages, empty on success."""
+    from dbt.cli.main import dbtRunner
+
+    errors: list[str] = []
+    with _DBT_LOCK, _environment({"DO_NOT_TRACK": os.environ.get("DO_NOT_TRACK", "1"),
+                                  "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **env}):
+        result = dbtRunner(callbacks=[_collect_errors(errors)]).invoke(
+            ["parse", *_common_args(Path(project_dir), Path(profiles_dir), target), "--quiet"])
+    if result.success:
+        return []
+    return errors or [repr(result.exception)]
+
+
 def _collect_errors(errors: list[str]):
     def callback(msg) -> None:
         if msg.info.level == "error":
