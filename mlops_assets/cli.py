@@ -89,6 +89,17 @@ def _date(s: str) -> dt.date:
     return dt.date.fromisoformat(s)
 
 
+def _day_range(s: str) -> tuple[dt.date, dt.date]:
+    """FIRST...LAST, as Dagster's CLI writes a partition range."""
+    try:
+        lo, hi = (dt.date.fromisoformat(part) for part in s.split("..."))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r}: expected FIRST...LAST, two days YYYY-MM-DD") from None
+    if lo > hi:
+        raise argparse.ArgumentTypeError(f"{s!r}: FIRST is after LAST")
+    return lo, hi
+
+
 def default_start(days: int, existing_days: list[dt.date], first_day: dt.date, today: dt.date) -> dt.date:
     """Where `simulate` starts without --start: after the last day already written; into an
     empty folder, so that the history ends today (UTC) and so the partitions up to today have
@@ -281,7 +292,7 @@ def demo(args) -> int:
     return 0 if ok else 1
 
 
-def run_chain(use_cases: list[str] | None) -> int:
+def run_chain(use_cases: list[str] | None, window: tuple[dt.date, dt.date] | None = None) -> int:
     """The README's CI path in one process, with the same three selections as its `dagster asset
     materialize` commands: Dagster's CLI needs a command (a process, a code-location load and the
     imports of the steps) for each, because a partition range cannot go with unpartitioned
@@ -301,7 +312,7 @@ def run_chain(use_cases: list[str] | None) -> int:
     started = time.perf_counter()
     prepare()
     prepare_instance()
-    ok = run_pipeline(only=use_cases, log=_log, monitored=(DRIFT, BATCH_PREDICTIONS), summarize=False)
+    ok = run_pipeline(only=use_cases, log=_log, monitored=(DRIFT, BATCH_PREDICTIONS), summarize=False, window=window)
     _log(f"run {'done' if ok else 'FAILED'} in {time.perf_counter() - started:.0f}s")
     return 0 if ok else 1
 
@@ -398,6 +409,9 @@ def main(argv: list[str] | None = None) -> int:
     run_parser = sub.add_parser("run", help="prepare, then CI's three Dagster runs per use case in this one process")
     run_parser.add_argument("--use-case", action="append", dest="use_cases", metavar="NAME",
                             help="run only this use case's chain (repeatable; default: every use case)")
+    run_parser.add_argument("--partition-range", type=_day_range, default=None, metavar="FIRST...LAST",
+                            help="the days to load, train on and score the last of (YYYY-MM-DD...YYYY-MM-DD); "
+                                 "default: the days the landing files hold, which reads every file once more first")
     ui = sub.add_parser("ui", help="prepare, then run `dagster dev` with the embedded defaults")
     ui.add_argument("--no-mlflow-ui", action="store_true",
                     help="do not start the MLflow UI at MLOPS_MLFLOW_UI_URL beside Dagster")
@@ -445,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "demo":
         return demo(args)
     elif args.command == "run":
-        return run_chain(args.use_cases)
+        return run_chain(args.use_cases, args.partition_range)
     elif args.command == "ui":
         prepare()
         prepare_instance()

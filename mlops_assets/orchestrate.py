@@ -155,6 +155,12 @@ def label_days(uc, first: dt.date, last: dt.date, log: Callable[[str], None] = p
     return sorted(days)
 
 
+def given_days(first: dt.date, last: dt.date, lo: dt.date, hi: dt.date) -> DayListing:
+    """Every day of [lo, hi] within the partitions [first, last], as a listing (no file read)."""
+    lo, hi = max(lo, first), min(hi, last)
+    return DayListing(first, last, days=[lo + dt.timedelta(days=i) for i in range((hi - lo).days + 1)])
+
+
 def ranges_outside(days: list[dt.date], covered: tuple[dt.date, dt.date] | None) -> list[tuple[dt.date, dt.date]]:
     """The ranges of `days` before and after the `covered` range (all of them when None): the
     label days the range run of the landing days does not load, as at most two range runs."""
@@ -305,7 +311,8 @@ def takes_a_range(defs, asset_key) -> bool:
 
 
 def run_pipeline(monitor_days: int = 1, only: list[str] | None = None, log=print, *, score_days: int = 0,
-                 defs=None, monitored: tuple[str, ...] | None = None, summarize: bool = True) -> bool:
+                 defs=None, monitored: tuple[str, ...] | None = None, summarize: bool = True,
+                 window: tuple[dt.date, dt.date] | None = None) -> bool:
     """Per use case: load and build features for every day of its partitions the landing zone
     holds (one run over the range), train-evaluate-promote, then score and check drift for the
     latest `monitor_days` days. With `score_days`, instead one run scores the latest
@@ -315,7 +322,9 @@ def run_pipeline(monitor_days: int = 1, only: list[str] | None = None, log=print
     succeeded, no blocking check failed, every landing file was read and every row found a
     partition (days still to come aside). `monitored` narrows the latest days' assets (default:
     predictions, drift and performance) and `summarize=False` leaves the monitoring summary out:
-    `mlops-assets run` does the README's CI selections (drift and predictions of the last day)."""
+    `mlops-assets run` does the README's CI selections (drift and predictions of the last day).
+    `window` (first, last): run those days instead of listing the landing files' days (which
+    reads every file once more before the runs; the raw step validates the files anyway)."""
     import dagster as dg
 
     from mlops_assets.definitions import current_defs
@@ -336,7 +345,15 @@ def run_pipeline(monitor_days: int = 1, only: list[str] | None = None, log=print
         if only is not None and uc.name not in only:
             continue
         first, last = partition_bounds(uc)
-        listing = data_days(uc, first, last, log=log)
+        if window is not None:
+            listing = given_days(first, last, *window)
+            if not listing.days:
+                log(f"{uc.name}: {window[0]}..{window[1]} holds none of its partitions {first}..{last}")
+                summary.append(f"{uc.name}: NOT RUN: no partition in {window[0]}..{window[1]}")
+                ok = False
+                continue
+        else:
+            listing = data_days(uc, first, last, log=log)
         open_ended = getattr(uc, "last_day", None) is None
         problems = listing.problems(open_ended)
         for line in listing.notes + listing.pending(open_ended) + problems:
@@ -357,8 +374,8 @@ def run_pipeline(monitor_days: int = 1, only: list[str] | None = None, log=print
             summary.append(f"{uc.name}: nothing loaded" + (f"; {len(problems)} problem(s) above" if problems else ""))
             ok &= uc_ok
             continue
-        log(f"{uc.name}: {len(listing.days)} day(s) of data, {listing.days[0]}..{listing.days[-1]} "
-            f"({listing.rows} rows)")
+        log(f"{uc.name}: {len(listing.days)} day(s), {listing.days[0]}..{listing.days[-1]} "
+            + ("(--partition-range)" if window is not None else f"({listing.rows} rows)"))
         daily = defs.resolve_job_def(f"{uc.name}_daily")
         per_day = set(daily.asset_layer.selected_asset_keys)
         monitoring = {k for k in per_day if k.path[-1] in (DRIFT, BATCH_PREDICTIONS, PERFORMANCE)}

@@ -168,7 +168,7 @@ def test_pipeline_loads_the_good_days_names_every_bad_file_and_fails_at_the_end(
     assert "churn_no_ts.csv" in text and "churn_empty.csv" in text
     assert "churn_far.csv: 5 row(s) dated 2099-03-01..2099-03-02" in text
     assert "churn_early.csv: 3 row(s)" in text
-    assert "3 day(s) of data, 2026-01-01..2026-01-03 (62 rows)" in text
+    assert "3 day(s), 2026-01-01..2026-01-03 (62 rows)" in text
     with duckdb.connect(str(settings.duckdb_path()), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM raw.churn").fetchone()[0] == 62
         assert con.execute("SELECT count(*) FROM main.features_churn").fetchone()[0] == 62

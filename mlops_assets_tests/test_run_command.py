@@ -81,6 +81,31 @@ def test_a_failed_gate_fails_the_command_and_promotes_nothing(data_dir, dbt_mani
     assert instance.get_latest_materialization_event(dg.AssetKey(["churn", "batch_predictions"])) is None
 
 
+@pytest.mark.integration
+def test_a_given_range_runs_those_days_without_listing_the_files(data_dir, dbt_manifest):
+    """--partition-range, as the documented CI block passes it: the range run and the last day's
+    runs cover exactly those days (clipped to the partitions), and the files are read once, by raw."""
+    import dagster as dg
+
+    first, last = _simulate(data_dir)
+    done = _run({**os.environ, "NO_COLOR": "1"}, "--use-case", "churn", "--partition-range",
+                f"{first}...{last + dt.timedelta(days=30)}")
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-4000:]
+    # The last partition is today's: the range is clipped to it.
+    assert f"churn: {DAYS} day(s), {first}..{last} (--partition-range)" in out, out[-3000:]
+    instance = dg.DagsterInstance.get()
+    raw = instance.get_materialized_partitions(dg.AssetKey(["churn", "raw"]))
+    assert raw == {(first + dt.timedelta(days=i)).isoformat() for i in range(DAYS)}
+    scored = instance.get_materialized_partitions(dg.AssetKey(["churn", "batch_predictions"]))
+    assert scored == {last.isoformat()}
+
+
+def test_a_bad_range_is_refused(data_dir):
+    done = _run({**os.environ}, "--partition-range", "2026-02-01...2026-01-01")
+    assert done.returncode == 2 and "FIRST is after LAST" in done.stderr
+
+
 def test_an_unknown_use_case_is_refused_by_name(data_dir):
     done = _run({**os.environ}, "--use-case", "nope")
     assert done.returncode != 0

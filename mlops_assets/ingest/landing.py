@@ -339,6 +339,7 @@ def file_days(con: duckdb.DuckDBPyConnection, path: Path, ts_col: str, tz: str =
     every column of `required` it lacks too (`what`: what kind of file, for the message). Names
     match whatever their case. Sets the connection's session time zone to `tz`. `layouts`: see layout_of."""
     in_zone(con, tz)
+    layouts = {} if layouts is None else layouts  # the file is sniffed once here either way
     cols = file_columns(con, path, layouts)
     if missing_columns([ts_col], cols):
         missing = missing_columns([*required, ts_col] if ts_col in required else [ts_col, *required], cols)

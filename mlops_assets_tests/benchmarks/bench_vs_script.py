@@ -216,7 +216,7 @@ def run_platform(landing: Path, first: dt.date, last: dt.date, work: Path, path:
     env = base_env(data)
     (data / "dagster_home").mkdir(parents=True)
     if path == "one":
-        return _platform_one_command(data, env, work)
+        return _platform_one_command(data, env, work, first, last)
     materialize = [str(BIN / "dagster"), "asset", "materialize", "-m", "mlops_assets.definitions", "--select"]
     commands = {
         "prepare": [str(BIN / "mlops-assets"), "prepare"],
@@ -240,10 +240,10 @@ def run_platform(landing: Path, first: dt.date, last: dt.date, work: Path, path:
     return SideResult(sum(groups.values()), groups, detail, maxrss, tree, _platform_rows(data, last), in_steps)
 
 
-def _platform_one_command(data: Path, env: dict, work: Path) -> SideResult:
+def _platform_one_command(data: Path, env: dict, work: Path, first: dt.date, last: dt.date) -> SideResult:
     """`mlops-assets run`: per group, the wall time of its Dagster run; `prepare` holds the rest
     (interpreter, imports, code location, dbt manifest check, the time between runs)."""
-    cmd = [str(BIN / "mlops-assets"), "run", "--use-case", USE_CASE]
+    cmd = [str(BIN / "mlops-assets"), "run", "--use-case", USE_CASE, "--partition-range", f"{first}...{last}"]
     m = measure(cmd, env, work / "platform_run.log")
     _check(m, f"platform: {' '.join(cmd)}")
     runs = _dagster_runs(env)
@@ -255,7 +255,6 @@ def _platform_one_command(data: Path, env: dict, work: Path) -> SideResult:
     detail = {k: v for run in runs for k, v in run["steps"].items()}
     in_steps = {name: sum(run["steps"].values()) for name, run in zip(names, runs)}
     print(f"  platform run           {m.wall_s:7.1f}s  maxrss {m.maxrss_mb:6.0f} MB", flush=True)
-    last = max(dt.date.fromisoformat(f.stem.rsplit("_", 1)[-1]) for f in (data / "landing" / USE_CASE).iterdir())
     return SideResult(m.wall_s, groups, detail, m.maxrss_mb, m.tree_peak_mb, _platform_rows(data, last), in_steps)
 
 
@@ -298,7 +297,7 @@ def _ratio(a: float, b: float) -> str:
 
 
 PATH_TEXT = {
-    "one": ("`mlops-assets run --use-case churn` (one process: the three Dagster runs in process); per step the "
+    "one": ("`mlops-assets run --use-case churn --partition-range FIRST...LAST` (one process: the three Dagster runs in process); per step the "
             "wall time of its Dagster run", "start-up outside the runs (interpreter, imports, code location, "
             "prepare)"),
     "three": ("`mlops-assets prepare` and the three `dagster asset materialize` commands, each its own process; "
