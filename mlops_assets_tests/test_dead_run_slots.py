@@ -17,7 +17,6 @@ import pytest
 
 from mlops_assets.instance import home as instance_home
 from mlops_assets.instance.concurrency import WAREHOUSE_POOL
-from mlops_assets.instance.workers import pid_alive
 
 BIN = Path(sys.executable).parent
 
