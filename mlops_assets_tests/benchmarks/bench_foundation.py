@@ -1,7 +1,8 @@
 """Foundation benchmarks; prints figures, asserts nothing.
 
-1. Code-location load cost: `dagster definitions validate` for mlops_assets.definitions against
-   a bare `python -c "import dagster, dagster_dbt"`, alternated in the same run, as a ratio.
+1. Code-location load cost: loading mlops_assets.definitions (and `dagster definitions validate`)
+   against a bare `python -c "import dagster, dagster_dbt"`, whole processes alternated in pairs
+   (`--load-only` for this part alone).
 2. Wall time of materializing the whole demo graph at N rows (default 100k) next to a small
    baseline run (10k rows) in the same process, with per-step times.
 
@@ -26,19 +27,32 @@ def timed(cmd: list[str], env: dict) -> float:
     return time.perf_counter() - started
 
 
+LOAD_GOAL = 1.2  # issue: the code location loads within 1.2x of a bare `import dagster, dagster_dbt`
+
+
 def load_cost(repeats: int) -> None:
+    """Whole processes in alternating pairs, the ratio taken pair by pair (medians printed):
+    the bare import, loading the code location as a code server does (import the module, resolve
+    the repository and its jobs), and `dagster definitions validate` (Dagster's CLI on top)."""
     env = {**os.environ, "DAGSTER_HOME": tempfile.mkdtemp(prefix="bench_home_"), "DO_NOT_TRACK": "1"}
     bare = [sys.executable, "-c", "import dagster, dagster_dbt"]
+    load = [sys.executable, "-c", "from mlops_assets.definitions import defs; defs.get_repository_def().get_all_jobs()"]
     validate = [str(BIN / "dagster"), "definitions", "validate", "-m", "mlops_assets.definitions"]
-    timed(bare, env)  # warm the file cache once for both
-    bare_t, validate_t = [], []
+    for cmd in (bare, load, validate):
+        timed(cmd, env)  # warm the file cache once for each
+    times: dict[str, list[float]] = {"bare": [], "load": [], "validate": []}
     for _ in range(repeats):
-        bare_t.append(timed(bare, env))
-        validate_t.append(timed(validate, env))
-    b, v = statistics.median(bare_t), statistics.median(validate_t)
-    print(f"import dagster, dagster_dbt          median {b:6.2f}s  ({', '.join(f'{t:.2f}' for t in bare_t)})")
-    print(f"dagster definitions validate         median {v:6.2f}s  ({', '.join(f'{t:.2f}' for t in validate_t)})")
-    print(f"ratio validate / bare import         {v / b:6.2f}x")
+        for name, cmd in (("bare", bare), ("load", load), ("validate", validate)):
+            times[name].append(timed(cmd, env))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    ratios = [lo / b for lo, b in zip(times["load"], times["bare"])]
+    print(f"import dagster, dagster_dbt          median {med['bare']:6.2f}s  ({', '.join(f'{t:.2f}' for t in times['bare'])})")
+    print(f"load the code location               median {med['load']:6.2f}s  ({', '.join(f'{t:.2f}' for t in times['load'])})")
+    print(f"dagster definitions validate         median {med['validate']:6.2f}s  "
+          f"({', '.join(f'{t:.2f}' for t in times['validate'])})")
+    r = statistics.median(ratios)
+    print(f"ratio load / bare import, per pair   median {r:6.2f}x  (goal {LOAD_GOAL}x: {'met' if r <= LOAD_GOAL else 'not met'})")
+    print(f"ratio validate / bare import         {med['validate'] / med['bare']:6.2f}x")
 
 
 def materialize(rows: int, days: int) -> tuple[float, dict[str, float]]:
@@ -72,9 +86,12 @@ def main() -> None:
     parser.add_argument("--baseline-rows", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--load-only", action="store_true", help="only the code location's load time")
     args = parser.parse_args()
     print(f"== code location load ({args.repeats} alternating repeats) ==")
     load_cost(args.repeats)
+    if args.load_only:
+        return
     print(f"\n== materialize the demo graph: {args.baseline_rows} vs {args.rows} rows over {args.days} days ==")
     results = {n: materialize(n, args.days) for n in (args.baseline_rows, args.rows)}
     steps = sorted(set().union(*(s for _, s in results.values())))
