@@ -22,9 +22,11 @@ from mlops_assets_tests.dev_server import free_port, start_dagster_dev, stop_gro
 
 pytestmark = pytest.mark.integration
 D0 = dt.date(2026, 1, 1)
-# With 3 small days the backfill's run could be over before the sensor's run started (idle machine).
-BACKFILL_DAYS = [D0 + dt.timedelta(days=i) for i in range(10)]
-SENSOR_DAY = D0 + dt.timedelta(days=10)
+# The backfill's run must still write when the sensor's run starts (a tick, the queue and a run
+# worker's start later): 20 days of 80,000 rows keep it busy for about 10 s on an idle machine
+# (10 days of 40,000 rows were done in 3.5 s once raw and dbt ran at DuckDB's speed).
+BACKFILL_DAYS = [D0 + dt.timedelta(days=i) for i in range(20)]
+SENSOR_DAY = D0 + dt.timedelta(days=20)
 STARTUP_BOUND_S = 180
 RUNS_BOUND_S = 240
 ACTIVE = {dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
@@ -103,7 +105,7 @@ def test_a_backfill_and_a_sensor_run_write_the_warehouse_at_once(data_dir, dbt_m
     overrides.write_text("churn: {retrain: {min_new_rows: null}}\n")
     monkeypatch.setenv(OVERRIDES_ENV, str(overrides))
     folder = data_dir / "landing" / "churn"
-    write_days(folder, day_range(D0, len(BACKFILL_DAYS)), SimulationConfig(rows_per_day=40_000))
+    write_days(folder, day_range(D0, len(BACKFILL_DAYS)), SimulationConfig(rows_per_day=80_000))
     home = data_dir / "dagster_home"
     assert instance_home.write_dagster_yaml(home, "embedded")
     cli.prepare_instance()  # what `mlops-assets ui` does before starting dagster dev
@@ -125,12 +127,13 @@ def test_a_backfill_and_a_sensor_run_write_the_warehouse_at_once(data_dir, dbt_m
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
         backfill_id = launched["backfillId"]
         instance = dg.DagsterInstance.get()
-        # The new file lands once the backfill's run is submitted, so that the two runs start
-        # together: the backfill daemon submits it up to 30 s after the launch, and a file landing
-        # first would have its run done by then. Dated back past the settle time, so that the
+        # The new file lands once the backfill's run has started, so that the two runs overlap:
+        # the backfill daemon submits it up to 30 s after the launch, and a file landing first
+        # would have its run done by then. Dated back past the settle time, so that the
         # sensor's next tick (2 s) takes it.
-        wait_for(lambda: instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id})),
-                 RUNS_BOUND_S, "the backfill's run to be submitted", proc, log, poll_s=0.5)
+        wait_for(lambda: instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id},
+                                                                  statuses=[dg.DagsterRunStatus.STARTED])),
+                 RUNS_BOUND_S, "the backfill's run to start", proc, log, poll_s=0.5)
         for path in write_days(folder, [SENSOR_DAY], SimulationConfig(rows_per_day=100)):  # the new file
             os.utime(path, (time.time() - 60, time.time() - 60))
 
