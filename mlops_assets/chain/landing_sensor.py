@@ -112,12 +112,18 @@ def day_chains(instance: dg.DagsterInstance, uc: UseCase, dbt_models: Sequence[d
 
 def label_chains(instance: dg.DagsterInstance, uc: UseCase, dbt_models: Sequence[dg.AssetKey], days: Sequence[dt.date],
                  now: dt.datetime | None = None) -> dict[dt.date, list[dg.AssetKey]]:
-    """label_chain for each requested day: scored days (and a champion) get their performance."""
+    """label_chain for each requested day: scored days (and a champion) get their performance.
+    A day whose raw rows have not loaded yet gets its labels only: its dbt models would read a
+    raw table that may not exist yet (a fresh instance whose label and landing folders both hold
+    files: the two sensors' first runs start together). The landing run of that day builds the
+    models, and the automation sensor rebuilds them if the labels land after."""
     now = now or dt.datetime.now(dt.timezone.utc)
     scored = set()
     if _has_materialization(instance, key(uc, CHAMPION)):
         scored = {dt.date.fromisoformat(p) for p in instance.get_materialized_partitions(key(uc, BATCH_PREDICTIONS))}
-    return {d: label_chain(uc, dbt_models, scored=d in scored, judged=not day_is_open(uc, d, now)) for d in days}
+    loaded = {dt.date.fromisoformat(p) for p in instance.get_materialized_partitions(key(uc, RAW))}
+    return {d: label_chain(uc, dbt_models if d in loaded else (), scored=d in scored,
+                           judged=not day_is_open(uc, d, now)) for d in days}
 
 
 def run_groups(chains: dict[dt.date, list[dg.AssetKey]]) -> list[tuple[list[dt.date], list[dg.AssetKey]]]:
