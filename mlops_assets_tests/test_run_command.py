@@ -22,11 +22,12 @@ DAYS = 12
 
 
 def _simulate(data_dir: Path) -> tuple[dt.date, dt.date]:
+    """Fixed days (not days ending today): the same rows, so the same model and gates, every day."""
     from mlops_assets.simulate.churn import SimulationConfig, day_range, write_days
 
-    last = dt.datetime.now(dt.timezone.utc).date()
-    first = last - dt.timedelta(days=DAYS - 1)
-    write_days(data_dir / "landing" / "churn", day_range(first, DAYS), SimulationConfig(rows_per_day=150))
+    first = dt.date(2026, 3, 1)
+    last = first + dt.timedelta(days=DAYS - 1)
+    write_days(data_dir / "landing" / "churn", day_range(first, DAYS), SimulationConfig(rows_per_day=300))
     return first, last
 
 
@@ -88,17 +89,24 @@ def test_a_given_range_runs_those_days_without_listing_the_files(data_dir, dbt_m
     import dagster as dg
 
     first, last = _simulate(data_dir)
-    done = _run({**os.environ, "NO_COLOR": "1"}, "--use-case", "churn", "--partition-range",
-                f"{first}...{last + dt.timedelta(days=30)}")
+    done = _run({**os.environ, "NO_COLOR": "1"}, "--use-case", "churn", "--partition-range", f"{first}...{last}")
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-4000:]
-    # The last partition is today's: the range is clipped to it.
     assert f"churn: {DAYS} day(s), {first}..{last} (--partition-range)" in out, out[-3000:]
     instance = dg.DagsterInstance.get()
     raw = instance.get_materialized_partitions(dg.AssetKey(["churn", "raw"]))
     assert raw == {(first + dt.timedelta(days=i)).isoformat() for i in range(DAYS)}
     scored = instance.get_materialized_partitions(dg.AssetKey(["churn", "batch_predictions"]))
     assert scored == {last.isoformat()}
+
+
+def test_a_range_is_clipped_to_the_partitions():
+    from mlops_assets.orchestrate import given_days
+
+    first, last = dt.date(2026, 1, 1), dt.date(2026, 1, 10)
+    listing = given_days(first, last, dt.date(2025, 12, 1), dt.date(2026, 1, 3))
+    assert listing.days == [dt.date(2026, 1, 1), dt.date(2026, 1, 2), dt.date(2026, 1, 3)]
+    assert given_days(first, last, dt.date(2026, 2, 1), dt.date(2026, 2, 3)).days == []
 
 
 def test_a_bad_range_is_refused(data_dir):
