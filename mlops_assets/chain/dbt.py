@@ -186,8 +186,6 @@ def parsed_manifest(project_dir: Path, profiles_dir: Path, target: str, profile_
     The parse starts from the project's target/partial_parse.msgpack (copied, so that concurrent
     processes never read a half-written state) and hands the new state back when it changed, as
     a `dbt build` did; so unless the SQL or the profile changed it is a partial parse (~0.1 s)."""
-    from dbt.cli.main import dbtRunner
-
     key = _manifest_key(project_dir, profiles_dir, target, profile_env)
     if _parsed.get("key") == key:
         return _parsed["manifest"], False
@@ -196,10 +194,8 @@ def parsed_manifest(project_dir: Path, profiles_dir: Path, target: str, profile_
         seed = project_dir / "target" / PARTIAL_PARSE
         if seed.exists():
             shutil.copy(seed, scratch / PARTIAL_PARSE)
-        errors: list[str] = []
-        result = dbtRunner(callbacks=[_collect_errors(errors)]).invoke(
-            ["parse", *_common_args(project_dir, profiles_dir, target), "--target-path", str(scratch),
-             "--log-path", str(scratch), "--quiet"])
+        result, errors = _parse(project_dir, profiles_dir, target, "--target-path", str(scratch),
+                                "--log-path", str(scratch))
         if not result.success:
             raise DagsterDbtCliRuntimeError(description=(
                 f"dbt parse of {project_dir} (target {target!r}) failed in process: "
@@ -216,16 +212,22 @@ def parse_into_target(project_dir: Path, profiles_dir: Path, target: str, env: M
     (what `mlops-assets prepare` makes). No dbt process: in `mlops-assets run` the dbt steps that
     follow in the same process find dbt imported and the parse state fresh. `env`: the variables
     the profile reads, set for the parse only. Returns dbt's error messages, empty on success."""
-    from dbt.cli.main import dbtRunner
-
-    errors: list[str] = []
     with _DBT_LOCK, _environment({"DO_NOT_TRACK": os.environ.get("DO_NOT_TRACK", "1"),
                                   "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **env}):
-        result = dbtRunner(callbacks=[_collect_errors(errors)]).invoke(
-            ["parse", *_common_args(Path(project_dir), Path(profiles_dir), target), "--quiet"])
+        result, errors = _parse(Path(project_dir), Path(profiles_dir), target)
     if result.success:
         return []
     return errors or [repr(result.exception)]
+
+
+def _parse(project_dir: Path, profiles_dir: Path, target: str, *extra: str):
+    """`dbt parse` in this process: (dbt's result, its error messages). Call under _DBT_LOCK."""
+    from dbt.cli.main import dbtRunner
+
+    errors: list[str] = []
+    result = dbtRunner(callbacks=[_collect_errors(errors)]).invoke(
+        ["parse", *_common_args(project_dir, profiles_dir, target), *extra, "--quiet"])
+    return result, errors
 
 
 def _collect_errors(errors: list[str]):
